@@ -1,0 +1,20 @@
+//! NimbusFleet's domain: value types that are valid by construction, the rules of flight
+//! planning, and the ports (traits) that storage and session adapters implement.
+//!
+//! Nothing here performs I/O or knows about HTTP, SQL, Redis or Kafka.
+
+pub mod api_key;
+pub mod drone;
+pub mod error;
+pub mod flight_plan;
+pub mod ids;
+pub mod org;
+pub mod page;
+pub mod ports;
+pub mod position;
+pub mod session;
+pub mod shard;
+pub mod user;
+
+pub use error::{FieldError, StoreError, ValidationErrors};
+pub use ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, SessionId, UserId};

@@ -1,0 +1,129 @@
+//! The ports: what the application needs from storage and session adapters. `infra`
+//! implements them (sea-orm on SQLite/PostgreSQL through the shard router, an in-process or
+//! Redis session store); `api` holds them as trait objects chosen by configuration.
+
+use async_trait::async_trait;
+
+use crate::api_key::ApiKey;
+use crate::drone::{Drone, DroneFilter, DronePatch};
+use crate::error::StoreError;
+use crate::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState};
+use crate::ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, SessionId, UserId};
+use crate::org::Organization;
+use crate::page::{Page, PageRequest};
+use crate::session::Session;
+use crate::user::{Email, NewUser, PasswordHash, Role, User, UserPatch};
+
+#[async_trait]
+pub trait OrgRepository: Send + Sync {
+    /// Creates an organisation and its first admin atomically. Conflicts: `name`, `email`.
+    async fn create_org(&self, org: Organization, admin: NewUser) -> Result<User, StoreError>;
+    async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
+    async fn find_org_by_name(&self, name: &str) -> Result<Option<Organization>, StoreError>;
+}
+
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Conflict: `email` (unique across the installation).
+    async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn get_user(&self, org: OrgId, id: UserId) -> Result<Option<User>, StoreError>;
+    /// The user and password hash for a login attempt.
+    async fn find_credentials(&self, email: &Email)
+        -> Result<Option<(User, PasswordHash)>, StoreError>;
+    async fn list_users(
+        &self,
+        org: OrgId,
+        role: Option<Role>,
+        page: PageRequest,
+    ) -> Result<Page<User>, StoreError>;
+    /// Applies `patch`; `expected_version` guards against lost updates (VersionMismatch).
+    async fn update_user(
+        &self,
+        org: OrgId,
+        id: UserId,
+        patch: UserPatch,
+        expected_version: Option<i64>,
+    ) -> Result<User, StoreError>;
+    async fn delete_user(&self, org: OrgId, id: UserId) -> Result<(), StoreError>;
+    async fn count_admins(&self, org: OrgId) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait DroneRepository: Send + Sync {
+    /// Stores the drone on its shard; the serial is reserved in the catalog first so that it
+    /// stays unique per organisation across shards. Conflict: `serial`.
+    async fn create_drone(&self, drone: Drone) -> Result<Drone, StoreError>;
+    async fn get_drone(&self, org: OrgId, id: DroneId) -> Result<Option<Drone>, StoreError>;
+    /// Lists across all shards, merged in id order.
+    async fn list_drones(
+        &self,
+        org: OrgId,
+        filter: &DroneFilter,
+        page: PageRequest,
+    ) -> Result<Page<Drone>, StoreError>;
+    /// Applies `patch` when the stored version still equals `expected_version` (when given).
+    async fn update_drone(
+        &self,
+        org: OrgId,
+        id: DroneId,
+        patch: &DronePatch,
+        expected_version: Option<i64>,
+    ) -> Result<Drone, StoreError>;
+    /// Deletes the drone, its flight plans and its API keys, and frees its serial.
+    async fn delete_drone(&self, org: OrgId, id: DroneId) -> Result<(), StoreError>;
+}
+
+
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    async fn create_api_key(&self, key: ApiKey, secret_sha256: String) -> Result<ApiKey, StoreError>;
+    async fn list_api_keys(&self, org: OrgId, drone: DroneId) -> Result<Vec<ApiKey>, StoreError>;
+    async fn delete_api_key(&self, org: OrgId, drone: DroneId, id: ApiKeyId) -> Result<(), StoreError>;
+    /// The key with this public prefix and its stored secret digest (hex SHA-256).
+    async fn find_api_key(&self, prefix: &str) -> Result<Option<(ApiKey, String)>, StoreError>;
+}
+
+#[async_trait]
+pub trait FlightPlanRepository: Send + Sync {
+    async fn create_plan(&self, plan: FlightPlan) -> Result<FlightPlan, StoreError>;
+    async fn get_plan(&self, org: OrgId, id: FlightPlanId) -> Result<Option<FlightPlan>, StoreError>;
+    async fn list_plans(
+        &self,
+        org: OrgId,
+        filter: &FlightPlanFilter,
+        page: PageRequest,
+    ) -> Result<Page<FlightPlan>, StoreError>;
+    /// Replaces the stored plan (bumping its version) when its version is `expected_version`.
+    async fn update_plan(&self, plan: FlightPlan, expected_version: i64) -> Result<FlightPlan, StoreError>;
+    /// How many of the drone's plans are in one of `states`.
+    async fn count_plans(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        states: &[FlightPlanState],
+    ) -> Result<u64, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store cannot be reached: authentication must fail closed.
+    #[error("session store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create(&self, session: Session) -> Result<(), SessionError>;
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, SessionError>;
+    /// Returns whether a session was deleted.
+    async fn delete(&self, id: SessionId) -> Result<bool, SessionError>;
+    /// Revokes every session of a user (on deletion or a role change).
+    async fn delete_for_user(&self, user: UserId) -> Result<(), SessionError>;
+}
+
+/// Something whose reachability `/health/ready` reports.
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// One entry per dependency: its name and the error, if it is down.
+    async fn check(&self) -> Vec<(String, Option<String>)>;
+}

@@ -1,0 +1,203 @@
+//! Routing of drones to shards.
+//!
+//! `slot = fnv1a_64(drone_id bytes) mod 1024`. The hash is FNV-1a (64-bit, offset basis
+//! `0xcbf29ce484222325`, prime `0x100000001b3`) over the 16 bytes of the UUID in network
+//! order. It is fixed forever: changing it would move every drone. A [`SlotMap`] assigns
+//! ranges of slots to physical shards; growing a fleet moves slot ranges, never rehashes.
+
+use std::fmt;
+
+use crate::ids::DroneId;
+
+pub const SLOT_COUNT: u16 = 1024;
+
+/// A slot in `0..1024`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Slot(u16);
+
+impl Slot {
+    pub fn new(raw: u16) -> Option<Self> {
+        (raw < SLOT_COUNT).then_some(Self(raw))
+    }
+
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The fixed hash behind [`slot_of`].
+pub fn fnv1a_64(bytes: &[u8]) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
+    })
+}
+
+pub fn slot_of(drone: DroneId) -> Slot {
+    Slot((fnv1a_64(drone.as_uuid().as_bytes()) % u64::from(SLOT_COUNT)) as u16)
+}
+
+/// Index of a physical shard in the configured list of shard databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub u16);
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlotMapError {
+    #[error("slot map is empty")]
+    Empty,
+    #[error("`{0}` is not a `first-last:shard` entry")]
+    Syntax(String),
+    #[error("slot {0} is outside 0..1023")]
+    SlotOutOfRange(u32),
+    #[error("slot {0} is assigned twice")]
+    Overlap(u16),
+    #[error("slot {0} is not assigned to any shard")]
+    Gap(u16),
+    #[error("shard {shard} is named but only {shards} shard(s) are configured")]
+    UnknownShard { shard: u16, shards: u16 },
+    #[error("shard {0} is configured but owns no slot")]
+    IdleShard(u16),
+}
+
+/// Which shard owns each of the 1024 slots. Always total: every slot has exactly one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotMap {
+    owner: Vec<ShardId>,
+    shards: u16,
+}
+
+impl SlotMap {
+    /// Splits the slots into `shards` contiguous ranges of (nearly) equal size.
+    pub fn even(shards: u16) -> Result<Self, SlotMapError> {
+        if shards == 0 {
+            return Err(SlotMapError::Empty);
+        }
+        let owner = (0..SLOT_COUNT)
+            .map(|slot| ShardId((u32::from(slot) * u32::from(shards) / u32::from(SLOT_COUNT)) as u16))
+            .collect();
+        Ok(Self { owner, shards })
+    }
+
+    /// Parses `"0-511:0,512-1023:1"`: inclusive slot ranges and the shard index owning each.
+    /// The ranges must cover every slot exactly once and name only configured shards.
+    pub fn parse(spec: &str, shards: u16) -> Result<Self, SlotMapError> {
+        let mut owner: Vec<Option<ShardId>> = vec![None; usize::from(SLOT_COUNT)];
+        for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let syntax = || SlotMapError::Syntax(entry.to_owned());
+            let (range, shard) = entry.split_once(':').ok_or_else(syntax)?;
+            let (first, last) = range.split_once('-').unwrap_or((range, range));
+            let first: u32 = first.trim().parse().map_err(|_| syntax())?;
+            let last: u32 = last.trim().parse().map_err(|_| syntax())?;
+            let shard: u16 = shard.trim().parse().map_err(|_| syntax())?;
+            if shard >= shards {
+                return Err(SlotMapError::UnknownShard { shard, shards });
+            }
+            if last < first {
+                return Err(syntax());
+            }
+            for slot in first..=last {
+                let cell = owner
+                    .get_mut(slot as usize)
+                    .ok_or(SlotMapError::SlotOutOfRange(slot))?;
+                if cell.replace(ShardId(shard)).is_some() {
+                    return Err(SlotMapError::Overlap(slot as u16));
+                }
+            }
+        }
+        let owner = owner
+            .into_iter()
+            .enumerate()
+            .map(|(slot, shard)| shard.ok_or(SlotMapError::Gap(slot as u16)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(idle) = (0..shards).find(|s| !owner.contains(&ShardId(*s))) {
+            return Err(SlotMapError::IdleShard(idle));
+        }
+        Ok(Self { owner, shards })
+    }
+
+    pub fn shard_count(&self) -> u16 {
+        self.shards
+    }
+
+    pub fn shard_of_slot(&self, slot: Slot) -> ShardId {
+        self.owner[usize::from(slot.get())]
+    }
+
+    pub fn shard_of(&self, drone: DroneId) -> ShardId {
+        self.shard_of_slot(slot_of(drone))
+    }
+
+    /// The canonical textual form, accepted by [`SlotMap::parse`].
+    pub fn to_spec(&self) -> String {
+        let mut out = Vec::new();
+        let mut start = 0usize;
+        for slot in 1..=self.owner.len() {
+            if slot == self.owner.len() || self.owner[slot] != self.owner[start] {
+                out.push(format!("{}-{}:{}", start, slot - 1, self.owner[start]));
+                start = slot;
+            }
+        }
+        out.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn the_hash_is_the_documented_fnv1a() {
+        // Reference values of FNV-1a 64.
+        assert_eq!(fnv1a_64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a_64(b"a"), 0xaf63dc4c8601ec8c);
+        let id = DroneId::from_uuid(Uuid::nil());
+        assert_eq!(slot_of(id).get() as u64, fnv1a_64(&[0u8; 16]) % 1024);
+    }
+
+    #[test]
+    fn slots_spread_evenly_over_shards() {
+        let map = SlotMap::even(4).unwrap();
+        let mut counts = [0u32; 4];
+        for _ in 0..40_000 {
+            counts[map.shard_of(DroneId::new()).0 as usize] += 1;
+        }
+        for c in counts {
+            assert!((9_000..11_000).contains(&c), "uneven spread: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn an_even_map_round_trips_through_its_spec() {
+        let map = SlotMap::even(3).unwrap();
+        assert_eq!(map.to_spec(), "0-341:0,342-682:1,683-1023:2");
+        assert_eq!(SlotMap::parse(&map.to_spec(), 3).unwrap(), map);
+    }
+
+    #[test]
+    fn a_slot_map_must_cover_every_slot_once() {
+        assert_eq!(SlotMap::parse("0-511:0", 1), Err(SlotMapError::Gap(512)));
+        assert_eq!(SlotMap::parse("0-600:0,600-1023:1", 2), Err(SlotMapError::Overlap(600)));
+        assert_eq!(
+            SlotMap::parse("0-1023:1", 1),
+            Err(SlotMapError::UnknownShard { shard: 1, shards: 1 })
+        );
+        assert_eq!(SlotMap::parse("0-1023:0", 2), Err(SlotMapError::IdleShard(1)));
+        assert_eq!(SlotMap::parse("0-2000:0", 1), Err(SlotMapError::SlotOutOfRange(1024)));
+        assert!(matches!(SlotMap::parse("zero:0", 1), Err(SlotMapError::Syntax(_))));
+        assert_eq!(SlotMap::even(0), Err(SlotMapError::Empty));
+    }
+}

@@ -1,0 +1,157 @@
+use chrono::{DateTime, Utc};
+
+use crate::error::FieldError;
+use crate::ids::{OrgId, UserId};
+
+/// A login address, stored lower-cased; unique across the whole installation because
+/// login takes only an email and a password.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let email = raw.trim().to_lowercase();
+        let invalid = || FieldError::new("email", "invalid_email", "must be an email address");
+        if email.is_empty() || email.len() > Self::MAX_LEN {
+            return Err(invalid());
+        }
+        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+        let plain = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c == '@');
+        if !plain(local) || !plain(domain) || domain.starts_with('.') || domain.ends_with('.') {
+            return Err(invalid());
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password as typed, only ever held long enough to hash or verify it.
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_LEN: usize = 10;
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: String) -> Result<Self, FieldError> {
+        let len = raw.chars().count();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
+            return Err(FieldError::new(
+                "password",
+                "length",
+                format!("must be {} to {} characters", Self::MIN_LEN, Self::MAX_LEN),
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A PHC-format password hash (argon2id), as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Self::Viewer, Self::Operator, Self::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    /// Roles are ordered: an admin may do all an operator may, an operator all a viewer may.
+    pub fn at_least(self, required: Role) -> bool {
+        self >= required
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub email: Email,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub org_id: OrgId,
+    pub email: Email,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: PasswordHash,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub password_hash: Option<PasswordHash>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_lower_cased_and_need_an_at_sign() {
+        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        for bad in ["", "ada", "@example.com", "ada@", "a b@example.com", "ada@.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn passwords_have_a_minimum_length_and_never_print() {
+        assert!(Password::parse("short".into()).is_err());
+        let p = Password::parse("long enough secret".into()).unwrap();
+        assert!(!format!("{p:?}").contains("secret"));
+    }
+
+    #[test]
+    fn roles_are_ordered_by_power() {
+        assert!(Role::Admin.at_least(Role::Operator));
+        assert!(Role::Operator.at_least(Role::Viewer));
+        assert!(!Role::Viewer.at_least(Role::Operator));
+        assert!(!Role::Operator.at_least(Role::Admin));
+    }
+}
