@@ -1,1 +1,14 @@
+//! NimbusFleet's HTTP API and the `nimbusfleet` binary's commands.
 
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod configuration;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

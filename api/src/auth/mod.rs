@@ -1,0 +1,8 @@
+//! Authentication: user access tokens (JWT naming a server-side session) and device API
+//! keys. [`Principal`] is the extractor handlers use; it fails closed.
+
+mod jwt;
+mod principal;
+
+pub use jwt::{Claims, JwtKeys};
+pub use principal::{Principal, UserPrincipal};

@@ -1,0 +1,320 @@
+//! Typed settings, layered: built-in defaults → a TOML file (`--config`, or `nimbusfleet.toml`
+//! in the working directory when present) → `NIMBUS__SECTION__KEY` environment variables →
+//! command-line flags. [`Settings::validate`] runs at start and names the setting at fault.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::flight_plan::PlanRules;
+use domain::shard::SlotMap;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub flight_plans: FlightPlanSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: String,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    pub shutdown_timeout_s: u64,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StorageSettings {
+    /// Folder of the embedded SQLite databases, used when `catalog_url` is unset.
+    pub data_dir: PathBuf,
+    /// Catalog database URL (PostgreSQL or SQLite). Unset: embedded SQLite in `data_dir`.
+    pub catalog_url: Option<SecretString>,
+    /// Shard database URLs, in shard order. Required with `catalog_url`.
+    #[serde(default)]
+    pub shard_urls: Vec<SecretString>,
+    /// Slot ranges per shard, e.g. `0-511:0,512-1023:1`. Unset: an even split.
+    pub slot_map: Option<String>,
+    pub max_connections: u32,
+    pub connect_timeout_s: u64,
+    /// Run migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// HMAC key for access tokens (≥ 32 bytes). Unset in embedded mode: a random key per
+    /// process. Required with PostgreSQL, where every replica must share it.
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of an access token and its session, in seconds.
+    pub token_ttl_s: u64,
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FlightPlanSettings {
+    pub ceiling_m: f64,
+    pub endurance_reserve_min: f64,
+    pub default_speed_mps: f64,
+    pub max_waypoints: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `info,sqlx=warn`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+/// Command-line values that override every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: `{setting}` {problem}")]
+    Invalid { setting: &'static str, problem: String },
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+const DEFAULT_FILE: &str = "nimbusfleet.toml";
+
+impl Settings {
+    /// Loads every layer and validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder()
+            .set_default("server.bind", "127.0.0.1:8080")?
+            .set_default("server.workers", 0)?
+            .set_default("server.shutdown_timeout_s", 30)?
+            .set_default("server.body_limit_bytes", 1_048_576)?
+            .set_default("storage.data_dir", "./data")?
+            .set_default("storage.max_connections", 10)?
+            .set_default("storage.connect_timeout_s", 5)?
+            .set_default("storage.migrate_on_start", true)?
+            .set_default("auth.token_ttl_s", 86_400)?
+            .set_default("auth.issuer", "nimbusfleet")?
+            .set_default("flight_plans.ceiling_m", 120.0)?
+            .set_default("flight_plans.endurance_reserve_min", 5.0)?
+            .set_default("flight_plans.default_speed_mps", 10.0)?
+            .set_default("flight_plans.max_waypoints", 500)?
+            .set_default("log.format", "pretty")?
+            .set_default("log.level", "info")?;
+        builder = match file {
+            Some(path) => builder.add_source(config::File::from(path).required(true)),
+            None => builder.add_source(config::File::with_name(DEFAULT_FILE).required(false)),
+        };
+        builder = builder.add_source(
+            config::Environment::with_prefix("NIMBUS")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("storage.shard_urls")
+                .try_parsing(true),
+        );
+        if let Some(bind) = &overrides.bind {
+            builder = builder.set_override("server.bind", bind.as_str())?;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot. Each error names its setting.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.server
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("server.bind", "must be an address such as 127.0.0.1:8080"))?;
+        if self.server.body_limit_bytes < 1024 {
+            return Err(invalid("server.body_limit_bytes", "must be at least 1024"));
+        }
+        let s = &self.storage;
+        if s.max_connections == 0 {
+            return Err(invalid("storage.max_connections", "must be at least 1"));
+        }
+        match (&s.catalog_url, s.shard_urls.is_empty()) {
+            (None, false) => {
+                return Err(invalid(
+                    "storage.shard_urls",
+                    "is set but storage.catalog_url is not; set both or neither",
+                ))
+            }
+            (Some(_), true) => {
+                return Err(invalid("storage.shard_urls", "must list at least one shard when storage.catalog_url is set"))
+            }
+            _ => {}
+        }
+        for url in s.catalog_url.iter().chain(&s.shard_urls) {
+            let url = url.expose_secret();
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+                return Err(invalid(
+                    "storage.catalog_url/shard_urls",
+                    "must be postgres://… or sqlite:… URLs",
+                ));
+            }
+        }
+        if s.shard_urls.len() > usize::from(u16::MAX) {
+            return Err(invalid("storage.shard_urls", "lists too many shards"));
+        }
+        self.slot_map()?;
+        match &self.auth.jwt_secret {
+            Some(secret) if secret.expose_secret().len() < 32 => {
+                return Err(invalid("auth.jwt_secret", "must be at least 32 bytes long"))
+            }
+            None if self.uses_postgres() => {
+                return Err(invalid(
+                    "auth.jwt_secret",
+                    "is required with PostgreSQL storage: every replica must sign with the same key",
+                ))
+            }
+            _ => {}
+        }
+        if !(60..=30 * 86_400).contains(&self.auth.token_ttl_s) {
+            return Err(invalid("auth.token_ttl_s", "must be between 60 and 2592000 seconds"));
+        }
+        let fp = &self.flight_plans;
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(fp.ceiling_m) {
+            return Err(invalid("flight_plans.ceiling_m", "must be a positive number of metres"));
+        }
+        if !(fp.endurance_reserve_min.is_finite() && fp.endurance_reserve_min >= 0.0) {
+            return Err(invalid("flight_plans.endurance_reserve_min", "must be zero or more minutes"));
+        }
+        if !positive(fp.default_speed_mps) {
+            return Err(invalid("flight_plans.default_speed_mps", "must be a positive speed"));
+        }
+        if fp.max_waypoints < 2 {
+            return Err(invalid("flight_plans.max_waypoints", "must be at least 2"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", format!("is not a valid filter: {e}")))?;
+        Ok(())
+    }
+
+    pub fn uses_postgres(&self) -> bool {
+        self.storage
+            .catalog_url
+            .iter()
+            .chain(&self.storage.shard_urls)
+            .any(|url| url.expose_secret().starts_with("postgres"))
+    }
+
+    pub fn shard_count(&self) -> u16 {
+        u16::try_from(self.storage.shard_urls.len().max(1)).unwrap_or(u16::MAX)
+    }
+
+    pub fn slot_map(&self) -> Result<SlotMap, SettingsError> {
+        let shards = self.shard_count();
+        match &self.storage.slot_map {
+            Some(spec) => SlotMap::parse(spec, shards),
+            None => SlotMap::even(shards),
+        }
+        .map_err(|e| invalid("storage.slot_map", e.to_string()))
+    }
+
+    pub fn plan_rules(&self) -> PlanRules {
+        PlanRules {
+            ceiling_m: self.flight_plans.ceiling_m,
+            endurance_reserve_min: self.flight_plans.endurance_reserve_min,
+            default_speed_mps: self.flight_plans.default_speed_mps,
+            max_waypoints: self.flight_plans.max_waypoints,
+        }
+    }
+
+    /// The storage configuration for `infra`: the configured URLs, or embedded SQLite files
+    /// under `data_dir` (created if missing).
+    pub fn infra_storage(&self) -> std::io::Result<infra::StorageSettings> {
+        let s = &self.storage;
+        let (catalog_url, shard_urls) = match &s.catalog_url {
+            Some(catalog) => (
+                catalog.expose_secret().to_owned(),
+                s.shard_urls.iter().map(|u| u.expose_secret().to_owned()).collect(),
+            ),
+            None => {
+                std::fs::create_dir_all(&s.data_dir)?;
+                let dir = std::path::absolute(&s.data_dir)?;
+                let sqlite = |file: &str| format!("sqlite://{}?mode=rwc", dir.join(file).display());
+                (sqlite("catalog.db"), vec![sqlite("shard-0.db")])
+            }
+        };
+        Ok(infra::StorageSettings {
+            catalog_url,
+            shard_urls,
+            slot_map: s.slot_map.clone(),
+            max_connections: s.max_connections,
+            connect_timeout: Duration::from_secs(s.connect_timeout_s),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Settings {
+        Settings::load(None, &Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_embedded_and_valid() {
+        let s = defaults();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert!(s.storage.catalog_url.is_none());
+        assert_eq!(s.shard_count(), 1);
+        assert_eq!(s.flight_plans.ceiling_m, 120.0);
+    }
+
+    #[test]
+    fn a_bad_setting_is_named_in_the_error() {
+        let mut s = defaults();
+        s.server.bind = "nowhere".into();
+        assert!(s.validate().unwrap_err().to_string().contains("server.bind"));
+        let mut s = defaults();
+        s.storage.catalog_url = Some("postgres://db/catalog".to_owned().into());
+        s.storage.shard_urls = vec!["postgres://db/s0".to_owned().into()];
+        assert!(s.validate().unwrap_err().to_string().contains("auth.jwt_secret"));
+        s.auth.jwt_secret = Some("x".repeat(40).into());
+        s.storage.slot_map = Some("0-100:0".into());
+        assert!(s.validate().unwrap_err().to_string().contains("storage.slot_map"));
+    }
+
+    #[test]
+    fn command_line_flags_win_over_defaults() {
+        let overrides = Overrides {
+            bind: Some("0.0.0.0:9999".into()),
+            data_dir: Some("/tmp/nf".into()),
+        };
+        let s = Settings::load(None, &overrides).unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9999");
+        assert_eq!(s.storage.data_dir, PathBuf::from("/tmp/nf"));
+    }
+}

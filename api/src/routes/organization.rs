@@ -1,0 +1,50 @@
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use domain::org::{Organization, Plan};
+use domain::user::Role;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_organization);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationResponse {
+    pub id: Uuid,
+    #[schema(example = "Demo Aviation")]
+    pub name: String,
+    /// Subscription plan; it sets the API rate limit.
+    #[schema(value_type = String, example = "free")]
+    pub plan: Plan,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Organization> for OrganizationResponse {
+    fn from(org: Organization) -> Self {
+        Self {
+            id: org.id.as_uuid(),
+            name: org.name,
+            plan: org.plan,
+            created_at: org.created_at,
+        }
+    }
+}
+
+/// The caller's organisation.
+#[utoipa::path(tag = "organization", security(("bearer" = [])), responses((status = 200, body = OrganizationResponse)))]
+#[get("/organization")]
+pub async fn get_organization(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+    let caller = principal.require(Role::Viewer)?;
+    let org = state
+        .orgs
+        .get_org(caller.org_id)
+        .await?
+        .ok_or(ApiError::NotFound("organisation"))?;
+    Ok(HttpResponse::Ok().json(OrganizationResponse::from(org)))
+}

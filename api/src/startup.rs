@@ -1,0 +1,154 @@
+//! Builds the application: storage, state, routes and the HTTP server. `main.rs` and the
+//! integration tests both start the real server through [`Application::build`].
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use domain::flight_plan::PlanRules;
+use domain::ports::{
+    ApiKeyRepository, DroneRepository, FlightPlanRepository, HealthCheck, OrgRepository,
+    SessionStore, UserRepository,
+};
+use infra::{InMemorySessionStore, Store};
+use secrecy::SecretString;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::JwtKeys;
+use crate::configuration::Settings;
+use crate::metrics::Metrics;
+use crate::{extract, routes};
+
+/// Everything a handler may need, shared by all workers.
+pub struct AppState {
+    pub orgs: Arc<dyn OrgRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub drones: Arc<dyn DroneRepository>,
+    pub api_keys: Arc<dyn ApiKeyRepository>,
+    pub plans: Arc<dyn FlightPlanRepository>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub health: Vec<Arc<dyn HealthCheck>>,
+    pub store: Store,
+    pub jwt: JwtKeys,
+    pub token_ttl: chrono::Duration,
+    pub plan_rules: PlanRules,
+    pub body_limit_bytes: usize,
+    pub metrics: Metrics,
+}
+
+/// Connects to every configured database, checks the slot map and, unless disabled, runs
+/// the migrations.
+pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {
+    let storage = settings
+        .infra_storage()
+        .with_context(|| format!("failed to create the data directory {}", settings.storage.data_dir.display()))?;
+    let store = Store::connect(&storage).await.context("failed to connect to storage")?;
+    if migrate {
+        store.migrate().await.context("failed to run migrations")?;
+    }
+    store.check_slot_map().await?;
+    Ok(store)
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
+        let secret = match &settings.auth.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                tracing::info!("auth.jwt_secret is not set: using a random key for this process (embedded mode)");
+                SecretString::from(random_secret(48))
+            }
+        };
+        let ttl_s = i64::try_from(settings.auth.token_ttl_s).context("auth.token_ttl_s is too large")?;
+        Ok(Self {
+            orgs: Arc::new(store.clone()),
+            users: Arc::new(store.clone()),
+            drones: Arc::new(store.clone()),
+            api_keys: Arc::new(store.clone()),
+            plans: Arc::new(store.clone()),
+            sessions: Arc::new(InMemorySessionStore::new()),
+            health: vec![Arc::new(store.clone())],
+            jwt: JwtKeys::new(&secret, &settings.auth.issuer),
+            token_ttl: chrono::Duration::seconds(ttl_s),
+            plan_rules: settings.plan_rules(),
+            body_limit_bytes: settings.server.body_limit_bytes,
+            metrics: Metrics::new().context("failed to register metrics")?,
+            store,
+        })
+    }
+}
+
+fn random_secret(len: usize) -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, len)
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens storage (running migrations when `storage.migrate_on_start`), binds
+    /// `server.bind` and prepares the server; nothing is served until [`Application::run`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = open_store(&settings, settings.storage.migrate_on_start).await?;
+        let state = web::Data::new(AppState::new(&settings, store)?);
+        Self::with_state(&settings, state)
+    }
+
+    pub fn with_state(settings: &Settings, state: web::Data<AppState>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.server.bind)
+            .with_context(|| format!("failed to bind {}", settings.server.bind))?;
+        let port = listener.local_addr()?.port();
+        let body_limit = settings.server.body_limit_bytes;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::record))
+                .wrap(actix_web::middleware::from_fn(crate::middleware::add_request_id))
+                .wrap(TracingLogger::default())
+                .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(web::JsonConfig::default().limit(body_limit).error_handler(extract::json_error))
+                .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+                .app_data(web::PathConfig::default().error_handler(extract::path_error))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.server.shutdown_timeout_s);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests (`server.shutdown_timeout_s`).
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+/// How long a readiness check may take per dependency.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,0 +1,110 @@
+//! Password hashing and API-key secrets.
+
+use anyhow::Context;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use domain::user::{Password, PasswordHash};
+use rand::rngs::OsRng;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+const PREFIX_LEN: usize = 12;
+const SECRET_LEN: usize = 32;
+const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// An argon2id hash (the crate's defaults: OWASP's 19 MiB, 2 passes) in PHC format.
+pub fn hash_password(password: &Password) -> anyhow::Result<PasswordHash> {
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("failed to hash a password")?;
+    Ok(PasswordHash(hash.to_string()))
+}
+
+/// Whether `password` matches `hash`. A malformed stored hash matches nothing.
+pub fn verify_password(password: &str, hash: &PasswordHash) -> bool {
+    argon2::password_hash::PasswordHash::new(&hash.0)
+        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A new key's public prefix (12 lower-case letters and digits) and secret (32 letters and
+/// digits, about 190 bits), both from the operating system's CSPRNG.
+pub fn new_api_key() -> (String, String) {
+    (random_string(LOWER_ALNUM, PREFIX_LEN), random_string(ALNUM, SECRET_LEN))
+}
+
+fn random_string(alphabet: &[u8], len: usize) -> String {
+    let mut rng = OsRng;
+    (0..len)
+        .map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())]))
+        .collect()
+}
+
+/// The lower-case hex SHA-256 of `secret`: what is stored for an API key.
+pub fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Whether `secret` hashes to `stored_hex`, compared in constant time so that the time
+/// taken says nothing about how much of the digest matched.
+pub fn digest_matches(secret: &str, stored_hex: &str) -> bool {
+    let Ok(stored) = hex::decode(stored_hex) else {
+        return false;
+    };
+    let actual = Sha256::digest(secret.as_bytes());
+    if stored.len() != actual.len() {
+        return false;
+    }
+    let diff = stored
+        .iter()
+        .zip(actual.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_hash_only() {
+        let password = Password::parse("correct horse battery".to_owned()).unwrap();
+        let hash = hash_password(&password).unwrap();
+        assert!(hash.0.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse battery!", &hash));
+        assert!(!verify_password("anything", &PasswordHash("not a phc string".to_owned())));
+        let again = hash_password(&password).unwrap();
+        assert_ne!(hash, again, "salts must differ");
+    }
+
+    #[test]
+    fn api_keys_have_the_documented_shape_and_differ() {
+        let (prefix, secret) = new_api_key();
+        assert_eq!(prefix.len(), 12);
+        assert!(prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert_eq!(secret.len(), 32);
+        assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(new_api_key(), new_api_key());
+        let rendered = domain::api_key::PresentedKey::render(&prefix, &secret);
+        let parsed = domain::api_key::PresentedKey::parse(&rendered).unwrap();
+        assert_eq!((parsed.prefix, parsed.secret), (prefix, secret));
+    }
+
+    #[test]
+    fn a_digest_matches_its_secret_only() {
+        let digest = sha256_hex("s3cret");
+        assert_eq!(digest.len(), 64);
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(digest_matches("s3cret", &digest));
+        assert!(digest_matches("s3cret", &digest.to_uppercase()));
+        assert!(!digest_matches("s3cret!", &digest));
+        assert!(!digest_matches("s3cret", &digest[..62]));
+        assert!(!digest_matches("s3cret", "not hex"));
+    }
+}

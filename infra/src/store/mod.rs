@@ -1,0 +1,397 @@
+//! The relational store: one catalog database and N shard databases behind a slot map.
+//!
+//! [`Store`] implements every repository port of `domain`. Drones and what hangs off them
+//! (flight plans) are routed to `slot_map.shard_of(drone_id)`; organisations, users, API keys
+//! and the per-organisation serial registry live in the catalog. Lists that span shards fan
+//! out in parallel and are merged by id; a shard that fails is reported in the page's
+//! `missing_shards` instead of failing the whole list.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::ports::HealthCheck;
+use domain::shard::{ShardId, SlotMap};
+use domain::{DroneId, StoreError};
+use futures::future::{join_all, try_join_all};
+use migrations::MigratorTrait;
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
+    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Statement,
+};
+
+mod api_keys;
+mod drones;
+mod entities;
+mod error;
+mod flight_plans;
+mod orgs;
+mod users;
+
+pub(crate) use error::Db;
+
+use entities::{drones as drone_rows, shard_map};
+
+/// Where the databases are and how to pool connections to them.
+#[derive(Clone)]
+pub struct StorageSettings {
+    /// e.g. `sqlite:///abs/path/catalog.db?mode=rwc` or `postgres://…/nf_catalog`.
+    pub catalog_url: String,
+    /// One URL per physical shard, at least one; the index is the shard id.
+    pub shard_urls: Vec<String>,
+    /// e.g. `0-511:0,512-1023:1`; `None` spreads the slots evenly over the shards.
+    pub slot_map: Option<String>,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("catalog_url", &redact_url(&self.catalog_url))
+            .field(
+                "shard_urls",
+                &self.shard_urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
+            .field("slot_map", &self.slot_map)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// Connection-pool usage of one database, for `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `catalog`, `shard-0`, `shard-1`, …
+    pub database: String,
+    /// Connections currently open (idle or in use).
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// The catalog and shard connection pools plus the slot map. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    catalog: DatabaseConnection,
+    shards: Arc<[DatabaseConnection]>,
+    slot_map: Arc<SlotMap>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("shards", &self.shards.len())
+            .field("slot_map", &self.slot_map.to_spec())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `shard_map` row's fixed key: the table holds one row.
+const SHARD_MAP_ROW: i32 = 1;
+
+impl Store {
+    /// Opens a pool to the catalog and to every shard. Errors name the database that
+    /// failed (with any password in its URL masked).
+    pub async fn connect(settings: &StorageSettings) -> anyhow::Result<Store> {
+        ensure!(
+            !settings.shard_urls.is_empty(),
+            "at least one shard database must be configured"
+        );
+        let count = u16::try_from(settings.shard_urls.len())
+            .ok()
+            .filter(|n| *n <= domain::shard::SLOT_COUNT)
+            .context("more shard databases are configured than there are slots (1024)")?;
+        let slot_map = match &settings.slot_map {
+            Some(spec) => SlotMap::parse(spec, count)
+                .with_context(|| format!("invalid slot map `{spec}` for {count} shard(s)"))?,
+            None => SlotMap::even(count).context("cannot build an even slot map")?,
+        };
+        let catalog = open(&settings.catalog_url, settings, "catalog").await?;
+        let shards = try_join_all(
+            settings
+                .shard_urls
+                .iter()
+                .enumerate()
+                .map(|(i, url)| open(url, settings, format!("shard {i}"))),
+        )
+        .await?;
+        Ok(Store {
+            catalog,
+            shards: shards.into(),
+            slot_map: Arc::new(slot_map),
+        })
+    }
+
+    /// Applies pending migrations to the catalog and to every shard. Idempotent.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        migrations::catalog::Migrator::up(&self.catalog, None)
+            .await
+            .context("failed to migrate the catalog database")?;
+        for (i, shard) in self.shards.iter().enumerate() {
+            migrations::shard::Migrator::up(shard, None)
+                .await
+                .with_context(|| format!("failed to migrate shard {i}"))?;
+        }
+        Ok(())
+    }
+
+    /// Records the slot map in the catalog on first start; afterwards refuses to run with a
+    /// different map, since rows already written would be looked for on the wrong shard.
+    pub async fn check_slot_map(&self) -> anyhow::Result<()> {
+        let spec = self.slot_map.to_spec();
+        let shards = i32::from(self.slot_map.shard_count());
+        let stored = match self.stored_slot_map().await? {
+            Some(row) => row,
+            None => {
+                let row = shard_map::ActiveModel {
+                    id: Set(SHARD_MAP_ROW),
+                    shards: Set(shards),
+                    spec: Set(spec.clone()),
+                    created_at: Set(now()),
+                };
+                match shard_map::Entity::insert(row)
+                    .exec_without_returning(&self.catalog)
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    // Another replica recorded its map first: compare against that one.
+                    Err(e) if error::is_unique_violation(&e) => self
+                        .stored_slot_map()
+                        .await?
+                        .context("the recorded slot map vanished while it was being checked")?,
+                    Err(e) => {
+                        return Err(e).context("failed to record the slot map in the catalog")
+                    }
+                }
+            }
+        };
+        if stored.spec != spec || stored.shards != shards {
+            bail!(
+                "the configured slot map `{spec}` ({shards} shard(s)) differs from the one the \
+                 data was written with, `{}` ({} shard(s)), recorded in the catalog's shard_map \
+                 table; moving slots between shards needs a data migration (copy the affected \
+                 drones and their rows to their new shard, then update shard_map), so start \
+                 with the recorded map",
+                stored.spec,
+                stored.shards
+            );
+        }
+        Ok(())
+    }
+
+    async fn stored_slot_map(&self) -> anyhow::Result<Option<shard_map::Model>> {
+        shard_map::Entity::find_by_id(SHARD_MAP_ROW)
+            .one(&self.catalog)
+            .await
+            .context("failed to read the slot map recorded in the catalog")
+    }
+
+    pub fn slot_map(&self) -> &SlotMap {
+        &self.slot_map
+    }
+
+    pub fn shard_count(&self) -> u16 {
+        self.slot_map.shard_count()
+    }
+
+    /// Every shard holding a row with this drone id; exactly one for a stored drone. Scans
+    /// all shards, so it is meant for tests and diagnostics, not for request paths.
+    pub async fn locate_drone(&self, id: DroneId) -> anyhow::Result<Vec<ShardId>> {
+        let mut found = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let rows = drone_rows::Entity::find()
+                .filter(drone_rows::Column::Id.eq(id.as_uuid()))
+                .count(shard)
+                .await
+                .with_context(|| format!("failed to look for drone {id} on shard {i}"))?;
+            if rows > 0 {
+                found.push(ShardId(shard_index(i)));
+            }
+        }
+        Ok(found)
+    }
+
+    /// One entry per database: the catalog first, then the shards in order.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        std::iter::once(pool_stats("catalog".to_owned(), &self.catalog))
+            .chain(
+                self.shards
+                    .iter()
+                    .enumerate()
+                    .map(|(i, db)| pool_stats(format!("shard-{i}"), db)),
+            )
+            .collect()
+    }
+
+    /// The shard owning `drone`, with its index for error reports.
+    pub(crate) fn drone_shard(&self, drone: DroneId) -> Result<(Db, &DatabaseConnection), StoreError> {
+        self.shard(self.slot_map.shard_of(drone))
+    }
+
+    pub(crate) fn shard(&self, shard: ShardId) -> Result<(Db, &DatabaseConnection), StoreError> {
+        self.shards
+            .get(usize::from(shard.0))
+            .map(|db| (Db::Shard(shard.0), db))
+            .ok_or_else(|| StoreError::backend(error::Misrouted::UnknownShard(shard.0)))
+    }
+
+    /// Every shard with its index, for fan-out queries.
+    pub(crate) fn all_shards(&self) -> impl Iterator<Item = (Db, &DatabaseConnection)> {
+        self.shards
+            .iter()
+            .enumerate()
+            .map(|(i, db)| (Db::Shard(shard_index(i)), db))
+    }
+
+    pub(crate) fn catalog(&self) -> &DatabaseConnection {
+        &self.catalog
+    }
+}
+
+#[async_trait]
+impl HealthCheck for Store {
+    async fn check(&self) -> Vec<(String, Option<String>)> {
+        let names = std::iter::once("catalog".to_owned())
+            .chain((0..self.shards.len()).map(|i| format!("shard-{i}")));
+        let pings = std::iter::once(&self.catalog)
+            .chain(self.shards.iter())
+            .map(|db| db.ping());
+        let results = join_all(pings).await;
+        names
+            .zip(results)
+            .map(|(name, result)| (name, result.err().map(|e| e.to_string())))
+            .collect()
+    }
+}
+
+/// Shard indices fit in u16: `connect` refuses more shards than slots.
+fn shard_index(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+/// Timestamps as the databases keep them: PostgreSQL stores microseconds, so values are
+/// truncated before they are written and what a caller gets back equals what it reads later.
+pub(crate) fn db_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+pub(crate) fn now() -> DateTime<Utc> {
+    db_time(Utc::now())
+}
+
+async fn open(
+    url: &str,
+    settings: &StorageSettings,
+    name: impl std::fmt::Display,
+) -> anyhow::Result<DatabaseConnection> {
+    let is_sqlite = url.starts_with("sqlite:");
+    // Every connection to an in-memory SQLite database opens a database of its own.
+    let in_memory = is_sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if in_memory { 1 } else { settings.max_connections })
+        .connect_timeout(settings.connect_timeout)
+        .sqlx_logging(false)
+        // Per-connection settings, applied by sqlx to every pooled connection (a PRAGMA
+        // run once after connecting would reach only one of them).
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    let db = Database::connect(options)
+        .await
+        .with_context(|| format!("failed to connect to the {name} database at {}", redact_url(url)))?;
+    if is_sqlite {
+        check_sqlite(&db)
+            .await
+            .with_context(|| format!("failed to set up the {name} database at {}", redact_url(url)))?;
+    }
+    Ok(db)
+}
+
+/// Makes sure the SQLite settings the store relies on are in force: WAL for concurrent
+/// readers, a busy timeout for concurrent writers, and foreign keys for cascading deletes.
+async fn check_sqlite(db: &DatabaseConnection) -> anyhow::Result<()> {
+    db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    db.execute_unprepared("PRAGMA busy_timeout=5000").await?;
+    let row = db
+        .query_one(Statement::from_string(
+            DatabaseBackend::Sqlite,
+            "PRAGMA foreign_keys",
+        ))
+        .await?
+        .context("PRAGMA foreign_keys returned nothing")?;
+    let enabled: i32 = row.try_get_by_index(0)?;
+    ensure!(enabled == 1, "SQLite foreign key enforcement is off");
+    Ok(())
+}
+
+fn pool_stats(database: String, db: &DatabaseConnection) -> PoolStats {
+    let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let (size, idle, max) = match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), to_u32(pool.num_idle()), pool.options().get_max_connections())
+        }
+        DatabaseBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), to_u32(pool.num_idle()), pool.options().get_max_connections())
+        }
+        DatabaseBackend::MySql => (0, 0, 0),
+    };
+    PoolStats {
+        database,
+        size,
+        idle,
+        max,
+    }
+}
+
+/// The URL with the password (if any) replaced by `***`, for messages and logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_in_database_urls() {
+        assert_eq!(
+            redact_url("postgres://nimbus:s3cr%40t@db:5432/nf_catalog?sslmode=require"),
+            "postgres://nimbus:***@db:5432/nf_catalog?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://nimbus@db/nf"), "postgres://nimbus@db/nf");
+        assert_eq!(
+            redact_url("sqlite:///data/catalog.db?mode=rwc"),
+            "sqlite:///data/catalog.db?mode=rwc"
+        );
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn stored_timestamps_keep_microseconds() {
+        let t = DateTime::parse_from_rfc3339("2026-03-01T10:00:00.123456789Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(db_time(t).to_rfc3339(), "2026-03-01T10:00:00.123456+00:00");
+    }
+}

@@ -1,0 +1,71 @@
+//! Store tests. Every scenario runs against SQLite (a catalog and two shard files in a
+//! temporary directory, so cross-shard behaviour is real) and, when `NIMBUS_TEST_PG_URL`
+//! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/`), against freshly
+//! created PostgreSQL databases as well.
+
+mod helpers;
+
+mod api_keys;
+mod drones;
+mod flight_plans;
+mod orgs_and_users;
+mod routing;
+
+/// Declares one test per backend for each `scenario(&Store)`.
+macro_rules! on_every_backend {
+    ($($module:ident :: $scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let db = crate::helpers::TestDb::sqlite().await;
+                    crate::$module::$scenario(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let Some(db) = crate::helpers::TestDb::postgres().await else {
+                        return;
+                    };
+                    crate::$module::$scenario(&db).await;
+                    db.drop_databases().await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    drones::a_serial_is_unique_per_organisation_across_shards,
+    drones::a_drone_is_stored_on_its_own_shard_only,
+    drones::a_stored_drone_reads_back_as_it_was_written,
+    drones::listing_walks_every_drone_once_across_shards,
+    drones::list_filters_combine_across_shards,
+    drones::updating_with_a_stale_version_is_a_version_mismatch,
+    drones::changing_a_serial_moves_its_reservation,
+    drones::a_drone_of_another_org_is_not_found,
+    drones::deleting_a_drone_frees_its_serial_and_removes_its_keys_and_plans,
+    flight_plans::a_plan_round_trips_through_create_get_update,
+    flight_plans::plans_are_listed_and_counted_by_drone_state_and_time,
+    flight_plans::a_plan_of_another_org_is_not_found,
+    orgs_and_users::creating_an_org_makes_its_admin_atomically,
+    orgs_and_users::users_are_listed_updated_and_deleted_within_their_org,
+    api_keys::api_keys_are_found_by_prefix_and_scoped_by_drone,
+    routing::the_slot_map_is_recorded_and_then_enforced,
+    routing::pools_and_health_are_reported_per_database,
+);
+
+mod sqlite_only {
+    #[tokio::test]
+    async fn a_failing_shard_is_left_out_of_lists_and_reported() {
+        crate::routing::a_failing_shard_is_left_out_of_lists_and_reported().await;
+    }
+
+    #[tokio::test]
+    async fn connection_errors_name_the_database_without_its_password() {
+        crate::routing::connection_errors_name_the_database_without_its_password().await;
+    }
+}

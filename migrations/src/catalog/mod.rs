@@ -1,0 +1,28 @@
+//! The catalog database: not sharded.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_organizations;
+mod m20261123_000002_create_users;
+mod m20261123_000003_create_api_keys;
+mod m20261123_000004_create_drone_serials;
+mod m20261123_000005_create_shard_map;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_organizations::Migration),
+            Box::new(m20261123_000002_create_users::Migration),
+            Box::new(m20261123_000003_create_api_keys::Migration),
+            Box::new(m20261123_000004_create_drone_serials::Migration),
+            Box::new(m20261123_000005_create_shard_map::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("seaql_migrations_catalog").into_iden()
+    }
+}
