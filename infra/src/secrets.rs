@@ -25,14 +25,20 @@ pub fn hash_password(password: &Password) -> anyhow::Result<PasswordHash> {
 
 /// Whether `password` matches `hash`. A malformed stored hash matches nothing.
 pub fn verify_password(password: &str, hash: &PasswordHash) -> bool {
-    argon2::password_hash::PasswordHash::new(&hash.0)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    argon2::password_hash::PasswordHash::new(&hash.0).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// A new key's public prefix (12 lower-case letters and digits) and secret (32 letters and
 /// digits, about 190 bits), both from the operating system's CSPRNG.
 pub fn new_api_key() -> (String, String) {
-    (random_string(LOWER_ALNUM, PREFIX_LEN), random_string(ALNUM, SECRET_LEN))
+    (
+        random_string(LOWER_ALNUM, PREFIX_LEN),
+        random_string(ALNUM, SECRET_LEN),
+    )
 }
 
 fn random_string(alphabet: &[u8], len: usize) -> String {
@@ -65,6 +71,7 @@ pub fn digest_matches(secret: &str, stored_hex: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -75,7 +82,10 @@ mod tests {
         assert!(hash.0.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("correct horse battery!", &hash));
-        assert!(!verify_password("anything", &PasswordHash("not a phc string".to_owned())));
+        assert!(!verify_password(
+            "anything",
+            &PasswordHash("not a phc string".to_owned())
+        ));
         let again = hash_password(&password).unwrap();
         assert_ne!(hash, again, "salts must differ");
     }
@@ -84,7 +94,9 @@ mod tests {
     fn api_keys_have_the_documented_shape_and_differ() {
         let (prefix, secret) = new_api_key();
         assert_eq!(prefix.len(), 12);
-        assert!(prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         assert_eq!(secret.len(), 32);
         assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(new_api_key(), new_api_key());

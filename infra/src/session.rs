@@ -76,7 +76,12 @@ fn forget(index: &UserIndex, user: UserId, id: SessionId) {
 struct UntilExpiresAt;
 
 impl Expiry<SessionId, Session> for UntilExpiresAt {
-    fn expire_after_create(&self, _id: &SessionId, session: &Session, _now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _id: &SessionId,
+        session: &Session,
+        _now: Instant,
+    ) -> Option<Duration> {
         Some(
             (session.expires_at - Utc::now())
                 .to_std()
@@ -130,6 +135,7 @@ impl SessionStore for InMemorySessionStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use chrono::TimeDelta;

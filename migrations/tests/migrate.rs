@@ -1,5 +1,7 @@
 //! Both migrators applied to one SQLite database, as in the embedded single-file setup.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::Database;
 
@@ -25,8 +27,12 @@ async fn catalog_and_shard_migrations_share_a_database_and_are_idempotent() {
         assert!(manager.has_table(table).await.unwrap(), "{table} missing");
     }
     assert!(!manager.has_table("seaql_migrations").await.unwrap());
-    let catalog = migrations::catalog::Migrator::get_applied_migrations(&db).await.unwrap();
-    let shard = migrations::shard::Migrator::get_applied_migrations(&db).await.unwrap();
+    let catalog = migrations::catalog::Migrator::get_applied_migrations(&db)
+        .await
+        .unwrap();
+    let shard = migrations::shard::Migrator::get_applied_migrations(&db)
+        .await
+        .unwrap();
     assert_eq!(catalog.len(), 5);
     assert_eq!(shard.len(), 2);
 }
@@ -37,7 +43,9 @@ async fn every_migration_can_be_rolled_back_and_reapplied() {
     migrations::catalog::Migrator::up(&db, None).await.unwrap();
     migrations::shard::Migrator::up(&db, None).await.unwrap();
     migrations::shard::Migrator::down(&db, None).await.unwrap();
-    migrations::catalog::Migrator::down(&db, None).await.unwrap();
+    migrations::catalog::Migrator::down(&db, None)
+        .await
+        .unwrap();
     let manager = SchemaManager::new(&db);
     assert!(!manager.has_table("drones").await.unwrap());
     assert!(!manager.has_table("organizations").await.unwrap());

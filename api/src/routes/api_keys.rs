@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[schema(example = json!({"name": "onboard computer"}))]
+#[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// What the key is for; defaults to `default`.
     pub name: Option<String>,

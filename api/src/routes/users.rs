@@ -60,6 +60,7 @@ pub struct UserList {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[schema(example = json!({"email": "ada@example.com", "name": "Ada Lovelace", "role": "operator", "password": "correct horse battery"}))]
+#[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub email: String,
     pub name: String,
@@ -72,6 +73,7 @@ pub struct CreateUserRequest {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[schema(example = json!({"role": "viewer"}))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     pub name: Option<String>,
     #[schema(value_type = Option<String>)]

@@ -12,8 +12,15 @@ use super::{db_time, Db, Store};
 
 #[async_trait]
 impl ApiKeyRepository for Store {
-    #[tracing::instrument(skip_all, fields(org_id = %key.org_id, drone_id = %key.drone_id, api_key_id = %key.id))]
-    async fn create_api_key(&self, key: ApiKey, secret_sha256: String) -> Result<ApiKey, StoreError> {
+    #[tracing::instrument(
+        skip_all,
+        fields(org_id = %key.org_id, drone_id = %key.drone_id, api_key_id = %key.id)
+    )]
+    async fn create_api_key(
+        &self,
+        key: ApiKey,
+        secret_sha256: String,
+    ) -> Result<ApiKey, StoreError> {
         let key = ApiKey {
             created_at: db_time(key.created_at),
             ..key
@@ -47,7 +54,12 @@ impl ApiKeyRepository for Store {
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %drone, api_key_id = %id))]
-    async fn delete_api_key(&self, org: OrgId, drone: DroneId, id: ApiKeyId) -> Result<(), StoreError> {
+    async fn delete_api_key(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        id: ApiKeyId,
+    ) -> Result<(), StoreError> {
         let result = api_keys::Entity::delete_many()
             .filter(api_keys::Column::Id.eq(id.as_uuid()))
             .filter(api_keys::Column::OrgId.eq(org.as_uuid()))

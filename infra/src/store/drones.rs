@@ -35,7 +35,8 @@ impl DroneRepository for Store {
             updated_at: db_time(drone.updated_at),
             ..drone
         };
-        self.reserve_serial(drone.org_id, &drone.serial, drone.id).await?;
+        self.reserve_serial(drone.org_id, &drone.serial, drone.id)
+            .await?;
         let inserted = drones::Entity::insert(to_row(&drone))
             .exec_without_returning(shard)
             .await;
@@ -138,7 +139,8 @@ impl Store {
         next.updated_at = now();
         let new_serial = (next.serial != current.serial).then_some(&next.serial);
         if let Some(serial) = new_serial {
-            self.reserve_serial(current.org_id, serial, current.id).await?;
+            self.reserve_serial(current.org_id, serial, current.id)
+                .await?;
         }
         let row = drones::ActiveModel {
             id: NotSet,
@@ -181,7 +183,12 @@ impl Store {
     }
 
     /// Claims `serial` for `drone` in the catalog. Conflict: `serial`.
-    async fn reserve_serial(&self, org: OrgId, serial: &Serial, drone: DroneId) -> Result<(), StoreError> {
+    async fn reserve_serial(
+        &self,
+        org: OrgId,
+        serial: &Serial,
+        drone: DroneId,
+    ) -> Result<(), StoreError> {
         let row = drone_serials::ActiveModel {
             org_id: Set(org.as_uuid()),
             serial: Set(serial.as_str().to_owned()),
@@ -217,7 +224,11 @@ impl Store {
 
     /// Removes the drone's API keys and serial reservation from the catalog.
     async fn forget_drone_in_catalog(&self, org: OrgId, drone: DroneId) -> Result<(), StoreError> {
-        let txn = self.catalog().begin().await.map_err(|e| Db::Catalog.err(e))?;
+        let txn = self
+            .catalog()
+            .begin()
+            .await
+            .map_err(|e| Db::Catalog.err(e))?;
         api_keys::Entity::delete_many()
             .filter(api_keys::Column::OrgId.eq(org.as_uuid()))
             .filter(api_keys::Column::DroneId.eq(drone.as_uuid()))
@@ -234,7 +245,12 @@ impl Store {
     }
 }
 
-async fn find(db: Db, shard: &DatabaseConnection, org: OrgId, id: DroneId) -> Result<Option<Drone>, StoreError> {
+async fn find(
+    db: Db,
+    shard: &DatabaseConnection,
+    org: OrgId,
+    id: DroneId,
+) -> Result<Option<Drone>, StoreError> {
     drones::Entity::find()
         .filter(drones::Column::Id.eq(id.as_uuid()))
         .filter(drones::Column::OrgId.eq(org.as_uuid()))
@@ -263,7 +279,8 @@ async fn list_on_shard(
     if let Some(q) = &filter.q {
         let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
         let contains = |column: drones::Column| {
-            Expr::expr(Func::lower(Expr::col(column))).like(LikeExpr::new(pattern.as_str()).escape('\\'))
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(LikeExpr::new(pattern.as_str()).escape('\\'))
         };
         query = query.filter(
             Condition::any()
@@ -358,6 +375,7 @@ fn from_row(row: drones::Model) -> Result<Drone, StoreError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::escape_like;
 

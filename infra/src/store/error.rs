@@ -39,7 +39,10 @@ pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
 }
 
 pub(crate) fn is_foreign_key_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_)))
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
 }
 
 /// Whether the database could not be reached (as opposed to refusing a statement).
@@ -49,7 +52,11 @@ fn is_unavailable(err: &DbErr) -> bool {
         DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
             e,
-            Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
+            Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed
         ),
         _ => false,
     }
@@ -66,7 +73,11 @@ pub(crate) struct CorruptRow {
 }
 
 impl CorruptRow {
-    pub(crate) fn err(entity: &'static str, id: Uuid, detail: impl std::fmt::Display) -> StoreError {
+    pub(crate) fn err(
+        entity: &'static str,
+        id: Uuid,
+        detail: impl std::fmt::Display,
+    ) -> StoreError {
         StoreError::backend(Self {
             entity,
             id,

@@ -2,7 +2,9 @@
 //! routed by its id alone.
 
 use async_trait::async_trait;
-use domain::flight_plan::{Estimate, FlightPlan, FlightPlanFilter, FlightPlanState, Waypoint, WaypointInput};
+use domain::flight_plan::{
+    Estimate, FlightPlan, FlightPlanFilter, FlightPlanState, Waypoint, WaypointInput,
+};
 use domain::page::{Page, PageRequest};
 use domain::ports::FlightPlanRepository;
 use domain::position::Position;
@@ -10,7 +12,8 @@ use domain::{DroneId, FlightPlanId, OrgId, StoreError, UserId};
 use futures::future::join_all;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::entities::{drones, flight_plans};
@@ -22,10 +25,14 @@ const DRONE: StoreError = StoreError::NotFound { entity: "drone" };
 
 #[async_trait]
 impl FlightPlanRepository for Store {
-    #[tracing::instrument(skip_all, fields(org_id = %plan.org_id, drone_id = %plan.drone_id, plan_id = %plan.id))]
+    #[tracing::instrument(
+        skip_all,
+        fields(org_id = %plan.org_id, drone_id = %plan.drone_id, plan_id = %plan.id)
+    )]
     async fn create_plan(&self, plan: FlightPlan) -> Result<FlightPlan, StoreError> {
         let (db, shard) = self.plan_shard(plan.id)?;
-        if self.slot_map().shard_of(plan.drone_id) != self.slot_map().shard_of_slot(plan.id.slot()) {
+        if self.slot_map().shard_of(plan.drone_id) != self.slot_map().shard_of_slot(plan.id.slot())
+        {
             return Err(StoreError::backend(Misrouted::PlanSlot {
                 plan: plan.id.as_uuid(),
                 plan_slot: plan.id.slot().get(),
@@ -63,7 +70,11 @@ impl FlightPlanRepository for Store {
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, plan_id = %id))]
-    async fn get_plan(&self, org: OrgId, id: FlightPlanId) -> Result<Option<FlightPlan>, StoreError> {
+    async fn get_plan(
+        &self,
+        org: OrgId,
+        id: FlightPlanId,
+    ) -> Result<Option<FlightPlan>, StoreError> {
         let (db, shard) = self.plan_shard(id)?;
         find(db, shard, org, id).await
     }
@@ -90,8 +101,15 @@ impl FlightPlanRepository for Store {
         Ok(merged)
     }
 
-    #[tracing::instrument(skip_all, fields(org_id = %plan.org_id, plan_id = %plan.id, expected_version))]
-    async fn update_plan(&self, plan: FlightPlan, expected_version: i64) -> Result<FlightPlan, StoreError> {
+    #[tracing::instrument(
+        skip_all,
+        fields(org_id = %plan.org_id, plan_id = %plan.id, expected_version = expected_version)
+    )]
+    async fn update_plan(
+        &self,
+        plan: FlightPlan,
+        expected_version: i64,
+    ) -> Result<FlightPlan, StoreError> {
         let (db, shard) = self.plan_shard(plan.id)?;
         let row = flight_plans::ActiveModel {
             id: NotSet,
@@ -171,7 +189,8 @@ async fn list_on_shard(
     filter: &FlightPlanFilter,
     page: PageRequest,
 ) -> Result<Vec<FlightPlan>, StoreError> {
-    let mut query = flight_plans::Entity::find().filter(flight_plans::Column::OrgId.eq(org.as_uuid()));
+    let mut query =
+        flight_plans::Entity::find().filter(flight_plans::Column::OrgId.eq(org.as_uuid()));
     if let Some(drone) = filter.drone_id {
         query = query.filter(flight_plans::Column::DroneId.eq(drone.as_uuid()));
     }
@@ -222,9 +241,10 @@ fn to_row(plan: &FlightPlan) -> Result<flight_plans::ActiveModel, StoreError> {
 
 fn from_row(row: flight_plans::Model) -> Result<FlightPlan, StoreError> {
     let corrupt = |detail: String| CorruptRow::err(ENTITY, row.id, detail);
-    let state = parse_state(&row.state).ok_or_else(|| corrupt(format!("unknown state `{}`", row.state)))?;
-    let inputs: Vec<WaypointInput> =
-        serde_json::from_value(row.waypoints.clone()).map_err(|e| corrupt(format!("waypoints: {e}")))?;
+    let state =
+        parse_state(&row.state).ok_or_else(|| corrupt(format!("unknown state `{}`", row.state)))?;
+    let inputs: Vec<WaypointInput> = serde_json::from_value(row.waypoints.clone())
+        .map_err(|e| corrupt(format!("waypoints: {e}")))?;
     let waypoints = inputs
         .into_iter()
         .enumerate()
@@ -286,12 +306,21 @@ fn parse_state(raw: &str) -> Option<FlightPlanState> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn plan_states_are_stored_under_their_serde_names() {
-        for raw in ["draft", "submitted", "approved", "rejected", "active", "completed", "cancelled"] {
+        for raw in [
+            "draft",
+            "submitted",
+            "approved",
+            "rejected",
+            "active",
+            "completed",
+            "cancelled",
+        ] {
             let state = parse_state(raw).unwrap();
             assert_eq!(state_str(state), raw);
             assert_eq!(serde_json::to_value(state).unwrap(), serde_json::json!(raw));

@@ -54,7 +54,11 @@ impl std::fmt::Debug for StorageSettings {
             .field("catalog_url", &redact_url(&self.catalog_url))
             .field(
                 "shard_urls",
-                &self.shard_urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+                &self
+                    .shard_urls
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
             )
             .field("slot_map", &self.slot_map)
             .field("max_connections", &self.max_connections)
@@ -229,7 +233,10 @@ impl Store {
     }
 
     /// The shard owning `drone`, with its index for error reports.
-    pub(crate) fn drone_shard(&self, drone: DroneId) -> Result<(Db, &DatabaseConnection), StoreError> {
+    pub(crate) fn drone_shard(
+        &self,
+        drone: DroneId,
+    ) -> Result<(Db, &DatabaseConnection), StoreError> {
         self.shard(self.slot_map.shard_of(drone))
     }
 
@@ -294,7 +301,11 @@ async fn open(
     let in_memory = is_sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(if in_memory { 1 } else { settings.max_connections })
+        .max_connections(if in_memory {
+            1
+        } else {
+            settings.max_connections
+        })
         .connect_timeout(settings.connect_timeout)
         .sqlx_logging(false)
         // Per-connection settings, applied by sqlx to every pooled connection (a PRAGMA
@@ -304,13 +315,19 @@ async fn open(
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
         });
-    let db = Database::connect(options)
-        .await
-        .with_context(|| format!("failed to connect to the {name} database at {}", redact_url(url)))?;
+    let db = Database::connect(options).await.with_context(|| {
+        format!(
+            "failed to connect to the {name} database at {}",
+            redact_url(url)
+        )
+    })?;
     if is_sqlite {
-        check_sqlite(&db)
-            .await
-            .with_context(|| format!("failed to set up the {name} database at {}", redact_url(url)))?;
+        check_sqlite(&db).await.with_context(|| {
+            format!(
+                "failed to set up the {name} database at {}",
+                redact_url(url)
+            )
+        })?;
     }
     Ok(db)
 }
@@ -337,11 +354,19 @@ fn pool_stats(database: String, db: &DatabaseConnection) -> PoolStats {
     let (size, idle, max) = match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             let pool = db.get_postgres_connection_pool();
-            (pool.size(), to_u32(pool.num_idle()), pool.options().get_max_connections())
+            (
+                pool.size(),
+                to_u32(pool.num_idle()),
+                pool.options().get_max_connections(),
+            )
         }
         DatabaseBackend::Sqlite => {
             let pool = db.get_sqlite_connection_pool();
-            (pool.size(), to_u32(pool.num_idle()), pool.options().get_max_connections())
+            (
+                pool.size(),
+                to_u32(pool.num_idle()),
+                pool.options().get_max_connections(),
+            )
         }
         DatabaseBackend::MySql => (0, 0, 0),
     };
@@ -370,6 +395,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -379,7 +405,10 @@ mod tests {
             redact_url("postgres://nimbus:s3cr%40t@db:5432/nf_catalog?sslmode=require"),
             "postgres://nimbus:***@db:5432/nf_catalog?sslmode=require"
         );
-        assert_eq!(redact_url("postgres://nimbus@db/nf"), "postgres://nimbus@db/nf");
+        assert_eq!(
+            redact_url("postgres://nimbus@db/nf"),
+            "postgres://nimbus@db/nf"
+        );
         assert_eq!(
             redact_url("sqlite:///data/catalog.db?mode=rwc"),
             "sqlite:///data/catalog.db?mode=rwc"

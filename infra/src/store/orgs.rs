@@ -17,7 +17,11 @@ use super::{db_time, Db, Store};
 impl OrgRepository for Store {
     #[tracing::instrument(skip_all, fields(org_id = %org.id))]
     async fn create_org(&self, org: Organization, admin: NewUser) -> Result<User, StoreError> {
-        let txn = self.catalog().begin().await.map_err(|e| Db::Catalog.err(e))?;
+        let txn = self
+            .catalog()
+            .begin()
+            .await
+            .map_err(|e| Db::Catalog.err(e))?;
         let row = organizations::ActiveModel {
             id: Set(org.id.as_uuid()),
             name: Set(org.name),
@@ -61,8 +65,13 @@ impl OrgRepository for Store {
 }
 
 fn from_row(row: organizations::Model) -> Result<Organization, StoreError> {
-    let plan = Plan::parse(&row.plan)
-        .ok_or_else(|| CorruptRow::err("organization", row.id, format!("unknown plan `{}`", row.plan)))?;
+    let plan = Plan::parse(&row.plan).ok_or_else(|| {
+        CorruptRow::err(
+            "organization",
+            row.id,
+            format!("unknown plan `{}`", row.plan),
+        )
+    })?;
     Ok(Organization {
         id: OrgId::from_uuid(row.id),
         name: row.name,

@@ -86,7 +86,10 @@ impl UserRepository for Store {
         expected_version: Option<i64>,
     ) -> Result<User, StoreError> {
         let mut update = users::Entity::update_many()
-            .col_expr(users::Column::Version, Expr::col(users::Column::Version).add(1))
+            .col_expr(
+                users::Column::Version,
+                Expr::col(users::Column::Version).add(1),
+            )
             .col_expr(users::Column::UpdatedAt, Expr::value(now()))
             .filter(users::Column::Id.eq(id.as_uuid()))
             .filter(users::Column::OrgId.eq(org.as_uuid()));
@@ -140,7 +143,10 @@ impl UserRepository for Store {
 }
 
 /// Inserts a new user (version 1) on `db`, which may be a transaction. Conflict: `email`.
-pub(crate) async fn insert_user(db: &impl ConnectionTrait, user: NewUser) -> Result<User, StoreError> {
+pub(crate) async fn insert_user(
+    db: &impl ConnectionTrait,
+    user: NewUser,
+) -> Result<User, StoreError> {
     let now = now();
     let stored = User {
         id: UserId::new(),
@@ -181,7 +187,8 @@ pub(crate) async fn insert_user(db: &impl ConnectionTrait, user: NewUser) -> Res
 fn from_row(row: users::Model) -> Result<(User, PasswordHash), StoreError> {
     let corrupt = |detail: String| CorruptRow::err(ENTITY, row.id, detail);
     let email = Email::parse(&row.email).map_err(|e| corrupt(e.to_string()))?;
-    let role = Role::parse(&row.role).ok_or_else(|| corrupt(format!("unknown role `{}`", row.role)))?;
+    let role =
+        Role::parse(&row.role).ok_or_else(|| corrupt(format!("unknown role `{}`", row.role)))?;
     let user = User {
         id: UserId::from_uuid(row.id),
         org_id: OrgId::from_uuid(row.org_id),

@@ -23,7 +23,10 @@ pub async fn api_keys_are_found_by_prefix_and_scoped_by_drone(store: &Store) {
     let (stranger, _) = new_org(store).await;
     let drone_id = id_on(store, 1);
     let other_drone = id_on(store, 0);
-    store.create_drone(drone(org, drone_id, "K-1")).await.unwrap();
+    store
+        .create_drone(drone(org, drone_id, "K-1"))
+        .await
+        .unwrap();
 
     let (prefix, secret) = new_api_key();
     let first = store
@@ -40,13 +43,20 @@ pub async fn api_keys_are_found_by_prefix_and_scoped_by_drone(store: &Store) {
         .create_api_key(key(org, drone_id, &prefix), sha256_hex("x"))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { field: "prefix" }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict { field: "prefix" }),
+        "{err:?}"
+    );
 
     let listed = store.list_api_keys(org, drone_id).await.unwrap();
     let mut expected = vec![first.clone(), second.clone()];
     expected.sort_by_key(|k| k.id);
     assert_eq!(listed, expected);
-    assert!(store.list_api_keys(stranger, drone_id).await.unwrap().is_empty());
+    assert!(store
+        .list_api_keys(stranger, drone_id)
+        .await
+        .unwrap()
+        .is_empty());
 
     let (found, digest) = store.find_api_key(&prefix).await.unwrap().unwrap();
     assert_eq!(found, first);
@@ -60,5 +70,8 @@ pub async fn api_keys_are_found_by_prefix_and_scoped_by_drone(store: &Store) {
     }
     store.delete_api_key(org, drone_id, first.id).await.unwrap();
     assert_eq!(store.find_api_key(&prefix).await.unwrap(), None);
-    assert_eq!(store.list_api_keys(org, drone_id).await.unwrap(), vec![second]);
+    assert_eq!(
+        store.list_api_keys(org, drone_id).await.unwrap(),
+        vec![second]
+    );
 }

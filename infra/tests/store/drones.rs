@@ -15,15 +15,30 @@ pub async fn a_serial_is_unique_per_organisation_across_shards(store: &Store) {
     let (org_b, _) = new_org(store).await;
     let first = id_on(store, 0);
     let second = id_on(store, 1);
-    store.create_drone(drone(org_a, first, "SN-1")).await.unwrap();
+    store
+        .create_drone(drone(org_a, first, "SN-1"))
+        .await
+        .unwrap();
 
-    let err = store.create_drone(drone(org_a, second, "SN-1")).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { field: "serial" }), "{err:?}");
+    let err = store
+        .create_drone(drone(org_a, second, "SN-1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { field: "serial" }),
+        "{err:?}"
+    );
     assert!(store.locate_drone(second).await.unwrap().is_empty());
 
-    store.create_drone(drone(org_b, second, "SN-1")).await.unwrap();
+    store
+        .create_drone(drone(org_b, second, "SN-1"))
+        .await
+        .unwrap();
     // Serials compare exactly.
-    store.create_drone(drone(org_a, id_on(store, 1), "sn-1")).await.unwrap();
+    store
+        .create_drone(drone(org_a, id_on(store, 1), "sn-1"))
+        .await
+        .unwrap();
 }
 
 pub async fn a_drone_is_stored_on_its_own_shard_only(store: &Store) {
@@ -31,7 +46,10 @@ pub async fn a_drone_is_stored_on_its_own_shard_only(store: &Store) {
     let mut used = HashSet::new();
     for i in 0..20 {
         let id = id_on(store, i % 2);
-        store.create_drone(drone(org, id, &format!("PLACE-{i}"))).await.unwrap();
+        store
+            .create_drone(drone(org, id, &format!("PLACE-{i}")))
+            .await
+            .unwrap();
         let home = store.slot_map().shard_of(id);
         assert_eq!(store.locate_drone(id).await.unwrap(), vec![home]);
         used.insert(home);
@@ -60,10 +78,16 @@ pub async fn listing_walks_every_drone_once_across_shards(store: &Store) {
     let (other, _) = new_org(store).await;
     let mut expected = Vec::new();
     for i in 0..300 {
-        let d = store.create_drone(drone(org, id_on(store, (i % 2) as u16), &format!("W-{i}"))).await.unwrap();
+        let d = store
+            .create_drone(drone(org, id_on(store, (i % 2) as u16), &format!("W-{i}")))
+            .await
+            .unwrap();
         expected.push(d.id.as_uuid());
     }
-    store.create_drone(drone(other, id_on(store, 0), "W-0")).await.unwrap();
+    store
+        .create_drone(drone(other, id_on(store, 0), "W-0"))
+        .await
+        .unwrap();
     expected.sort();
 
     let mut seen = Vec::new();
@@ -71,7 +95,11 @@ pub async fn listing_walks_every_drone_once_across_shards(store: &Store) {
     let mut pages = 0;
     loop {
         let page = store
-            .list_drones(org, &DroneFilter::default(), PageRequest { limit: 37, after })
+            .list_drones(
+                org,
+                &DroneFilter::default(),
+                PageRequest { limit: 37, after },
+            )
             .await
             .unwrap();
         assert!(page.missing_shards.is_empty());
@@ -117,7 +145,9 @@ pub async fn list_filters_combine_across_shards(store: &Store) {
     })
     .await;
     assert_eq!(maintenance.len(), 10);
-    assert!(maintenance.iter().all(|d| d.status == DroneStatus::Maintenance));
+    assert!(maintenance
+        .iter()
+        .all(|d| d.status == DroneStatus::Maintenance));
 
     let both = all(DroneFilter {
         status: Some(DroneStatus::Maintenance),
@@ -145,7 +175,10 @@ pub async fn list_filters_combine_across_shards(store: &Store) {
         ..Default::default()
     })
     .await;
-    assert!(underscore.is_empty(), "`_` matches only itself, not the `-` of Falcon-1");
+    assert!(
+        underscore.is_empty(),
+        "`_` matches only itself, not the `-` of Falcon-1"
+    );
     let percent = all(DroneFilter {
         q: Some("50%".to_owned()),
         ..Default::default()
@@ -176,13 +209,19 @@ pub async fn updating_with_a_stale_version_is_a_version_mismatch(store: &Store) 
     assert_eq!(updated.home, None);
     assert_eq!(updated.serial, created.serial);
     assert!(updated.updated_at >= created.updated_at);
-    assert_eq!(store.get_drone(org, id).await.unwrap(), Some(updated.clone()));
+    assert_eq!(
+        store.get_drone(org, id).await.unwrap(),
+        Some(updated.clone())
+    );
 
     let stale = DronePatch {
         status: Some(DroneStatus::Grounded),
         ..Default::default()
     };
-    let err = store.update_drone(org, id, &stale, Some(1)).await.unwrap_err();
+    let err = store
+        .update_drone(org, id, &stale, Some(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::VersionMismatch { .. }), "{err:?}");
     assert_eq!(store.get_drone(org, id).await.unwrap(), Some(updated));
 
@@ -196,14 +235,23 @@ pub async fn changing_a_serial_moves_its_reservation(store: &Store) {
     let id = id_on(store, 0);
     store.create_drone(drone(org, id, "OLD-1")).await.unwrap();
     let taken = id_on(store, 1);
-    store.create_drone(drone(org, taken, "TAKEN-1")).await.unwrap();
+    store
+        .create_drone(drone(org, taken, "TAKEN-1"))
+        .await
+        .unwrap();
 
     let to_taken = DronePatch {
         serial: Some(Serial::parse("TAKEN-1").unwrap()),
         ..Default::default()
     };
-    let err = store.update_drone(org, id, &to_taken, None).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { field: "serial" }), "{err:?}");
+    let err = store
+        .update_drone(org, id, &to_taken, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { field: "serial" }),
+        "{err:?}"
+    );
     let unchanged = store.get_drone(org, id).await.unwrap().unwrap();
     assert_eq!(unchanged.serial.as_str(), "OLD-1");
     assert_eq!(unchanged.version, 1);
@@ -216,34 +264,61 @@ pub async fn changing_a_serial_moves_its_reservation(store: &Store) {
     assert_eq!(moved.serial.as_str(), "NEW-1");
 
     // The old serial is free again, the new one is taken, on either shard.
-    store.create_drone(drone(org, id_on(store, 1), "OLD-1")).await.unwrap();
-    let err = store.create_drone(drone(org, id_on(store, 1), "NEW-1")).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { field: "serial" }), "{err:?}");
+    store
+        .create_drone(drone(org, id_on(store, 1), "OLD-1"))
+        .await
+        .unwrap();
+    let err = store
+        .create_drone(drone(org, id_on(store, 1), "NEW-1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { field: "serial" }),
+        "{err:?}"
+    );
 
     // A failed version check leaves the requested serial free.
     let stale = DronePatch {
         serial: Some(Serial::parse("NEWER-1").unwrap()),
         ..Default::default()
     };
-    let err = store.update_drone(org, id, &stale, Some(1)).await.unwrap_err();
+    let err = store
+        .update_drone(org, id, &stale, Some(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::VersionMismatch { .. }), "{err:?}");
-    store.create_drone(drone(org, id_on(store, 0), "NEWER-1")).await.unwrap();
+    store
+        .create_drone(drone(org, id_on(store, 0), "NEWER-1"))
+        .await
+        .unwrap();
 }
 
 pub async fn a_drone_of_another_org_is_not_found(store: &Store) {
     let (owner, _) = new_org(store).await;
     let (stranger, _) = new_org(store).await;
     let id = id_on(store, 1);
-    let created = store.create_drone(drone(owner, id, "MINE-1")).await.unwrap();
+    let created = store
+        .create_drone(drone(owner, id, "MINE-1"))
+        .await
+        .unwrap();
 
     assert_eq!(store.get_drone(stranger, id).await.unwrap(), None);
     let patch = DronePatch {
         name: Some("Stolen".to_owned()),
         ..Default::default()
     };
-    let err = store.update_drone(stranger, id, &patch, None).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { entity: "drone" }), "{err:?}");
-    let err = store.update_drone(stranger, id, &patch, Some(1)).await.unwrap_err();
+    let err = store
+        .update_drone(stranger, id, &patch, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound { entity: "drone" }),
+        "{err:?}"
+    );
+    let err = store
+        .update_drone(stranger, id, &patch, Some(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     let err = store.delete_drone(stranger, id).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
@@ -254,7 +329,10 @@ pub async fn a_drone_of_another_org_is_not_found(store: &Store) {
     assert!(listed.items.is_empty());
 
     assert_eq!(store.get_drone(owner, id).await.unwrap(), Some(created));
-    let err = store.delete_drone(owner, id_on(store, 0)).await.unwrap_err();
+    let err = store
+        .delete_drone(owner, id_on(store, 0))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }
 
@@ -270,7 +348,10 @@ pub async fn deleting_a_drone_frees_its_serial_and_removes_its_keys_and_plans(st
         prefix: format!("del{}", &uuid::Uuid::new_v4().simple().to_string()[..9]),
         created_at: chrono::Utc::now(),
     };
-    store.create_api_key(key.clone(), "00".repeat(32)).await.unwrap();
+    store
+        .create_api_key(key.clone(), "00".repeat(32))
+        .await
+        .unwrap();
     let plan = crate::flight_plans::plan(org, id, admin.id);
     store.create_plan(plan.clone()).await.unwrap();
 
@@ -281,7 +362,10 @@ pub async fn deleting_a_drone_frees_its_serial_and_removes_its_keys_and_plans(st
     assert_eq!(store.get_plan(org, plan.id).await.unwrap(), None);
     assert_eq!(store.find_api_key(&key.prefix).await.unwrap(), None);
     assert!(store.list_api_keys(org, id).await.unwrap().is_empty());
-    store.create_drone(drone(org, id_on(store, 1), "GONE-1")).await.unwrap();
+    store
+        .create_drone(drone(org, id_on(store, 1), "GONE-1"))
+        .await
+        .unwrap();
     let err = store.delete_drone(org, id).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
 }

@@ -50,9 +50,18 @@ pub fn plan(org: OrgId, drone: DroneId, created_by: UserId) -> FlightPlan {
 pub async fn a_plan_round_trips_through_create_get_update(store: &Store) {
     let (org, admin) = new_org(store).await;
     let drone_id = id_on(store, 1);
-    store.create_drone(drone(org, drone_id, "P-1")).await.unwrap();
-    let created = store.create_plan(plan(org, drone_id, admin.id)).await.unwrap();
-    assert_eq!(store.get_plan(org, created.id).await.unwrap(), Some(created.clone()));
+    store
+        .create_drone(drone(org, drone_id, "P-1"))
+        .await
+        .unwrap();
+    let created = store
+        .create_plan(plan(org, drone_id, admin.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_plan(org, created.id).await.unwrap(),
+        Some(created.clone())
+    );
 
     let mut changed = created.clone();
     changed.name = "Survey south field".to_owned();
@@ -74,7 +83,10 @@ pub async fn a_plan_round_trips_through_create_get_update(store: &Store) {
     assert_eq!(updated.estimate, changed.estimate);
     assert_eq!(updated.created_at, created.created_at);
     assert_eq!(updated.created_by, admin.id);
-    assert_eq!(store.get_plan(org, created.id).await.unwrap(), Some(updated.clone()));
+    assert_eq!(
+        store.get_plan(org, created.id).await.unwrap(),
+        Some(updated.clone())
+    );
 
     let err = store.update_plan(changed.clone(), 1).await.unwrap_err();
     assert!(matches!(err, StoreError::VersionMismatch { .. }), "{err:?}");
@@ -89,7 +101,10 @@ pub async fn a_plan_round_trips_through_create_get_update(store: &Store) {
         .create_plan(plan(org, id_on(store, 0), admin.id))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { entity: "drone" }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::NotFound { entity: "drone" }),
+        "{err:?}"
+    );
 
     // An id made for a slot on another shard cannot be stored beside its drone.
     let misrouted = FlightPlan {
@@ -105,9 +120,16 @@ pub async fn plans_are_listed_and_counted_by_drone_state_and_time(store: &Store)
     let (other, _) = new_org(store).await;
     let drones = [id_on(store, 0), id_on(store, 1)];
     for (i, id) in drones.iter().enumerate() {
-        store.create_drone(drone(org, *id, &format!("L-{i}"))).await.unwrap();
+        store
+            .create_drone(drone(org, *id, &format!("L-{i}")))
+            .await
+            .unwrap();
     }
-    let states = [FlightPlanState::Draft, FlightPlanState::Approved, FlightPlanState::Completed];
+    let states = [
+        FlightPlanState::Draft,
+        FlightPlanState::Approved,
+        FlightPlanState::Completed,
+    ];
     let mut ids = Vec::new();
     for day in 1..=3 {
         for drone_id in drones {
@@ -122,11 +144,17 @@ pub async fn plans_are_listed_and_counted_by_drone_state_and_time(store: &Store)
     }
     ids.sort();
     let list = |filter: FlightPlanFilter, limit: u16| async move {
-        store.list_plans(org, &filter, PageRequest::first(limit)).await.unwrap()
+        store
+            .list_plans(org, &filter, PageRequest::first(limit))
+            .await
+            .unwrap()
     };
 
     let first = list(FlightPlanFilter::default(), 4).await;
-    assert_eq!(first.items.iter().map(|p| p.id).collect::<Vec<_>>(), ids[..4]);
+    assert_eq!(
+        first.items.iter().map(|p| p.id).collect::<Vec<_>>(),
+        ids[..4]
+    );
     assert!(first.missing_shards.is_empty());
     let rest = store
         .list_plans(
@@ -139,7 +167,10 @@ pub async fn plans_are_listed_and_counted_by_drone_state_and_time(store: &Store)
         )
         .await
         .unwrap();
-    assert_eq!(rest.items.iter().map(|p| p.id).collect::<Vec<_>>(), ids[4..]);
+    assert_eq!(
+        rest.items.iter().map(|p| p.id).collect::<Vec<_>>(),
+        ids[4..]
+    );
     assert_eq!(rest.next_after, None);
 
     let of_drone = list(
@@ -168,9 +199,16 @@ pub async fn plans_are_listed_and_counted_by_drone_state_and_time(store: &Store)
         to: to.map(at),
         ..Default::default()
     };
-    let inside = list(window(Some("2031-06-02T10:30:00Z"), Some("2031-06-02T10:45:00Z")), 50).await;
+    let inside = list(
+        window(Some("2031-06-02T10:30:00Z"), Some("2031-06-02T10:45:00Z")),
+        50,
+    )
+    .await;
     assert_eq!(inside.items.len(), 2);
-    assert!(inside.items.iter().all(|p| p.state == FlightPlanState::Approved));
+    assert!(inside
+        .items
+        .iter()
+        .all(|p| p.state == FlightPlanState::Approved));
     let touching = list(window(Some("2031-06-02T11:00:00Z"), None), 50).await;
     assert_eq!(touching.items.len(), 4, "ends are inclusive");
     let until = list(window(None, Some("2031-06-01T10:00:00Z")), 50).await;
@@ -189,17 +227,32 @@ pub async fn plans_are_listed_and_counted_by_drone_state_and_time(store: &Store)
 
     let active = [FlightPlanState::Draft, FlightPlanState::Approved];
     assert_eq!(store.count_plans(org, drones[0], &active).await.unwrap(), 2);
-    assert_eq!(store.count_plans(org, drones[0], &[FlightPlanState::Active]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_plans(org, drones[0], &[FlightPlanState::Active])
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(store.count_plans(org, drones[0], &[]).await.unwrap(), 0);
-    assert_eq!(store.count_plans(other, drones[0], &active).await.unwrap(), 0);
+    assert_eq!(
+        store.count_plans(other, drones[0], &active).await.unwrap(),
+        0
+    );
 }
 
 pub async fn a_plan_of_another_org_is_not_found(store: &Store) {
     let (owner, admin) = new_org(store).await;
     let (stranger, intruder) = new_org(store).await;
     let drone_id = id_on(store, 0);
-    store.create_drone(drone(owner, drone_id, "O-1")).await.unwrap();
-    let created = store.create_plan(plan(owner, drone_id, admin.id)).await.unwrap();
+    store
+        .create_drone(drone(owner, drone_id, "O-1"))
+        .await
+        .unwrap();
+    let created = store
+        .create_plan(plan(owner, drone_id, admin.id))
+        .await
+        .unwrap();
 
     assert_eq!(store.get_plan(stranger, created.id).await.unwrap(), None);
     let hijack = FlightPlan {
@@ -210,7 +263,11 @@ pub async fn a_plan_of_another_org_is_not_found(store: &Store) {
     let err = store.update_plan(hijack, 1).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     let listed = store
-        .list_plans(stranger, &FlightPlanFilter::default(), PageRequest::first(50))
+        .list_plans(
+            stranger,
+            &FlightPlanFilter::default(),
+            PageRequest::first(50),
+        )
         .await
         .unwrap();
     assert!(listed.items.is_empty());
@@ -218,6 +275,12 @@ pub async fn a_plan_of_another_org_is_not_found(store: &Store) {
         .create_plan(plan(stranger, drone_id, intruder.id))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { entity: "drone" }), "{err:?}");
-    assert_eq!(store.get_plan(owner, created.id).await.unwrap(), Some(created));
+    assert!(
+        matches!(err, StoreError::NotFound { entity: "drone" }),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.get_plan(owner, created.id).await.unwrap(),
+        Some(created)
+    );
 }

@@ -38,7 +38,10 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let settings = settings(
             sqlite_url(dir.path(), "catalog.db"),
-            vec![sqlite_url(dir.path(), "shard-0.db"), sqlite_url(dir.path(), "shard-1.db")],
+            vec![
+                sqlite_url(dir.path(), "shard-0.db"),
+                sqlite_url(dir.path(), "shard-1.db"),
+            ],
         );
         let store = ready(&settings).await;
         TestDb {
@@ -79,6 +82,17 @@ impl TestDb {
             _dir: None,
             pg: Some((base, names)),
         })
+    }
+
+    /// Drops one PostgreSQL database under the store's feet (0 = catalog, 1.. = shards),
+    /// as if its server were lost.
+    pub async fn lose_database(&self, index: usize) {
+        let (base, names) = self.pg.as_ref().unwrap();
+        let admin = Database::connect(format!("{base}/postgres")).await.unwrap();
+        admin
+            .execute_unprepared(&format!("DROP DATABASE \"{}\" WITH (FORCE)", names[index]))
+            .await
+            .unwrap();
     }
 
     /// Removes a PostgreSQL test's databases (after a passing test; a failing one leaves
@@ -160,7 +174,9 @@ pub fn drone(org: OrgId, id: DroneId, serial: &str) -> Drone {
 }
 
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// Scenarios that need only the store take `&Store`; `&TestDb` coerces to it.

@@ -3,6 +3,8 @@
 //! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/`), against freshly
 //! created PostgreSQL databases as well.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod api_keys;
@@ -65,7 +67,23 @@ mod sqlite_only {
     }
 
     #[tokio::test]
+    async fn an_in_memory_store_keeps_to_one_connection_per_database() {
+        crate::routing::an_in_memory_store_keeps_to_one_connection_per_database().await;
+    }
+
+    #[tokio::test]
     async fn connection_errors_name_the_database_without_its_password() {
         crate::routing::connection_errors_name_the_database_without_its_password().await;
+    }
+}
+
+mod postgres_only {
+    #[tokio::test]
+    async fn a_lost_shard_is_unavailable_and_left_out_of_lists() {
+        let Some(db) = crate::helpers::TestDb::postgres().await else {
+            return;
+        };
+        crate::routing::a_lost_shard_is_unavailable_and_left_out_of_lists(&db).await;
+        db.drop_databases().await;
     }
 }

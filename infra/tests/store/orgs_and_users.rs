@@ -6,7 +6,7 @@ use domain::user::{Email, PasswordHash, Role, UserPatch};
 use domain::{OrgId, StoreError, UserId};
 use infra::Store;
 
-use crate::helpers::{new_user, new_org};
+use crate::helpers::{new_org, new_user};
 
 fn organization(name: &str) -> Organization {
     Organization {
@@ -22,10 +22,16 @@ pub async fn creating_an_org_makes_its_admin_atomically(store: &Store) {
     let first = organization(&name);
     let admin_email = format!("Chief-{}@Skyline.example", first.id);
     let admin = store
-        .create_org(first.clone(), new_user(OrgId::new(), &admin_email, Role::Admin))
+        .create_org(
+            first.clone(),
+            new_user(OrgId::new(), &admin_email, Role::Admin),
+        )
         .await
         .unwrap();
-    assert_eq!(admin.org_id, first.id, "the admin joins the new organisation");
+    assert_eq!(
+        admin.org_id, first.id,
+        "the admin joins the new organisation"
+    );
     assert_eq!(admin.role, Role::Admin);
     assert_eq!(admin.version, 1);
     let stored = store.get_org(first.id).await.unwrap().unwrap();
@@ -37,21 +43,37 @@ pub async fn creating_an_org_makes_its_admin_atomically(store: &Store) {
     let same_name = organization(&name);
     let fresh_email = format!("other-{}@example.com", same_name.id);
     let err = store
-        .create_org(same_name.clone(), new_user(same_name.id, &fresh_email, Role::Admin))
+        .create_org(
+            same_name.clone(),
+            new_user(same_name.id, &fresh_email, Role::Admin),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { field: "name" }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Conflict { field: "name" }),
+        "{err:?}"
+    );
     let fresh = Email::parse(&fresh_email).unwrap();
     assert!(store.find_credentials(&fresh).await.unwrap().is_none());
 
     let new_name = format!("Skyline 2 {}", OrgId::new());
     let second = organization(&new_name);
     let err = store
-        .create_org(second.clone(), new_user(second.id, &admin_email.to_uppercase(), Role::Admin))
+        .create_org(
+            second.clone(),
+            new_user(second.id, &admin_email.to_uppercase(), Role::Admin),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { field: "email" }), "{err:?}");
-    assert_eq!(store.find_org_by_name(&new_name).await.unwrap(), None, "rolled back");
+    assert!(
+        matches!(err, StoreError::Conflict { field: "email" }),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.find_org_by_name(&new_name).await.unwrap(),
+        None,
+        "rolled back"
+    );
 
     let (user, hash) = store
         .find_credentials(&Email::parse(&admin_email).unwrap())
@@ -67,13 +89,29 @@ pub async fn users_are_listed_updated_and_deleted_within_their_org(store: &Store
     let (org_a, admin) = new_org(store).await;
     let (org_b, _) = new_org(store).await;
     let mut created = vec![admin.id];
-    for (i, role) in [Role::Operator; 5].into_iter().chain([Role::Viewer; 2]).enumerate() {
+    for (i, role) in [Role::Operator; 5]
+        .into_iter()
+        .chain([Role::Viewer; 2])
+        .enumerate()
+    {
         let email = format!("u{i}-{org_a}@example.com");
-        created.push(store.create_user(new_user(org_a, &email, role)).await.unwrap().id);
+        created.push(
+            store
+                .create_user(new_user(org_a, &email, role))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let taken = format!("u0-{org_a}@example.com");
-    let err = store.create_user(new_user(org_b, &taken, Role::Viewer)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { field: "email" }), "{err:?}");
+    let err = store
+        .create_user(new_user(org_b, &taken, Role::Viewer))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { field: "email" }),
+        "{err:?}"
+    );
     let err = store
         .create_user(new_user(OrgId::new(), "nobody@example.com", Role::Viewer))
         .await
@@ -107,11 +145,20 @@ pub async fn users_are_listed_updated_and_deleted_within_their_org(store: &Store
         name: Some("Grace".to_owned()),
         ..Default::default()
     };
-    let renamed = store.update_user(org_a, target, rename.clone(), Some(1)).await.unwrap();
+    let renamed = store
+        .update_user(org_a, target, rename.clone(), Some(1))
+        .await
+        .unwrap();
     assert_eq!((renamed.name.as_str(), renamed.version), ("Grace", 2));
-    let err = store.update_user(org_a, target, rename.clone(), Some(1)).await.unwrap_err();
+    let err = store
+        .update_user(org_a, target, rename.clone(), Some(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::VersionMismatch { .. }), "{err:?}");
-    let err = store.update_user(org_b, target, rename, None).await.unwrap_err();
+    let err = store
+        .update_user(org_b, target, rename, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
     let err = store
         .update_user(org_a, UserId::new(), UserPatch::default(), Some(1))
@@ -124,8 +171,14 @@ pub async fn users_are_listed_updated_and_deleted_within_their_org(store: &Store
         password_hash: Some(PasswordHash("$argon2id$new".to_owned())),
         ..Default::default()
     };
-    let promoted = store.update_user(org_a, target, promote, None).await.unwrap();
-    assert_eq!((promoted.role, promoted.version, promoted.name.as_str()), (Role::Admin, 3, "Grace"));
+    let promoted = store
+        .update_user(org_a, target, promote, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (promoted.role, promoted.version, promoted.name.as_str()),
+        (Role::Admin, 3, "Grace")
+    );
     assert_eq!(store.count_admins(org_a).await.unwrap(), 2);
     assert_eq!(store.count_admins(org_b).await.unwrap(), 1);
     let (_, hash) = store

@@ -4,6 +4,7 @@ use domain::drone::DroneFilter;
 use domain::flight_plan::FlightPlanFilter;
 use domain::page::PageRequest;
 use domain::ports::{DroneRepository, FlightPlanRepository, HealthCheck};
+use domain::StoreError;
 use infra::{StorageSettings, Store};
 
 use crate::helpers::{drone, id_on, new_org, ready, settings, sqlite_url, TestDb};
@@ -46,7 +47,10 @@ pub async fn pools_and_health_are_reported_per_database(db: &TestDb) {
     let health = db.store.check().await;
     let names: Vec<_> = health.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["catalog", "shard-0", "shard-1"]);
-    assert!(health.iter().all(|(_, error)| error.is_none()), "{health:?}");
+    assert!(
+        health.iter().all(|(_, error)| error.is_none()),
+        "{health:?}"
+    );
 
     let stats = db.store.pool_stats();
     let names: Vec<_> = stats.iter().map(|s| s.database.as_str()).collect();
@@ -64,7 +68,10 @@ pub async fn a_failing_shard_is_left_out_of_lists_and_reported() {
     let (org, admin) = new_org(store).await;
     let healthy = id_on(store, 0);
     let lost = id_on(store, 1);
-    store.create_drone(drone(org, healthy, "H-0")).await.unwrap();
+    store
+        .create_drone(drone(org, healthy, "H-0"))
+        .await
+        .unwrap();
     store.create_drone(drone(org, lost, "H-1")).await.unwrap();
     store
         .create_plan(crate::flight_plans::plan(org, healthy, admin.id))
@@ -73,7 +80,10 @@ pub async fn a_failing_shard_is_left_out_of_lists_and_reported() {
 
     let dir = tempfile::tempdir().unwrap();
     let degraded = StorageSettings {
-        shard_urls: vec![db.settings.shard_urls[0].clone(), sqlite_url(dir.path(), "empty.db")],
+        shard_urls: vec![
+            db.settings.shard_urls[0].clone(),
+            sqlite_url(dir.path(), "empty.db"),
+        ],
         ..db.settings.clone()
     };
     let degraded = Store::connect(&degraded).await.unwrap();
@@ -81,7 +91,10 @@ pub async fn a_failing_shard_is_left_out_of_lists_and_reported() {
         .list_drones(org, &DroneFilter::default(), PageRequest::first(50))
         .await
         .unwrap();
-    assert_eq!(page.items.iter().map(|d| d.id).collect::<Vec<_>>(), [healthy]);
+    assert_eq!(
+        page.items.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [healthy]
+    );
     assert_eq!(page.missing_shards, [1]);
     let plans = degraded
         .list_plans(org, &FlightPlanFilter::default(), PageRequest::first(50))
@@ -93,7 +106,10 @@ pub async fn a_failing_shard_is_left_out_of_lists_and_reported() {
     assert!(degraded.get_drone(org, healthy).await.unwrap().is_some());
 
     let all_down = StorageSettings {
-        shard_urls: vec![sqlite_url(dir.path(), "a.db"), sqlite_url(dir.path(), "b.db")],
+        shard_urls: vec![
+            sqlite_url(dir.path(), "a.db"),
+            sqlite_url(dir.path(), "b.db"),
+        ],
         ..db.settings.clone()
     };
     let all_down = Store::connect(&all_down).await.unwrap();
@@ -108,7 +124,10 @@ pub async fn connection_errors_name_the_database_without_its_password() {
     let missing_dir = dir.path().join("no-such-dir");
     let bad_shard = settings(
         sqlite_url(dir.path(), "catalog.db"),
-        vec![sqlite_url(dir.path(), "s0.db"), sqlite_url(&missing_dir, "s1.db")],
+        vec![
+            sqlite_url(dir.path(), "s0.db"),
+            sqlite_url(&missing_dir, "s1.db"),
+        ],
     );
     let err = format!("{:#}", Store::connect(&bad_shard).await.unwrap_err());
     assert!(err.contains("shard 1"), "{err}");
@@ -124,4 +143,51 @@ pub async fn connection_errors_name_the_database_without_its_password() {
     assert!(err.contains("catalog"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
     assert!(err.contains("nimbus:***@127.0.0.1:1"), "{err}");
+}
+
+/// PostgreSQL: shard 1's database disappears while the store is running.
+pub async fn a_lost_shard_is_unavailable_and_left_out_of_lists(db: &TestDb) {
+    let store = &db.store;
+    let (org, _) = new_org(store).await;
+    let healthy = id_on(store, 0);
+    let lost = id_on(store, 1);
+    store
+        .create_drone(drone(org, healthy, "L-0"))
+        .await
+        .unwrap();
+    store.create_drone(drone(org, lost, "L-1")).await.unwrap();
+
+    db.lose_database(2).await;
+
+    let err = store.get_drone(org, lost).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::ShardUnavailable { shard: 1, .. }),
+        "{err:?}"
+    );
+    let page = store
+        .list_drones(org, &DroneFilter::default(), PageRequest::first(50))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [healthy]
+    );
+    assert_eq!(page.missing_shards, [1]);
+    let health = store.check().await;
+    assert!(health[2].1.is_some(), "{health:?}");
+    assert!(health[1].1.is_none(), "{health:?}");
+}
+
+/// Each connection to `sqlite::memory:` would open a database of its own.
+pub async fn an_in_memory_store_keeps_to_one_connection_per_database() {
+    let settings = settings(
+        "sqlite::memory:".to_owned(),
+        vec!["sqlite::memory:".to_owned()],
+    );
+    let store = ready(&settings).await;
+    let (org, _) = new_org(&store).await;
+    let id = id_on(&store, 0);
+    store.create_drone(drone(org, id, "MEM-1")).await.unwrap();
+    assert!(store.get_drone(org, id).await.unwrap().is_some());
+    assert!(store.pool_stats().iter().all(|s| s.max == 1));
 }

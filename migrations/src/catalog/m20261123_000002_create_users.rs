@@ -18,8 +18,16 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Users::Name).text().not_null())
                     .col(ColumnDef::new(Users::Role).text().not_null())
                     .col(ColumnDef::new(Users::PasswordHash).text().not_null())
-                    .col(ColumnDef::new(Users::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Users::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Users::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Users::Version).big_integer().not_null())
                     .foreign_key(
                         ForeignKey::create()

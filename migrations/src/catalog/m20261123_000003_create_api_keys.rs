@@ -16,7 +16,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(ApiKeys::Name).text().not_null())
                     .col(ColumnDef::new(ApiKeys::Prefix).text().not_null())
                     .col(ColumnDef::new(ApiKeys::SecretSha256).text().not_null())
-                    .col(ColumnDef::new(ApiKeys::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(ApiKeys::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;

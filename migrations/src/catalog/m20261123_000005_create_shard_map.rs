@@ -13,10 +13,19 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ShardMap::Table)
-                    .col(ColumnDef::new(ShardMap::Id).integer().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ShardMap::Id)
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ShardMap::Shards).integer().not_null())
                     .col(ColumnDef::new(ShardMap::Spec).text().not_null())
-                    .col(ColumnDef::new(ShardMap::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(ShardMap::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await

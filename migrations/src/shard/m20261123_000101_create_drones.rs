@@ -25,8 +25,16 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Drones::HomeLon).double().null())
                     .col(ColumnDef::new(Drones::HomeAltM).double().null())
                     .col(ColumnDef::new(Drones::Slot).integer().not_null())
-                    .col(ColumnDef::new(Drones::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Drones::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Drones::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Drones::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Drones::Version).big_integer().not_null())
                     .to_owned(),
             )

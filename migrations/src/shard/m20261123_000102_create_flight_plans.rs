@@ -12,7 +12,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(FlightPlans::Table)
-                    .col(ColumnDef::new(FlightPlans::Id).uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(FlightPlans::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(FlightPlans::OrgId).uuid().not_null())
                     .col(ColumnDef::new(FlightPlans::DroneId).uuid().not_null())
                     .col(ColumnDef::new(FlightPlans::Name).text().not_null())
@@ -41,7 +46,11 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
-                    .col(ColumnDef::new(FlightPlans::Version).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(FlightPlans::Version)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_flight_plans_drone_id")
@@ -53,9 +62,18 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, cols) in [
-            ("ix_flight_plans_org_id_id", [FlightPlans::OrgId, FlightPlans::Id]),
-            ("ix_flight_plans_drone_id_state", [FlightPlans::DroneId, FlightPlans::State]),
-            ("ix_flight_plans_org_id_planned_start", [FlightPlans::OrgId, FlightPlans::PlannedStart]),
+            (
+                "ix_flight_plans_org_id_id",
+                [FlightPlans::OrgId, FlightPlans::Id],
+            ),
+            (
+                "ix_flight_plans_drone_id_state",
+                [FlightPlans::DroneId, FlightPlans::State],
+            ),
+            (
+                "ix_flight_plans_org_id_planned_start",
+                [FlightPlans::OrgId, FlightPlans::PlannedStart],
+            ),
         ] {
             let mut index = Index::create();
             index.name(name).table(FlightPlans::Table);

@@ -1,0 +1,15 @@
+//! The API's integration tests: one binary, each test with its own databases (named by
+//! UUID) on SQLite or on the local PostgreSQL, a catalog and two shards each time.
+
+mod helpers;
+
+mod api_keys;
+mod auth;
+mod drones;
+mod errors;
+mod flight_plans;
+mod health;
+mod openapi;
+mod sharding;
+mod tenancy;
+mod users;
