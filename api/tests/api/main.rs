@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 //! The API's integration tests: one binary, each test with its own databases (named by
 //! UUID) on SQLite or on the local PostgreSQL, a catalog and two shards each time.
 

@@ -1,7 +1,6 @@
 //! Store tests. Every scenario runs against SQLite (a catalog and two shard files in a
-//! temporary directory, so cross-shard behaviour is real) and, when `NIMBUS_TEST_PG_URL`
-//! names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432/`), against freshly
-//! created PostgreSQL databases as well.
+//! temporary directory, so cross-shard behaviour is real) and against freshly created
+//! PostgreSQL databases on the server named by `NIMBUS_TEST_PG_URL` (default: the local one).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

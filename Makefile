@@ -1,0 +1,38 @@
+# NimbusFleet. `make run` starts the embedded server with a demo organisation;
+# `make test` provisions PostgreSQL if needed and runs the whole test suite.
+
+# One build directory outside the clone, shared by every checkout on this machine.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/nimbusfleet/target
+export CARGO_TARGET_DIR
+BIN := $(CARGO_TARGET_DIR)/debug/nimbusfleet
+BIND ?= 127.0.0.1:8080
+DATA_DIR ?= ./data
+
+.PHONY: run build test openapi lint fmt bench clean-data
+
+run: build
+	$(BIN) serve --demo --bind $(BIND) --data-dir $(DATA_DIR)
+
+build:
+	cargo build -p api --bin nimbusfleet
+
+test:
+	scripts/test.sh
+
+# Regenerates the committed OpenAPI document from the code.
+openapi: build
+	$(BIN) openapi --output openapi/openapi.json
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+# GET /api/v1/drones/{id} throughput and latency on PostgreSQL (needs wrk).
+bench:
+	bench/drone-get.sh
+
+clean-data:
+	rm -rf $(DATA_DIR)

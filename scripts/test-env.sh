@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Sourced by scripts/test.sh and bench scripts: makes sure a PostgreSQL server that the tests
+# can use is running and exports NIMBUS_TEST_PG_URL (a base URL without database name).
+#
+# 1. a server already listening on 127.0.0.1:5432 with trust auth for `postgres` (the
+#    usual developer and CI machine) is used as it is;
+# 2. otherwise a throwaway cluster is created with initdb under $NF_PG_DIR and started on
+#    port 55432 (PostgreSQL is installed from Debian's packages first when missing).
+
+nf_log() { printf '[test-env] %s\n' "$*" >&2; }
+
+nf_pg_ok() { psql "$1/postgres" -Atqc 'select 1' >/dev/null 2>&1; }
+
+nf_install_postgres() {
+    if ! command -v apt-get >/dev/null; then
+        nf_log "PostgreSQL is missing and apt-get is not available; install PostgreSQL 13+ and retry"
+        return 1
+    fi
+    nf_log "installing PostgreSQL from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq postgresql postgresql-client >/dev/null
+}
+
+nf_pg_bindir() {
+    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+nf_start_throwaway_cluster() {
+    local bindir dir port=55432
+    bindir=$(nf_pg_bindir)
+    [ -n "$bindir" ] || { nf_install_postgres && bindir=$(nf_pg_bindir); }
+    [ -n "$bindir" ] || { nf_log "no PostgreSQL binaries found"; return 1; }
+    dir=${NF_PG_DIR:-/tmp/nimbusfleet-pg}
+    local url="postgres://postgres@127.0.0.1:$port"
+    if nf_pg_ok "$url"; then NIMBUS_TEST_PG_URL=$url; return 0; fi
+    local run_as=()
+    if [ "$(id -u)" = 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+        run_as=(runuser -u postgres --)
+    fi
+    if [ ! -f "$dir/PG_VERSION" ]; then
+        nf_log "creating a throwaway PostgreSQL cluster in $dir"
+        rm -rf "$dir" && mkdir -p "$dir"
+        [ "$(id -u)" = 0 ] && chown postgres "$dir"
+        "${run_as[@]}" "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
+    fi
+    "${run_as[@]}" "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w \
+        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+    NIMBUS_TEST_PG_URL=$url
+}
+
+nf_ensure_postgres() {
+    local url=${NIMBUS_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
+    command -v psql >/dev/null || nf_install_postgres || return 1
+    if ! nf_pg_ok "$url" && [ -z "${NIMBUS_TEST_PG_URL:-}" ]; then
+        # The machine's own server may just be stopped.
+        if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+            for v in $(ls /etc/postgresql); do
+                pg_ctlcluster --skip-systemctl-redirect "$v" main start >/dev/null 2>&1 || true
+            done
+            sleep 1
+        fi
+    fi
+    if nf_pg_ok "$url"; then
+        NIMBUS_TEST_PG_URL=$url
+    else
+        nf_log "no usable PostgreSQL at $url; starting a throwaway cluster"
+        nf_start_throwaway_cluster || return 1
+    fi
+    export NIMBUS_TEST_PG_URL
+    nf_log "PostgreSQL: $NIMBUS_TEST_PG_URL ($(psql "$NIMBUS_TEST_PG_URL/postgres" -Atqc 'show server_version'))"
+}
+
+# Drops databases that earlier test runs left behind (every test creates its own).
+nf_drop_test_databases() {
+    local db
+    for db in $(psql "$NIMBUS_TEST_PG_URL/postgres" -Atqc \
+        "select datname from pg_database where datname like 'nft\_%' or datname like 'nf\_test\_%'"); do
+        psql "$NIMBUS_TEST_PG_URL/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
+    done
+}
