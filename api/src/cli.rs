@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "nimbusfleet", version, about = "NimbusFleet: drone fleet management backend")]
+#[command(
+    name = "nimbusfleet",
+    version,
+    about = "NimbusFleet: drone fleet management backend"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Default: ./nimbusfleet.toml when present.
     #[arg(long, global = true, value_name = "FILE")]
@@ -64,7 +68,12 @@ pub struct CreateOrgArgs {
     pub admin_email: String,
     /// At least 10 characters. Prefer the environment variable: command lines are visible
     /// to other users of the machine.
-    #[arg(long, env = "NIMBUS_ADMIN_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    #[arg(
+        long,
+        env = "NIMBUS_ADMIN_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
     pub admin_password: String,
     /// Display name of the admin.
     #[arg(long, default_value = "Administrator")]

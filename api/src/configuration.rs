@@ -93,7 +93,10 @@ pub enum SettingsError {
     #[error("configuration: {0}")]
     Load(#[from] config::ConfigError),
     #[error("configuration: `{setting}` {problem}")]
-    Invalid { setting: &'static str, problem: String },
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
 }
 
 fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
@@ -169,13 +172,19 @@ impl Settings {
                 ))
             }
             (Some(_), true) => {
-                return Err(invalid("storage.shard_urls", "must list at least one shard when storage.catalog_url is set"))
+                return Err(invalid(
+                    "storage.shard_urls",
+                    "must list at least one shard when storage.catalog_url is set",
+                ))
             }
             _ => {}
         }
         for url in s.catalog_url.iter().chain(&s.shard_urls) {
             let url = url.expose_secret();
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+            {
                 return Err(invalid(
                     "storage.catalog_url/shard_urls",
                     "must be postgres://… or sqlite:… URLs",
@@ -190,27 +199,37 @@ impl Settings {
             Some(secret) if secret.expose_secret().len() < 32 => {
                 return Err(invalid("auth.jwt_secret", "must be at least 32 bytes long"))
             }
-            None if self.uses_postgres() => {
-                return Err(invalid(
-                    "auth.jwt_secret",
-                    "is required with PostgreSQL storage: every replica must sign with the same key",
-                ))
-            }
+            None if self.uses_postgres() => return Err(invalid(
+                "auth.jwt_secret",
+                "is required with PostgreSQL storage: every replica must sign with the same key",
+            )),
             _ => {}
         }
         if !(60..=30 * 86_400).contains(&self.auth.token_ttl_s) {
-            return Err(invalid("auth.token_ttl_s", "must be between 60 and 2592000 seconds"));
+            return Err(invalid(
+                "auth.token_ttl_s",
+                "must be between 60 and 2592000 seconds",
+            ));
         }
         let fp = &self.flight_plans;
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !positive(fp.ceiling_m) {
-            return Err(invalid("flight_plans.ceiling_m", "must be a positive number of metres"));
+            return Err(invalid(
+                "flight_plans.ceiling_m",
+                "must be a positive number of metres",
+            ));
         }
         if !(fp.endurance_reserve_min.is_finite() && fp.endurance_reserve_min >= 0.0) {
-            return Err(invalid("flight_plans.endurance_reserve_min", "must be zero or more minutes"));
+            return Err(invalid(
+                "flight_plans.endurance_reserve_min",
+                "must be zero or more minutes",
+            ));
         }
         if !positive(fp.default_speed_mps) {
-            return Err(invalid("flight_plans.default_speed_mps", "must be a positive speed"));
+            return Err(invalid(
+                "flight_plans.default_speed_mps",
+                "must be a positive speed",
+            ));
         }
         if fp.max_waypoints < 2 {
             return Err(invalid("flight_plans.max_waypoints", "must be at least 2"));
@@ -257,7 +276,10 @@ impl Settings {
         let (catalog_url, shard_urls) = match &s.catalog_url {
             Some(catalog) => (
                 catalog.expose_secret().to_owned(),
-                s.shard_urls.iter().map(|u| u.expose_secret().to_owned()).collect(),
+                s.shard_urls
+                    .iter()
+                    .map(|u| u.expose_secret().to_owned())
+                    .collect(),
             ),
             None => {
                 std::fs::create_dir_all(&s.data_dir)?;
@@ -297,14 +319,26 @@ mod tests {
     fn a_bad_setting_is_named_in_the_error() {
         let mut s = defaults();
         s.server.bind = "nowhere".into();
-        assert!(s.validate().unwrap_err().to_string().contains("server.bind"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("server.bind"));
         let mut s = defaults();
         s.storage.catalog_url = Some("postgres://db/catalog".to_owned().into());
         s.storage.shard_urls = vec!["postgres://db/s0".to_owned().into()];
-        assert!(s.validate().unwrap_err().to_string().contains("auth.jwt_secret"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("auth.jwt_secret"));
         s.auth.jwt_secret = Some("x".repeat(40).into());
         s.storage.slot_map = Some("0-100:0".into());
-        assert!(s.validate().unwrap_err().to_string().contains("storage.slot_map"));
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("storage.slot_map"));
     }
 
     #[test]

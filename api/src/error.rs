@@ -73,7 +73,10 @@ pub enum ApiError {
     #[error("{} problem(s) with the request", .0.0.len())]
     Validation(ValidationErrors),
     #[error("{detail}")]
-    Unavailable { detail: &'static str, retry_after_s: u32 },
+    Unavailable {
+        detail: &'static str,
+        retry_after_s: u32,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -93,7 +96,11 @@ impl ApiError {
         }
     }
 
-    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self::Validation(FieldError::new(field, code, message).into())
     }
 
@@ -223,10 +230,13 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field: "email" } => {
                 Self::conflict("duplicate_email", "a user with this email already exists")
             }
-            StoreError::Conflict { field: "name" } => {
-                Self::conflict("duplicate_name", "an organisation with this name already exists")
+            StoreError::Conflict { field: "name" } => Self::conflict(
+                "duplicate_name",
+                "an organisation with this name already exists",
+            ),
+            StoreError::Conflict { field } => {
+                Self::conflict("conflict", format!("{field} already exists"))
             }
-            StoreError::Conflict { field } => Self::conflict("conflict", format!("{field} already exists")),
             StoreError::VersionMismatch { entity } => Self::conflict(
                 "concurrent_update",
                 format!("the {entity} was changed by another request; read it again and retry"),

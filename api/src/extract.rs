@@ -1,6 +1,5 @@
 //! Request extractors whose failures are problem documents naming the input at fault.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -32,7 +31,8 @@ fn is_json(req: &HttpRequest) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -58,7 +58,9 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             }
             let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
                 Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-                _ => ApiError::bad_request("malformed_request", "the request body could not be read"),
+                _ => {
+                    ApiError::bad_request("malformed_request", "the request body could not be read")
+                }
             })?;
             parse_json(&bytes)
         })
@@ -72,15 +74,24 @@ pub fn parse_json<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<ValidJ
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request("malformed_request", format!("the body is not valid JSON: {inner}"))
+            ApiError::bad_request(
+                "malformed_request",
+                format!("the body is not valid JSON: {inner}"),
+            )
         } else {
             let field = if path == "." { String::new() } else { path };
             ApiError::invalid(field, "invalid_type", strip_position(&inner.to_string()))
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::bad_request("malformed_request", format!("the body is not valid JSON: {e}")))?;
-    value.validate().map_err(|e| ApiError::Validation(flatten(&e)))?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "malformed_request",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    value
+        .validate()
+        .map_err(|e| ApiError::Validation(flatten(&e)))?;
     Ok(ValidJson(value))
 }
 
@@ -113,7 +124,11 @@ fn flatten_into(errors: &validator::ValidationErrors, prefix: &str, out: &mut Va
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for error in list {
-                    out.push(FieldError::new(join(name), static_code(&error.code), describe(error)));
+                    out.push(FieldError::new(
+                        join(name),
+                        static_code(&error.code),
+                        describe(error),
+                    ));
                 }
             }
             ValidationErrorsKind::Struct(inner) => flatten_into(inner, &join(name), out),
@@ -126,8 +141,8 @@ fn flatten_into(errors: &validator::ValidationErrors, prefix: &str, out: &mut Va
     }
 }
 
-fn static_code(code: &Cow<'static, str>) -> &'static str {
-    match code.as_ref() {
+fn static_code(code: &str) -> &'static str {
+    match code {
         "length" => "length",
         "range" => "out_of_range",
         "email" => "invalid_email",
@@ -169,7 +184,10 @@ pub fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web:
 pub fn json_error(error: JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
     match error {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::PayloadTooLarge { limit: body_limit(req) }.into()
+            ApiError::PayloadTooLarge {
+                limit: body_limit(req),
+            }
+            .into()
         }
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType.into(),
         other => ApiError::bad_request("malformed_request", other.to_string()).into(),
@@ -235,7 +253,9 @@ mod tests {
     fn syntax_errors_are_400_and_shape_errors_name_the_field() {
         let err = parse_json::<Body>(b"{\"name\": ").err().unwrap();
         assert_eq!(err.code(), "malformed_request");
-        let err = parse_json::<Body>(br#"{"name":"a","items":[{"n":"x"}]}"#).err().unwrap();
+        let err = parse_json::<Body>(br#"{"name":"a","items":[{"n":"x"}]}"#)
+            .err()
+            .unwrap();
         match err {
             ApiError::Validation(e) => assert_eq!(e.0[0].field, "items[0].n"),
             other => panic!("{other:?}"),
@@ -244,7 +264,9 @@ mod tests {
 
     #[test]
     fn validator_errors_are_flattened_into_paths() {
-        let err = parse_json::<Body>(br#"{"name":"long","items":[{"n":1},{"n":11}]}"#).err().unwrap();
+        let err = parse_json::<Body>(br#"{"name":"long","items":[{"n":1},{"n":11}]}"#)
+            .err()
+            .unwrap();
         match err {
             ApiError::Validation(e) => {
                 let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
@@ -257,11 +279,20 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let id = Uuid::now_v7();
-        let p = Pagination { limit: Some(10), cursor: Some(encode_cursor(id)) };
+        let p = Pagination {
+            limit: Some(10),
+            cursor: Some(encode_cursor(id)),
+        };
         assert_eq!(p.page_request().unwrap().after, Some(id));
-        let bad = Pagination { limit: None, cursor: Some("!!".into()) };
+        let bad = Pagination {
+            limit: None,
+            cursor: Some("!!".into()),
+        };
         assert_eq!(bad.page_request().unwrap_err().code(), "invalid_cursor");
-        let big = Pagination { limit: Some(501), cursor: None };
+        let big = Pagination {
+            limit: Some(501),
+            cursor: None,
+        };
         assert_eq!(big.page_request().unwrap_err().code(), "invalid_query");
     }
 }

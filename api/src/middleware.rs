@@ -17,7 +17,8 @@ pub async fn add_request_id(
     let mut res = next.call(req).await?;
     if let Some(id) = id {
         if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
-            res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+            res.headers_mut()
+                .insert(HeaderName::from_static("x-request-id"), value);
         }
     }
     Ok(res)

@@ -82,7 +82,9 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
             .description(description)
             .content(
                 "application/problem+json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
             )
             .build(),
     )
@@ -95,13 +97,25 @@ fn add_common(op: &mut Operation, secured: bool) {
             .entry(status.to_owned())
             .or_insert_with(|| problem_response(description));
     };
-    add("400", "Malformed request: invalid JSON, query parameter or cursor");
+    add(
+        "400",
+        "Malformed request: invalid JSON, query parameter or cursor",
+    );
     if secured {
-        add("401", "Missing, invalid or expired credentials, or a session that has ended");
+        add(
+            "401",
+            "Missing, invalid or expired credentials, or a session that has ended",
+        );
         add("403", "The caller's role may not do this");
     }
-    add("500", "Unexpected error; the body carries no details, the log does");
-    add("503", "A dependency is unavailable; retry after `Retry-After` seconds");
+    add(
+        "500",
+        "Unexpected error; the body carries no details, the log does",
+    );
+    add(
+        "503",
+        "A dependency is unavailable; retry after `Retry-After` seconds",
+    );
 }
 
 impl Modify for CommonProblems {
@@ -110,9 +124,15 @@ impl Modify for CommonProblems {
             if !path.starts_with("/api/") {
                 continue;
             }
-            for op in [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete, &mut item.put]
-                .into_iter()
-                .flatten()
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
             {
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 add_common(op, secured);

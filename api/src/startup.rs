@@ -42,10 +42,15 @@ pub struct AppState {
 /// Connects to every configured database, checks the slot map and, unless disabled, runs
 /// the migrations.
 pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {
-    let storage = settings
-        .infra_storage()
-        .with_context(|| format!("failed to create the data directory {}", settings.storage.data_dir.display()))?;
-    let store = Store::connect(&storage).await.context("failed to connect to storage")?;
+    let storage = settings.infra_storage().with_context(|| {
+        format!(
+            "failed to create the data directory {}",
+            settings.storage.data_dir.display()
+        )
+    })?;
+    let store = Store::connect(&storage)
+        .await
+        .context("failed to connect to storage")?;
     if migrate {
         store.migrate().await.context("failed to run migrations")?;
     }
@@ -62,7 +67,8 @@ impl AppState {
                 SecretString::from(random_secret(48))
             }
         };
-        let ttl_s = i64::try_from(settings.auth.token_ttl_s).context("auth.token_ttl_s is too large")?;
+        let ttl_s =
+            i64::try_from(settings.auth.token_ttl_s).context("auth.token_ttl_s is too large")?;
         Ok(Self {
             orgs: Arc::new(store.clone()),
             users: Arc::new(store.clone()),
@@ -110,11 +116,17 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record))
-                .wrap(actix_web::middleware::from_fn(crate::middleware::add_request_id))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::middleware::add_request_id,
+                ))
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(web::JsonConfig::default().limit(body_limit).error_handler(extract::json_error))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(extract::json_error),
+                )
                 .app_data(web::QueryConfig::default().error_handler(extract::query_error))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
                 .configure(routes::configure)

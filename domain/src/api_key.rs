@@ -51,7 +51,10 @@ mod tests {
         let key = PresentedKey::parse("nfk_ab12_SECRET99").unwrap();
         assert_eq!(key.prefix, "ab12");
         assert_eq!(key.secret, "SECRET99");
-        assert_eq!(PresentedKey::render("ab12", "SECRET99"), "nfk_ab12_SECRET99");
+        assert_eq!(
+            PresentedKey::render("ab12", "SECRET99"),
+            "nfk_ab12_SECRET99"
+        );
         for bad in ["", "nfk_", "nfk_ab12", "nfk__x", "xx_ab_cd", "nfk_a-b_c"] {
             assert!(PresentedKey::parse(bad).is_none(), "{bad} accepted");
         }

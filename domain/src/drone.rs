@@ -72,7 +72,12 @@ pub enum DroneStatus {
 }
 
 impl DroneStatus {
-    pub const ALL: [DroneStatus; 4] = [Self::Active, Self::Maintenance, Self::Grounded, Self::Retired];
+    pub const ALL: [DroneStatus; 4] = [
+        Self::Active,
+        Self::Maintenance,
+        Self::Grounded,
+        Self::Retired,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -269,7 +274,10 @@ mod tests {
         assert!(Serial::parse("DJI-M300/0042_a.b").is_ok());
         assert_eq!(Serial::parse("").unwrap_err().code, "length");
         assert_eq!(Serial::parse(&"x".repeat(65)).unwrap_err().code, "length");
-        assert_eq!(Serial::parse("has space").unwrap_err().code, "invalid_characters");
+        assert_eq!(
+            Serial::parse("has space").unwrap_err().code,
+            "invalid_characters"
+        );
     }
 
     #[test]

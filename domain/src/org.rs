@@ -13,7 +13,12 @@ pub enum Plan {
 }
 
 impl Plan {
-    pub const ALL: [Plan; 4] = [Self::Free, Self::Standard, Self::Professional, Self::Enterprise];
+    pub const ALL: [Plan; 4] = [
+        Self::Free,
+        Self::Standard,
+        Self::Professional,
+        Self::Enterprise,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -28,8 +28,10 @@ pub trait UserRepository: Send + Sync {
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
     async fn get_user(&self, org: OrgId, id: UserId) -> Result<Option<User>, StoreError>;
     /// The user and password hash for a login attempt.
-    async fn find_credentials(&self, email: &Email)
-        -> Result<Option<(User, PasswordHash)>, StoreError>;
+    async fn find_credentials(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(User, PasswordHash)>, StoreError>;
     async fn list_users(
         &self,
         org: OrgId,
@@ -73,12 +75,20 @@ pub trait DroneRepository: Send + Sync {
     async fn delete_drone(&self, org: OrgId, id: DroneId) -> Result<(), StoreError>;
 }
 
-
 #[async_trait]
 pub trait ApiKeyRepository: Send + Sync {
-    async fn create_api_key(&self, key: ApiKey, secret_sha256: String) -> Result<ApiKey, StoreError>;
+    async fn create_api_key(
+        &self,
+        key: ApiKey,
+        secret_sha256: String,
+    ) -> Result<ApiKey, StoreError>;
     async fn list_api_keys(&self, org: OrgId, drone: DroneId) -> Result<Vec<ApiKey>, StoreError>;
-    async fn delete_api_key(&self, org: OrgId, drone: DroneId, id: ApiKeyId) -> Result<(), StoreError>;
+    async fn delete_api_key(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        id: ApiKeyId,
+    ) -> Result<(), StoreError>;
     /// The key with this public prefix and its stored secret digest (hex SHA-256).
     async fn find_api_key(&self, prefix: &str) -> Result<Option<(ApiKey, String)>, StoreError>;
 }
@@ -86,7 +96,11 @@ pub trait ApiKeyRepository: Send + Sync {
 #[async_trait]
 pub trait FlightPlanRepository: Send + Sync {
     async fn create_plan(&self, plan: FlightPlan) -> Result<FlightPlan, StoreError>;
-    async fn get_plan(&self, org: OrgId, id: FlightPlanId) -> Result<Option<FlightPlan>, StoreError>;
+    async fn get_plan(
+        &self,
+        org: OrgId,
+        id: FlightPlanId,
+    ) -> Result<Option<FlightPlan>, StoreError>;
     async fn list_plans(
         &self,
         org: OrgId,
@@ -94,7 +108,11 @@ pub trait FlightPlanRepository: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<FlightPlan>, StoreError>;
     /// Replaces the stored plan (bumping its version) when its version is `expected_version`.
-    async fn update_plan(&self, plan: FlightPlan, expected_version: i64) -> Result<FlightPlan, StoreError>;
+    async fn update_plan(
+        &self,
+        plan: FlightPlan,
+        expected_version: i64,
+    ) -> Result<FlightPlan, StoreError>;
     /// How many of the drone's plans are in one of `states`.
     async fn count_plans(
         &self,

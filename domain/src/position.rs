@@ -5,7 +5,11 @@ use crate::error::FieldError;
 
 fn finite_in(field: &str, value: f64, min: f64, max: f64) -> Result<f64, FieldError> {
     if !value.is_finite() {
-        return Err(FieldError::new(field, "not_finite", "must be a finite number"));
+        return Err(FieldError::new(
+            field,
+            "not_finite",
+            "must be a finite number",
+        ));
     }
     if !(min..=max).contains(&value) {
         return Err(FieldError::new(

@@ -86,7 +86,9 @@ impl SlotMap {
             return Err(SlotMapError::Empty);
         }
         let owner = (0..SLOT_COUNT)
-            .map(|slot| ShardId((u32::from(slot) * u32::from(shards) / u32::from(SLOT_COUNT)) as u16))
+            .map(|slot| {
+                ShardId((u32::from(slot) * u32::from(shards) / u32::from(SLOT_COUNT)) as u16)
+            })
             .collect();
         Ok(Self { owner, shards })
     }
@@ -190,14 +192,29 @@ mod tests {
     #[test]
     fn a_slot_map_must_cover_every_slot_once() {
         assert_eq!(SlotMap::parse("0-511:0", 1), Err(SlotMapError::Gap(512)));
-        assert_eq!(SlotMap::parse("0-600:0,600-1023:1", 2), Err(SlotMapError::Overlap(600)));
+        assert_eq!(
+            SlotMap::parse("0-600:0,600-1023:1", 2),
+            Err(SlotMapError::Overlap(600))
+        );
         assert_eq!(
             SlotMap::parse("0-1023:1", 1),
-            Err(SlotMapError::UnknownShard { shard: 1, shards: 1 })
+            Err(SlotMapError::UnknownShard {
+                shard: 1,
+                shards: 1
+            })
         );
-        assert_eq!(SlotMap::parse("0-1023:0", 2), Err(SlotMapError::IdleShard(1)));
-        assert_eq!(SlotMap::parse("0-2000:0", 1), Err(SlotMapError::SlotOutOfRange(1024)));
-        assert!(matches!(SlotMap::parse("zero:0", 1), Err(SlotMapError::Syntax(_))));
+        assert_eq!(
+            SlotMap::parse("0-1023:0", 2),
+            Err(SlotMapError::IdleShard(1))
+        );
+        assert_eq!(
+            SlotMap::parse("0-2000:0", 1),
+            Err(SlotMapError::SlotOutOfRange(1024))
+        );
+        assert!(matches!(
+            SlotMap::parse("zero:0", 1),
+            Err(SlotMapError::Syntax(_))
+        ));
         assert_eq!(SlotMap::even(0), Err(SlotMapError::Empty));
     }
 }

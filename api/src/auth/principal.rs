@@ -72,7 +72,10 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn authenticate(state: web::Data<AppState>, credential: Option<String>) -> Result<Principal, ApiError> {
+async fn authenticate(
+    state: web::Data<AppState>,
+    credential: Option<String>,
+) -> Result<Principal, ApiError> {
     let credential = credential.ok_or(ApiError::Unauthorized("missing bearer token or API key"))?;
     if credential.starts_with(domain::api_key::KEY_PREFIX) {
         return authenticate_key(&state, &credential).await;
@@ -86,7 +89,9 @@ async fn authenticate(state: web::Data<AppState>, credential: Option<String>) ->
         .get(claims.sid)
         .await?
         .filter(|s| s.user_id == claims.sub && s.org_id == claims.org && s.expires_at > Utc::now())
-        .ok_or(ApiError::Unauthorized("the session has ended; log in again"))?;
+        .ok_or(ApiError::Unauthorized(
+            "the session has ended; log in again",
+        ))?;
     Ok(Principal::User(UserPrincipal {
         user_id: session.user_id,
         org_id: session.org_id,
@@ -97,7 +102,8 @@ async fn authenticate(state: web::Data<AppState>, credential: Option<String>) ->
 
 async fn authenticate_key(state: &AppState, raw: &str) -> Result<Principal, ApiError> {
     let invalid = ApiError::Unauthorized("invalid API key");
-    let presented = PresentedKey::parse(raw).ok_or_else(|| ApiError::Unauthorized("invalid API key"))?;
+    let presented =
+        PresentedKey::parse(raw).ok_or_else(|| ApiError::Unauthorized("invalid API key"))?;
     let (key, digest) = state
         .api_keys
         .find_api_key(&presented.prefix)
@@ -121,7 +127,8 @@ impl FromRequest for Principal {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = bearer(req).map(str::to_owned);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+            let state = state
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
             authenticate(state, credential).await
         })
     }

@@ -15,14 +15,18 @@ pub async fn create_org(
     admin_name: &str,
     admin_password: String,
 ) -> anyhow::Result<User> {
-    let name = parse_text("name", name, NAME_MAX_LEN).map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
-    let email = Email::parse(admin_email).map_err(|e| anyhow::anyhow!("--admin-email {}", e.message))?;
-    let admin_name =
-        parse_text("admin_name", admin_name, NAME_MAX_LEN).map_err(|e| anyhow::anyhow!("--admin-name {}", e.message))?;
-    let password = Password::parse(admin_password).map_err(|e| anyhow::anyhow!("--admin-password {}", e.message))?;
-    let password_hash = tokio::task::spawn_blocking(move || infra::secrets::hash_password(&password))
-        .await
-        .context("password hashing failed")??;
+    let name = parse_text("name", name, NAME_MAX_LEN)
+        .map_err(|e| anyhow::anyhow!("--name {}", e.message))?;
+    let email =
+        Email::parse(admin_email).map_err(|e| anyhow::anyhow!("--admin-email {}", e.message))?;
+    let admin_name = parse_text("admin_name", admin_name, NAME_MAX_LEN)
+        .map_err(|e| anyhow::anyhow!("--admin-name {}", e.message))?;
+    let password = Password::parse(admin_password)
+        .map_err(|e| anyhow::anyhow!("--admin-password {}", e.message))?;
+    let password_hash =
+        tokio::task::spawn_blocking(move || infra::secrets::hash_password(&password))
+            .await
+            .context("password hashing failed")??;
     let org = Organization {
         id: OrgId::new(),
         name,
@@ -37,8 +41,12 @@ pub async fn create_org(
         password_hash,
     };
     orgs.create_org(org, admin).await.map_err(|e| match e {
-        domain::StoreError::Conflict { field: "name" } => anyhow::anyhow!("an organisation with this name already exists"),
-        domain::StoreError::Conflict { field: "email" } => anyhow::anyhow!("a user with this email already exists"),
+        domain::StoreError::Conflict { field: "name" } => {
+            anyhow::anyhow!("an organisation with this name already exists")
+        }
+        domain::StoreError::Conflict { field: "email" } => {
+            anyhow::anyhow!("a user with this email already exists")
+        }
         other => anyhow::Error::new(other).context("failed to create the organisation"),
     })
 }

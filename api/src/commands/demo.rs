@@ -16,16 +16,52 @@ pub const ORG_NAME: &str = "Demo Aviation";
 /// (role, email, password). Demo credentials are public by design: never use `--demo` on
 /// an installation reachable by others.
 pub const USERS: [(Role, &str, &str); 3] = [
-    (Role::Admin, "admin@demo.nimbusfleet.local", "demo-admin-password"),
-    (Role::Operator, "operator@demo.nimbusfleet.local", "demo-operator-password"),
-    (Role::Viewer, "viewer@demo.nimbusfleet.local", "demo-viewer-password"),
+    (
+        Role::Admin,
+        "admin@demo.nimbusfleet.local",
+        "demo-admin-password",
+    ),
+    (
+        Role::Operator,
+        "operator@demo.nimbusfleet.local",
+        "demo-operator-password",
+    ),
+    (
+        Role::Viewer,
+        "viewer@demo.nimbusfleet.local",
+        "demo-viewer-password",
+    ),
 ];
 
 const DRONES: [(&str, &str, &str, f64, f64); 5] = [
-    ("DEMO-0001", "Survey Alpha", "Matrice 300 RTK", 47.3769, 8.5417),
-    ("DEMO-0002", "Survey Bravo", "Matrice 300 RTK", 47.3810, 8.5350),
-    ("DEMO-0003", "Inspector Charlie", "Mavic 3 Enterprise", 47.3700, 8.5500),
-    ("DEMO-0004", "Courier Delta", "Wingcopter 198", 47.3650, 8.5300),
+    (
+        "DEMO-0001",
+        "Survey Alpha",
+        "Matrice 300 RTK",
+        47.3769,
+        8.5417,
+    ),
+    (
+        "DEMO-0002",
+        "Survey Bravo",
+        "Matrice 300 RTK",
+        47.3810,
+        8.5350,
+    ),
+    (
+        "DEMO-0003",
+        "Inspector Charlie",
+        "Mavic 3 Enterprise",
+        47.3700,
+        8.5500,
+    ),
+    (
+        "DEMO-0004",
+        "Courier Delta",
+        "Wingcopter 198",
+        47.3650,
+        8.5300,
+    ),
     ("DEMO-0005", "Mapper Echo", "eBee X", 47.3900, 8.5150),
 ];
 
@@ -36,12 +72,22 @@ pub async fn ensure(state: &AppState, base_url: &str) -> anyhow::Result<()> {
         Some(org) => org.id,
         None => {
             let (_, email, password) = USERS[0];
-            let admin = super::create_org(state.orgs.as_ref(), ORG_NAME, Plan::Professional, email, "Demo Admin", password.to_owned())
-                .await
-                .context("failed to create the demo organisation")?;
+            let admin = super::create_org(
+                state.orgs.as_ref(),
+                ORG_NAME,
+                Plan::Professional,
+                email,
+                "Demo Admin",
+                password.to_owned(),
+            )
+            .await
+            .context("failed to create the demo organisation")?;
             for (role, email, password) in &USERS[1..] {
-                let password = Password::parse((*password).to_owned()).map_err(|e| anyhow::anyhow!(e.message))?;
-                let password_hash = tokio::task::spawn_blocking(move || infra::secrets::hash_password(&password)).await??;
+                let password = Password::parse((*password).to_owned())
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                let password_hash =
+                    tokio::task::spawn_blocking(move || infra::secrets::hash_password(&password))
+                        .await??;
                 state
                     .users
                     .create_user(NewUser {
@@ -77,7 +123,10 @@ pub async fn ensure(state: &AppState, base_url: &str) -> anyhow::Result<()> {
                 firmware_version: Some("1.0.0".to_owned()),
                 home: Some(Position::parse(lat, lon, 0.0).map_err(|e| anyhow::anyhow!("{e}"))?),
             };
-            state.drones.create_drone(drone.into_drone(DroneId::new(), Utc::now())).await?;
+            state
+                .drones
+                .create_drone(drone.into_drone(DroneId::new(), Utc::now()))
+                .await?;
         }
     }
     println!("Demo organisation {ORG_NAME:?} is ready. Log in with:");

@@ -15,7 +15,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi(args) = &cli.command {
         let document = crate::openapi::document();
         return match &args.output {
-            Some(path) => std::fs::write(path, document).with_context(|| format!("failed to write {}", path.display())),
+            Some(path) => std::fs::write(path, document)
+                .with_context(|| format!("failed to write {}", path.display())),
             None => {
                 print!("{document}");
                 Ok(())
@@ -35,16 +36,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(settings, args.demo).await,
         Command::Migrate => {
             open_store(&settings, true).await?;
-            println!("migrations applied to the catalog and {} shard(s)", settings.shard_count());
+            println!(
+                "migrations applied to the catalog and {} shard(s)",
+                settings.shard_count()
+            );
             Ok(())
         }
         Command::Admin(AdminCommand::CreateOrg(args)) => {
             let store = open_store(&settings, settings.storage.migrate_on_start).await?;
-            let plan = domain::org::Plan::parse(&args.plan)
-                .with_context(|| format!("--plan must be free, standard, professional or enterprise, not {}", args.plan))?;
-            let admin = create_org(&store, &args.name, plan, &args.admin_email, &args.admin_name, args.admin_password)
-                .await?;
-            println!("created organisation {:?} ({}) with admin {}", args.name, admin.org_id, admin.email.as_str());
+            let plan = domain::org::Plan::parse(&args.plan).with_context(|| {
+                format!(
+                    "--plan must be free, standard, professional or enterprise, not {}",
+                    args.plan
+                )
+            })?;
+            let admin = create_org(
+                &store,
+                &args.name,
+                plan,
+                &args.admin_email,
+                &args.admin_name,
+                args.admin_password,
+            )
+            .await?;
+            println!(
+                "created organisation {:?} ({}) with admin {}",
+                args.name,
+                admin.org_id,
+                admin.email.as_str()
+            );
             Ok(())
         }
         Command::Openapi(_) => Ok(()),
@@ -55,8 +75,17 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let store = open_store(&settings, settings.storage.migrate_on_start).await?;
     let state = actix_web::web::Data::new(AppState::new(&settings, store)?);
     let app = Application::with_state(&settings, state.clone())?;
-    let host = settings.server.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
-    let host = if host == "0.0.0.0" || host == "[::]" { "127.0.0.1" } else { host };
+    let host = settings
+        .server
+        .bind
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
+    let host = if host == "0.0.0.0" || host == "[::]" {
+        "127.0.0.1"
+    } else {
+        host
+    };
     let base = format!("http://{host}:{}", app.port());
     if demo {
         demo::ensure(&state, &base).await?;

@@ -20,7 +20,9 @@ use crate::routes::location;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(create_api_key).service(list_api_keys).service(delete_api_key);
+    cfg.service(create_api_key)
+        .service(list_api_keys)
+        .service(delete_api_key);
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -157,7 +159,11 @@ pub async fn delete_api_key(
     let (drone, key) = path.into_inner();
     state
         .api_keys
-        .delete_api_key(admin.org_id, DroneId::from_uuid(drone), ApiKeyId::from_uuid(key))
+        .delete_api_key(
+            admin.org_id,
+            DroneId::from_uuid(drone),
+            ApiKeyId::from_uuid(key),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -81,8 +81,8 @@ pub async fn login(
         Some(hash) => infra::secrets::verify_password(&password, &hash),
         None => false,
     })
-        .await
-        .map_err(ApiError::internal)?;
+    .await
+    .map_err(ApiError::internal)?;
     let user = match found {
         Some((user, _)) if verified => user,
         _ => return Err(ApiError::Unauthorized("wrong email or password")),
@@ -98,7 +98,14 @@ pub async fn login(
     };
     let token = state
         .jwt
-        .sign(user.id, user.org_id, user.role, session.id, now, session.expires_at)
+        .sign(
+            user.id,
+            user.org_id,
+            user.role,
+            session.id,
+            now,
+            session.expires_at,
+        )
         .map_err(ApiError::internal)?;
     state.sessions.create(session).await?;
     tracing::info!(user_id = %user.id, org_id = %user.org_id, "user logged in");
@@ -112,7 +119,10 @@ pub async fn login(
 /// Ends the caller's session: the token is refused from now on.
 #[utoipa::path(tag = "auth", security(("bearer" = [])), responses((status = 204, description = "logged out")))]
 #[post("/auth/logout")]
-pub async fn logout(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
     let user = principal.require(domain::user::Role::Viewer)?;
     state.sessions.delete(user.session_id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -121,7 +131,10 @@ pub async fn logout(state: web::Data<AppState>, principal: Principal) -> Result<
 /// The calling user and their organisation.
 #[utoipa::path(tag = "auth", security(("bearer" = [])), responses((status = 200, body = MeResponse)))]
 #[get("/auth/me")]
-pub async fn me(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+pub async fn me(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
     let caller = principal.require(domain::user::Role::Viewer)?;
     let user = state
         .users

@@ -13,5 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn redirect(to: &'static str) -> HttpResponse {
-    HttpResponse::Found().insert_header((header::LOCATION, to)).finish()
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, to))
+        .finish()
 }

@@ -47,9 +47,14 @@ pub fn check_if_match(req: &HttpRequest, current_version: i64) -> Result<bool, A
     }
     match IfMatch::parse(req) {
         Ok(IfMatch::Any) => Ok(true),
-        Ok(IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&etag(current_version))) => Ok(true),
+        Ok(IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&etag(current_version))) => {
+            Ok(true)
+        }
         Ok(IfMatch::Items(_)) => Err(ApiError::PreconditionFailed),
-        Err(_) => Err(ApiError::bad_request("malformed_request", "If-Match must list entity tags such as \"3\"")),
+        Err(_) => Err(ApiError::bad_request(
+            "malformed_request",
+            "If-Match must list entity tags such as \"3\"",
+        )),
     }
 }
 

@@ -39,7 +39,10 @@ impl From<Organization> for OrganizationResponse {
 /// The caller's organisation.
 #[utoipa::path(tag = "organization", security(("bearer" = [])), responses((status = 200, body = OrganizationResponse)))]
 #[get("/organization")]
-pub async fn get_organization(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+pub async fn get_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
     let caller = principal.require(Role::Viewer)?;
     let org = state
         .orgs

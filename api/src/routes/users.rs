@@ -210,7 +210,9 @@ pub async fn update_user(
         .name
         .as_deref()
         .and_then(|n| errors.collect(parse_text("name", n, NAME_MAX_LEN)));
-    let password = request.password.and_then(|p| errors.collect(Password::parse(p)));
+    let password = request
+        .password
+        .and_then(|p| errors.collect(Password::parse(p)));
     errors.into_result()?;
     if current.role == Role::Admin && request.role.is_some_and(|r| r != Role::Admin) {
         ensure_other_admin(&state, admin.org_id).await?;

@@ -13,7 +13,11 @@ async fn logging_in_returns_a_bearer_token_that_me_accepts(app: TestApp) {
     let token = body(res).await;
     assert_eq!(token["token_type"], "Bearer");
     assert_eq!(token["expires_in"], 86400);
-    let me = body(app.get("/api/v1/auth/me", token["access_token"].as_str().unwrap()).await).await;
+    let me = body(
+        app.get("/api/v1/auth/me", token["access_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
     assert_eq!(me["user"]["email"], org.admin_email.to_lowercase());
     assert_eq!(me["user"]["role"], "admin");
     assert_eq!(me["organization"]["id"], org.id.to_string());
@@ -38,11 +42,22 @@ async fn a_login_without_a_password_is_422_naming_the_field(app: TestApp) {
         .await
         .unwrap();
     let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert!(p["errors"][0]["message"].as_str().unwrap().contains("password"), "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("password"),
+        "{p}"
+    );
 }
 
 fn forge(claims: serde_json::Value, secret: &str) -> String {
-    encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 async fn missing_expired_tampered_unsigned_and_foreign_tokens_are_401(app: TestApp) {
@@ -54,14 +69,19 @@ async fn missing_expired_tampered_unsigned_and_foreign_tokens_are_401(app: TestA
     let claims = |exp: i64| {
         let payload = org.admin.split('.').nth(1).unwrap();
         use base64::Engine;
-        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
         let mut real: serde_json::Value = serde_json::from_slice(&decoded).unwrap();
         real["exp"] = json!(exp);
         real["sub"] = json!(user);
         real
     };
     let expired = forge(claims(now - 3600), JWT_SECRET);
-    let wrong_key = forge(claims(now + 3600), "another-secret-that-is-also-long-enough");
+    let wrong_key = forge(
+        claims(now + 3600),
+        "another-secret-that-is-also-long-enough",
+    );
     let mut parts: Vec<String> = org.admin.split('.').map(str::to_owned).collect();
     parts[1] = {
         use base64::Engine;
@@ -86,8 +106,16 @@ async fn missing_expired_tampered_unsigned_and_foreign_tokens_are_401(app: TestA
         ("garbage", Some("not.a.jwt".to_owned())),
         ("missing", None),
     ] {
-        let res = app.request(Method::GET, "/api/v1/drones", token.as_deref()).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{case} token was not refused");
+        let res = app
+            .request(Method::GET, "/api/v1/drones", token.as_deref())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{case} token was not refused"
+        );
         assert_eq!(res.headers()["www-authenticate"], "Bearer");
         problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
@@ -95,13 +123,23 @@ async fn missing_expired_tampered_unsigned_and_foreign_tokens_are_401(app: TestA
 
 async fn a_token_is_refused_at_once_after_logout(app: TestApp) {
     let org = app.org("auth").await;
-    assert_eq!(app.get("/api/v1/drones", &org.operator).await.status(), StatusCode::OK);
-    let res = app.request(Method::POST, "/api/v1/auth/logout", Some(&org.operator)).send().await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/drones", &org.operator).await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(&org.operator))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let after = app.get("/api/v1/drones", &org.operator).await;
     problem(after, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // Other sessions are untouched.
-    assert_eq!(app.get("/api/v1/drones", &org.admin).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/drones", &org.admin).await.status(),
+        StatusCode::OK
+    );
 }
 
 async fn the_organisation_is_visible_to_every_role(app: TestApp) {

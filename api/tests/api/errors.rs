@@ -10,7 +10,12 @@ async fn bad_input_on_every_write_is_a_4xx_problem(app: TestApp) {
     let drone = app.drone(&org.operator, "ERR-1").await;
     let id = drone["id"].as_str().unwrap();
     let plan = crate::helpers::body(
-        app.post("/api/v1/flight-plans", &org.operator, &crate::flight_plans::plan_body(id)).await,
+        app.post(
+            "/api/v1/flight-plans",
+            &org.operator,
+            &crate::flight_plans::plan_body(id),
+        )
+        .await,
     )
     .await;
     let plan_id = plan["id"].as_str().unwrap();
@@ -44,7 +49,11 @@ async fn bad_input_on_every_write_is_a_4xx_problem(app: TestApp) {
                 .await
                 .unwrap();
             let status = res.status();
-            assert!(status.is_client_error(), "{method} {path} with {:?} answered {status}", String::from_utf8_lossy(raw));
+            assert!(
+                status.is_client_error(),
+                "{method} {path} with {:?} answered {status}",
+                String::from_utf8_lossy(raw)
+            );
             let text = res.text().await.unwrap();
             assert!(text.contains("\"code\""), "{method} {path}: {text}");
         }
@@ -68,7 +77,12 @@ async fn malformed_json_is_400_and_a_wrong_media_type_is_415(app: TestApp) {
         .send()
         .await
         .unwrap();
-    problem(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    problem(
+        res,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
 }
 
 async fn an_oversized_body_is_413(app: TestApp) {
@@ -80,8 +94,18 @@ async fn an_oversized_body_is_413(app: TestApp) {
 
 async fn ids_that_are_not_uuids_are_404(app: TestApp) {
     let org = app.org("errors").await;
-    for path in ["/api/v1/drones/42", "/api/v1/users/x", "/api/v1/flight-plans/%00", "/api/v1/drones/nope/api-keys"] {
-        problem(app.get(path, &org.admin).await, StatusCode::NOT_FOUND, "not_found").await;
+    for path in [
+        "/api/v1/drones/42",
+        "/api/v1/users/x",
+        "/api/v1/flight-plans/%00",
+        "/api/v1/drones/nope/api-keys",
+    ] {
+        problem(
+            app.get(path, &org.admin).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
     }
 }
 

@@ -21,16 +21,26 @@ pub fn plan_body(drone_id: &str) -> Value {
 }
 
 async fn step(app: &TestApp, token: &str, id: &str, action: &str) -> reqwest::Response {
-    app.request(Method::POST, &format!("/api/v1/flight-plans/{id}/{action}"), Some(token))
-        .send()
-        .await
-        .unwrap()
+    app.request(
+        Method::POST,
+        &format!("/api/v1/flight-plans/{id}/{action}"),
+        Some(token),
+    )
+    .send()
+    .await
+    .unwrap()
 }
 
 async fn a_plan_goes_from_draft_to_completed(app: TestApp) {
     let org = app.org("plans").await;
     let drone = app.drone(&org.operator, "FP-1").await;
-    let res = app.post("/api/v1/flight-plans", &org.operator, &plan_body(drone["id"].as_str().unwrap())).await;
+    let res = app
+        .post(
+            "/api/v1/flight-plans",
+            &org.operator,
+            &plan_body(drone["id"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let plan = body(res).await;
     assert_eq!(plan["state"], "draft");
@@ -40,7 +50,13 @@ async fn a_plan_goes_from_draft_to_completed(app: TestApp) {
     assert!(plan["estimate"]["duration_s"].as_f64().unwrap() > 30.0);
     let id = plan["id"].as_str().unwrap();
 
-    let edited = app.patch(&format!("/api/v1/flight-plans/{id}"), &org.operator, &json!({"name": "North side"})).await;
+    let edited = app
+        .patch(
+            &format!("/api/v1/flight-plans/{id}"),
+            &org.operator,
+            &json!({"name": "North side"}),
+        )
+        .await;
     assert_eq!(edited.status(), StatusCode::OK);
     assert_eq!(body(edited).await["name"], "North side");
 
@@ -54,10 +70,19 @@ async fn a_plan_goes_from_draft_to_completed(app: TestApp) {
         assert_eq!(res.status(), StatusCode::OK, "{action}");
         assert_eq!(body(res).await["state"], state);
     }
-    let done = body(app.get(&format!("/api/v1/flight-plans/{id}"), &org.viewer).await).await;
+    let done = body(
+        app.get(&format!("/api/v1/flight-plans/{id}"), &org.viewer)
+            .await,
+    )
+    .await;
     assert_eq!(done["state"], "completed");
     assert_eq!(done["version"], 6);
-    problem(step(&app, &org.operator, id, "cancel").await, StatusCode::CONFLICT, "illegal_transition").await;
+    problem(
+        step(&app, &org.operator, id, "cancel").await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
 }
 
 async fn plans_can_be_rejected_or_cancelled_and_illegal_steps_are_409(app: TestApp) {
@@ -67,43 +92,118 @@ async fn plans_can_be_rejected_or_cancelled_and_illegal_steps_are_409(app: TestA
     let new_plan = || app.post("/api/v1/flight-plans", &org.operator, &template);
     let a = body(new_plan().await).await;
     let a = a["id"].as_str().unwrap();
-    problem(step(&app, &org.operator, a, "approve").await, StatusCode::FORBIDDEN, "forbidden").await;
-    problem(step(&app, &org.admin, a, "approve").await, StatusCode::CONFLICT, "illegal_transition").await;
-    problem(step(&app, &org.operator, a, "activate").await, StatusCode::CONFLICT, "illegal_transition").await;
+    problem(
+        step(&app, &org.operator, a, "approve").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        step(&app, &org.admin, a, "approve").await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+    problem(
+        step(&app, &org.operator, a, "activate").await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
     step(&app, &org.operator, a, "submit").await;
-    problem(step(&app, &org.operator, a, "submit").await, StatusCode::CONFLICT, "illegal_transition").await;
+    problem(
+        step(&app, &org.operator, a, "submit").await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
     let p = problem(
-        app.patch(&format!("/api/v1/flight-plans/{a}"), &org.operator, &json!({"name": "x"})).await,
+        app.patch(
+            &format!("/api/v1/flight-plans/{a}"),
+            &org.operator,
+            &json!({"name": "x"}),
+        )
+        .await,
         StatusCode::CONFLICT,
         "not_editable",
     )
     .await;
     assert!(p["detail"].as_str().unwrap().contains("submitted"));
-    assert_eq!(body(step(&app, &org.admin, a, "reject").await).await["state"], "rejected");
-    problem(step(&app, &org.admin, a, "cancel").await, StatusCode::CONFLICT, "illegal_transition").await;
+    assert_eq!(
+        body(step(&app, &org.admin, a, "reject").await).await["state"],
+        "rejected"
+    );
+    problem(
+        step(&app, &org.admin, a, "cancel").await,
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
 
     let b = body(new_plan().await).await;
     let b = b["id"].as_str().unwrap();
-    assert_eq!(body(step(&app, &org.operator, b, "cancel").await).await["state"], "cancelled");
-    problem(step(&app, &org.viewer, b, "submit").await, StatusCode::FORBIDDEN, "forbidden").await;
-    problem(step(&app, &org.admin, b, "fly").await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(
+        body(step(&app, &org.operator, b, "cancel").await).await["state"],
+        "cancelled"
+    );
+    problem(
+        step(&app, &org.viewer, b, "submit").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    problem(
+        step(&app, &org.admin, b, "fly").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 async fn a_grounded_drone_cannot_be_approved_or_activated(app: TestApp) {
     let org = app.org("plans").await;
     let drone = app.drone(&org.operator, "FP-3").await;
     let drone_path = format!("/api/v1/drones/{}", drone["id"].as_str().unwrap());
-    let plan = body(app.post("/api/v1/flight-plans", &org.operator, &plan_body(drone["id"].as_str().unwrap())).await).await;
+    let plan = body(
+        app.post(
+            "/api/v1/flight-plans",
+            &org.operator,
+            &plan_body(drone["id"].as_str().unwrap()),
+        )
+        .await,
+    )
+    .await;
     let id = plan["id"].as_str().unwrap();
     step(&app, &org.operator, id, "submit").await;
-    app.patch(&drone_path, &org.operator, &json!({"status": "grounded"})).await;
-    problem(step(&app, &org.admin, id, "approve").await, StatusCode::CONFLICT, "drone_not_flyable").await;
-    app.patch(&drone_path, &org.operator, &json!({"status": "active"})).await;
-    assert_eq!(step(&app, &org.admin, id, "approve").await.status(), StatusCode::OK);
-    app.patch(&drone_path, &org.operator, &json!({"status": "retired"})).await;
-    problem(step(&app, &org.operator, id, "activate").await, StatusCode::CONFLICT, "drone_not_flyable").await;
+    app.patch(&drone_path, &org.operator, &json!({"status": "grounded"}))
+        .await;
+    problem(
+        step(&app, &org.admin, id, "approve").await,
+        StatusCode::CONFLICT,
+        "drone_not_flyable",
+    )
+    .await;
+    app.patch(&drone_path, &org.operator, &json!({"status": "active"}))
+        .await;
+    assert_eq!(
+        step(&app, &org.admin, id, "approve").await.status(),
+        StatusCode::OK
+    );
+    app.patch(&drone_path, &org.operator, &json!({"status": "retired"}))
+        .await;
+    problem(
+        step(&app, &org.operator, id, "activate").await,
+        StatusCode::CONFLICT,
+        "drone_not_flyable",
+    )
+    .await;
     // And an approved plan keeps its drone from being deleted.
-    problem(app.delete(&drone_path, &org.admin).await, StatusCode::CONFLICT, "drone_has_open_plans").await;
+    problem(
+        app.delete(&drone_path, &org.admin).await,
+        StatusCode::CONFLICT,
+        "drone_has_open_plans",
+    )
+    .await;
 }
 
 async fn a_bad_plan_lists_every_problem_with_field_and_waypoint(app: TestApp) {
@@ -118,27 +218,59 @@ async fn a_bad_plan_lists_every_problem_with_field_and_waypoint(app: TestApp) {
     let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let mut got = fields(&p);
     got.sort();
-    assert_eq!(got, ["planned_start", "waypoints[0].speed_mps", "waypoints[1].alt_m", "waypoints[2].lat"]);
-    let alt = p["errors"].as_array().unwrap().iter().find(|e| e["field"] == "waypoints[1].alt_m").unwrap();
+    assert_eq!(
+        got,
+        [
+            "planned_start",
+            "waypoints[0].speed_mps",
+            "waypoints[1].alt_m",
+            "waypoints[2].lat"
+        ]
+    );
+    let alt = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "waypoints[1].alt_m")
+        .unwrap();
     assert_eq!(alt["code"], "above_ceiling");
 
     let mut too_far = plan_body(drone["id"].as_str().unwrap());
     too_far["waypoints"][1]["lat"] = json!(48.5);
     let p = problem(
-        app.post("/api/v1/flight-plans", &org.operator, &too_far).await,
+        app.post("/api/v1/flight-plans", &org.operator, &too_far)
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
     .await;
-    assert!(p["errors"].as_array().unwrap().iter().any(|e| e["code"] == "exceeds_endurance"), "{p}");
+    assert!(
+        p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["code"] == "exceeds_endurance"),
+        "{p}"
+    );
 
     let mut one = plan_body(drone["id"].as_str().unwrap());
     one["waypoints"] = json!([{"lat": 47.0, "lon": 8.0, "alt_m": 10.0}]);
-    let p = problem(app.post("/api/v1/flight-plans", &org.operator, &one).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let p = problem(
+        app.post("/api/v1/flight-plans", &org.operator, &one).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(fields(&p), ["waypoints"]);
 
     let unknown = plan_body(&uuid::Uuid::new_v4().to_string());
-    problem(app.post("/api/v1/flight-plans", &org.operator, &unknown).await, StatusCode::NOT_FOUND, "not_found").await;
+    problem(
+        app.post("/api/v1/flight-plans", &org.operator, &unknown)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 async fn plans_are_listed_by_drone_state_and_time_window(app: TestApp) {
@@ -152,31 +284,89 @@ async fn plans_are_listed_by_drone_state_and_time_window(app: TestApp) {
         let start = Utc::now() + Duration::hours(hours);
         b["planned_start"] = json!(start.to_rfc3339());
         b["planned_end"] = json!((start + Duration::minutes(30)).to_rfc3339());
-        ids.push(body(app.post("/api/v1/flight-plans", &org.operator, &b).await).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            body(app.post("/api/v1/flight-plans", &org.operator, &b).await).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     step(&app, &org.operator, &ids[2], "submit").await;
     let count = |v: Value| v["items"].as_array().unwrap().len();
-    assert_eq!(count(body(app.get("/api/v1/flight-plans", &org.viewer).await).await), 3);
-    assert_eq!(count(body(app.get(&format!("/api/v1/flight-plans?drone_id={d1}"), &org.viewer).await).await), 2);
-    let submitted = body(app.get("/api/v1/flight-plans?state=submitted", &org.viewer).await).await;
+    assert_eq!(
+        count(body(app.get("/api/v1/flight-plans", &org.viewer).await).await),
+        3
+    );
+    assert_eq!(
+        count(
+            body(
+                app.get(&format!("/api/v1/flight-plans?drone_id={d1}"), &org.viewer)
+                    .await
+            )
+            .await
+        ),
+        2
+    );
+    let submitted = body(
+        app.get("/api/v1/flight-plans?state=submitted", &org.viewer)
+            .await,
+    )
+    .await;
     assert_eq!(submitted["items"][0]["id"], ids[2]);
-    let to = (Utc::now() + Duration::hours(10)).to_rfc3339().replace('+', "%2B");
-    let soon = body(app.get(&format!("/api/v1/flight-plans?to={to}"), &org.viewer).await).await;
+    let to = (Utc::now() + Duration::hours(10))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let soon = body(
+        app.get(&format!("/api/v1/flight-plans?to={to}"), &org.viewer)
+            .await,
+    )
+    .await;
     assert_eq!(count(soon), 2);
-    let from = (Utc::now() + Duration::hours(20)).to_rfc3339().replace('+', "%2B");
-    let later = body(app.get(&format!("/api/v1/flight-plans?from={from}&drone_id={d1}"), &org.viewer).await).await;
+    let from = (Utc::now() + Duration::hours(20))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let later = body(
+        app.get(
+            &format!("/api/v1/flight-plans?from={from}&drone_id={d1}"),
+            &org.viewer,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(later["items"][0]["id"], ids[1]);
     assert_eq!(count(later), 1);
-    problem(app.get("/api/v1/flight-plans?state=flying", &org.viewer).await, StatusCode::BAD_REQUEST, "invalid_query").await;
+    problem(
+        app.get("/api/v1/flight-plans?state=flying", &org.viewer)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
     let paged = body(app.get("/api/v1/flight-plans?limit=2", &org.viewer).await).await;
-    let rest = body(app.get(&format!("/api/v1/flight-plans?limit=2&cursor={}", paged["next_cursor"].as_str().unwrap()), &org.viewer).await).await;
+    let rest = body(
+        app.get(
+            &format!(
+                "/api/v1/flight-plans?limit=2&cursor={}",
+                paged["next_cursor"].as_str().unwrap()
+            ),
+            &org.viewer,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(count(paged) + count(rest), 3);
 }
 
 async fn a_viewer_cannot_plan(app: TestApp) {
     let org = app.org("plans").await;
     let drone = app.drone(&org.operator, "FP-7").await;
-    let res = app.post("/api/v1/flight-plans", &org.viewer, &plan_body(drone["id"].as_str().unwrap())).await;
+    let res = app
+        .post(
+            "/api/v1/flight-plans",
+            &org.viewer,
+            &plan_body(drone["id"].as_str().unwrap()),
+        )
+        .await;
     problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 }
 

@@ -4,9 +4,19 @@ use crate::both_backends;
 use crate::helpers::{body, problem, TestApp};
 
 async fn liveness_and_readiness_report_every_database(app: TestApp) {
-    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), StatusCode::OK);
-    let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
+    let ready = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
     let json = body(ready).await;
     assert_eq!(json["status"], "ready");
@@ -20,24 +30,48 @@ async fn metrics_count_requests_by_route_template_and_report_pools(app: TestApp)
     let drone = app.drone(&org.operator, "MET-1").await;
     let id = drone["id"].as_str().unwrap();
     app.get(&format!("/api/v1/drones/{id}"), &org.viewer).await;
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         text.contains(r#"nimbusfleet_http_requests_total{method="GET",route="/api/v1/drones/{id}",status="200"} 1"#),
         "{text}"
     );
     assert!(text.contains("nimbusfleet_http_request_duration_seconds_bucket"));
-    assert!(text.contains(r#"nimbusfleet_db_pool_connections{database="shard-1",state="max"} 5"#), "{text}");
+    assert!(
+        text.contains(r#"nimbusfleet_db_pool_connections{database="shard-1",state="max"} 5"#),
+        "{text}"
+    );
     assert!(!text.contains(id), "raw ids must not become labels");
 }
 
 async fn unknown_routes_answer_a_404_problem(app: TestApp) {
-    let res = app.client.get(app.url("/api/v1/nothing-here")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 async fn every_answer_carries_a_request_id(app: TestApp) {
-    let res = app.client.get(app.url("/health/live")).send().await.unwrap();
-    let id = res.headers().get("x-request-id").expect("x-request-id header");
+    let res = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    let id = res
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id header");
     assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
 }
 
@@ -56,7 +90,12 @@ async fn readiness_is_503_when_a_shard_is_unreachable() {
     let app = spawn_with(Backend::Postgres, settings, dir).await;
     // Terminate the connections of shard 1 and forbid new ones: the shard is "down".
     crate::helpers::block_database(&crate::helpers::shard_database_name(&app, 1)).await;
-    let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
+    let ready = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let json = body(ready).await;
     assert_eq!(json["checks"]["shard-1"], "down");

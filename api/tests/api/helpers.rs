@@ -43,7 +43,8 @@ macro_rules! both_backends {
 }
 
 fn pg_base() -> String {
-    std::env::var("NIMBUS_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("NIMBUS_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 async fn create_pg_databases(names: &[String]) {
@@ -71,11 +72,17 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
     let (catalog, shards) = match backend {
         Backend::Sqlite => {
             let url = |f: &str| format!("sqlite://{}?mode=rwc", dir.join(f).display());
-            (url("catalog.db"), vec![url("shard-0.db"), url("shard-1.db")])
+            (
+                url("catalog.db"),
+                vec![url("shard-0.db"), url("shard-1.db")],
+            )
         }
         Backend::Postgres => {
             let id = Uuid::new_v4().simple().to_string();
-            let names: Vec<String> = ["catalog", "s0", "s1"].iter().map(|s| format!("nft_{id}_{s}")).collect();
+            let names: Vec<String> = ["catalog", "s0", "s1"]
+                .iter()
+                .map(|s| format!("nft_{id}_{s}"))
+                .collect();
             create_pg_databases(&names).await;
             let url = |n: &String| format!("{}/{n}", pg_base());
             (url(&names[0]), names[1..].iter().map(url).collect())
@@ -137,19 +144,33 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.request(Method::GET, path, Some(token)).send().await.expect("request")
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(Method::POST, path, Some(token)).json(body).send().await.expect("request")
+        self.request(Method::POST, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(Method::PATCH, path, Some(token)).json(body).send().await.expect("request")
+        self.request(Method::PATCH, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Response {
-        self.request(Method::DELETE, path, Some(token)).send().await.expect("request")
+        self.request(Method::DELETE, path, Some(token))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
@@ -164,7 +185,10 @@ impl TestApp {
     pub async fn token(&self, email: &str, password: &str) -> String {
         let res = self.login(email, password).await;
         assert_eq!(res.status(), StatusCode::OK, "login of {email} failed");
-        body(res).await["access_token"].as_str().expect("token").to_owned()
+        body(res).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     /// Creates an organisation with an admin, an operator and a viewer, all logged in.
@@ -206,7 +230,9 @@ impl TestApp {
 
     /// Registers a drone and returns its JSON.
     pub async fn drone(&self, token: &str, serial: &str) -> Value {
-        let res = self.post("/api/v1/drones", token, &drone_body(serial)).await;
+        let res = self
+            .post("/api/v1/drones", token, &drone_body(serial))
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED, "creating drone {serial}");
         body(res).await
     }
@@ -249,22 +275,33 @@ pub async fn problem(res: Response, status: StatusCode, code: &str) -> Value {
 pub fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// The PostgreSQL database name of shard `index` of a Postgres test app.
 pub fn shard_database_name(app: &TestApp, index: usize) -> String {
     use secrecy::ExposeSecret;
-    let url = app.settings.storage.shard_urls[index].expose_secret().to_owned();
+    let url = app.settings.storage.shard_urls[index]
+        .expose_secret()
+        .to_owned();
     url.rsplit('/').next().unwrap_or_default().to_owned()
 }
 
 /// Takes a PostgreSQL database "down": no new connections, existing ones terminated.
 pub async fn block_database(name: &str) {
-    let admin = Database::connect(format!("{}/postgres", pg_base())).await.expect("postgres");
+    let admin = Database::connect(format!("{}/postgres", pg_base()))
+        .await
+        .expect("postgres");
     admin
-        .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"))
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+        ))
         .await
         .expect("alter database");
     admin

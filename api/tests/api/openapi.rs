@@ -4,8 +4,11 @@ use crate::helpers::{spawn, Backend};
 
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json"))
-        .expect("openapi/openapi.json is missing; run `make openapi`");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../openapi/openapi.json"
+    ))
+    .expect("openapi/openapi.json is missing; run `make openapi`");
     assert!(
         committed == api::openapi::document(),
         "openapi/openapi.json is out of date; run `make openapi` and commit the result"
@@ -19,10 +22,19 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     assert!(paths.len() >= 14, "too few paths: {}", paths.len());
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
-            assert!(op.get("summary").is_some() || op.get("description").is_some(), "{method} {path} has no description");
+            assert!(
+                op.get("summary").is_some() || op.get("description").is_some(),
+                "{method} {path} has no description"
+            );
             if path.starts_with("/api/") && path != "/api/v1/auth/login" {
-                assert!(op["responses"].get("401").is_some(), "{method} {path} lacks 401");
-                assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()), "{method} {path} lacks security");
+                assert!(
+                    op["responses"].get("401").is_some(),
+                    "{method} {path} lacks 401"
+                );
+                assert!(
+                    op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                    "{method} {path} lacks security"
+                );
             }
         }
     }
@@ -34,7 +46,12 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
 #[tokio::test]
 async fn the_docs_ui_and_document_are_served_without_internet() {
     let app = spawn(Backend::Sqlite).await;
-    let doc = app.client.get(app.url("/api-docs/openapi.json")).send().await.unwrap();
+    let doc = app
+        .client
+        .get(app.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(doc.status(), StatusCode::OK);
     let json: serde_json::Value = doc.json().await.unwrap();
     assert_eq!(json["info"]["title"], "NimbusFleet API");
@@ -44,6 +61,11 @@ async fn the_docs_ui_and_document_are_served_without_internet() {
     assert_eq!(ui.status(), StatusCode::OK);
     let html = ui.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    let script = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    let script = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(script.status(), StatusCode::OK);
 }

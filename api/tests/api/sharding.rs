@@ -13,11 +13,24 @@ async fn each_drone_lives_on_the_shard_its_slot_maps_to(app: TestApp) {
         let id: DroneId = drone["id"].as_str().unwrap().parse().unwrap();
         let expected = app.state.store.slot_map().shard_of(id);
         let found = app.state.store.locate_drone(id).await.unwrap();
-        assert_eq!(found, vec![expected], "drone {id} is not (only) on shard {expected}");
+        assert_eq!(
+            found,
+            vec![expected],
+            "drone {id} is not (only) on shard {expected}"
+        );
         per_shard[expected.0 as usize] += 1;
     }
-    assert!(per_shard.iter().all(|n| *n > 0), "40 drones should reach both shards: {per_shard:?}");
-    assert_eq!(app.state.store.slot_map().shard_of_slot(domain::shard::Slot::new(0).unwrap()), ShardId(0));
+    assert!(
+        per_shard.iter().all(|n| *n > 0),
+        "40 drones should reach both shards: {per_shard:?}"
+    );
+    assert_eq!(
+        app.state
+            .store
+            .slot_map()
+            .shard_of_slot(domain::shard::Slot::new(0).unwrap()),
+        ShardId(0)
+    );
 }
 
 both_backends!(each_drone_lives_on_the_shard_its_slot_maps_to);
@@ -36,9 +49,13 @@ async fn a_down_shard_hides_only_its_own_drones() {
         on[app.state.store.slot_map().shard_of(id).0 as usize].push(id);
     }
     block_database(&shard_database_name(&app, 1)).await;
-    let healthy = app.get(&format!("/api/v1/drones/{}", on[0][0]), &org.viewer).await;
+    let healthy = app
+        .get(&format!("/api/v1/drones/{}", on[0][0]), &org.viewer)
+        .await;
     assert_eq!(healthy.status(), StatusCode::OK);
-    let down = app.get(&format!("/api/v1/drones/{}", on[1][0]), &org.viewer).await;
+    let down = app
+        .get(&format!("/api/v1/drones/{}", on[1][0]), &org.viewer)
+        .await;
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(down.headers().contains_key("retry-after"));
     let list = body(app.get("/api/v1/drones?limit=500", &org.viewer).await).await;

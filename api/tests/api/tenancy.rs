@@ -12,28 +12,80 @@ async fn another_organisations_resources_are_404_on_every_route(app: TestApp) {
     let theirs = app.org("theirs").await;
     let drone = app.drone(&theirs.operator, "THEIRS-1").await;
     let drone_id = drone["id"].as_str().unwrap().to_owned();
-    let key = body(app.post(&format!("/api/v1/drones/{drone_id}/api-keys"), &theirs.admin, &json!({})).await).await;
+    let key = body(
+        app.post(
+            &format!("/api/v1/drones/{drone_id}/api-keys"),
+            &theirs.admin,
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
     let key_id = key["id"].as_str().unwrap().to_owned();
-    let plan = body(app.post("/api/v1/flight-plans", &theirs.operator, &plan_body(&drone_id)).await).await;
+    let plan = body(
+        app.post(
+            "/api/v1/flight-plans",
+            &theirs.operator,
+            &plan_body(&drone_id),
+        )
+        .await,
+    )
+    .await;
     let plan_id = plan["id"].as_str().unwrap().to_owned();
     let me = body(app.get("/api/v1/auth/me", &theirs.viewer).await).await;
     let user_id = me["user"]["id"].as_str().unwrap().to_owned();
 
     let cases: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, format!("/api/v1/users/{user_id}"), None),
-        (Method::PATCH, format!("/api/v1/users/{user_id}"), Some(json!({"name": "x"}))),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{user_id}"),
+            Some(json!({"name": "x"})),
+        ),
         (Method::DELETE, format!("/api/v1/users/{user_id}"), None),
         (Method::GET, format!("/api/v1/drones/{drone_id}"), None),
-        (Method::PATCH, format!("/api/v1/drones/{drone_id}"), Some(json!({"name": "x"}))),
+        (
+            Method::PATCH,
+            format!("/api/v1/drones/{drone_id}"),
+            Some(json!({"name": "x"})),
+        ),
         (Method::DELETE, format!("/api/v1/drones/{drone_id}"), None),
-        (Method::GET, format!("/api/v1/drones/{drone_id}/api-keys"), None),
-        (Method::POST, format!("/api/v1/drones/{drone_id}/api-keys"), Some(json!({}))),
-        (Method::DELETE, format!("/api/v1/drones/{drone_id}/api-keys/{key_id}"), None),
-        (Method::POST, "/api/v1/flight-plans".to_owned(), Some(plan_body(&drone_id))),
+        (
+            Method::GET,
+            format!("/api/v1/drones/{drone_id}/api-keys"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/drones/{drone_id}/api-keys"),
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/drones/{drone_id}/api-keys/{key_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/flight-plans".to_owned(),
+            Some(plan_body(&drone_id)),
+        ),
         (Method::GET, format!("/api/v1/flight-plans/{plan_id}"), None),
-        (Method::PATCH, format!("/api/v1/flight-plans/{plan_id}"), Some(json!({"name": "x"}))),
-        (Method::POST, format!("/api/v1/flight-plans/{plan_id}/submit"), None),
-        (Method::POST, format!("/api/v1/flight-plans/{plan_id}/cancel"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/flight-plans/{plan_id}"),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/flight-plans/{plan_id}/submit"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/flight-plans/{plan_id}/cancel"),
+            None,
+        ),
     ];
     for (method, path, payload) in cases {
         let mut request = app.request(method.clone(), &path, Some(&mine.admin));
@@ -47,16 +99,36 @@ async fn another_organisations_resources_are_404_on_every_route(app: TestApp) {
     // Lists show none of it.
     let drones = body(app.get("/api/v1/drones", &mine.admin).await).await;
     assert!(drones["items"].as_array().unwrap().is_empty());
-    let plans = body(app.get(&format!("/api/v1/flight-plans?drone_id={drone_id}"), &mine.admin).await).await;
+    let plans = body(
+        app.get(
+            &format!("/api/v1/flight-plans?drone_id={drone_id}"),
+            &mine.admin,
+        )
+        .await,
+    )
+    .await;
     assert!(plans["items"].as_array().unwrap().is_empty());
     let users = body(app.get("/api/v1/users", &mine.admin).await).await;
     assert_eq!(users["items"].as_array().unwrap().len(), 3);
     // A key of theirs cannot read my drones either.
     let my_drone = app.drone(&mine.operator, "MINE-1").await;
     let secret = key["secret"].as_str().unwrap();
-    problem(app.get(&format!("/api/v1/drones/{}", my_drone["id"].as_str().unwrap()), secret).await, StatusCode::NOT_FOUND, "not_found").await;
+    problem(
+        app.get(
+            &format!("/api/v1/drones/{}", my_drone["id"].as_str().unwrap()),
+            secret,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     // And nothing changed on their side.
-    let still = body(app.get(&format!("/api/v1/flight-plans/{plan_id}"), &theirs.viewer).await).await;
+    let still = body(
+        app.get(&format!("/api/v1/flight-plans/{plan_id}"), &theirs.viewer)
+            .await,
+    )
+    .await;
     assert_eq!(still["state"], "draft");
     assert_eq!(still["name"], "Bridge inspection");
 }

@@ -27,47 +27,94 @@ async fn admins_create_read_list_update_and_delete_users(app: TestApp) {
     let list = body(app.get("/api/v1/users?limit=2", &org.admin).await).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     let next = list["next_cursor"].as_str().unwrap();
-    let rest = body(app.get(&format!("/api/v1/users?limit=2&cursor={next}"), &org.admin).await).await;
+    let rest = body(
+        app.get(&format!("/api/v1/users?limit=2&cursor={next}"), &org.admin)
+            .await,
+    )
+    .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 2);
     assert!(rest["next_cursor"].is_null());
     let viewers = body(app.get("/api/v1/users?role=viewer", &org.admin).await).await;
     assert_eq!(viewers["items"].as_array().unwrap().len(), 2);
 
-    let updated = app.patch(&format!("/api/v1/users/{id}"), &org.admin, &json!({"role": "operator"})).await;
+    let updated = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &org.admin,
+            &json!({"role": "operator"}),
+        )
+        .await;
     assert_eq!(updated.status(), StatusCode::OK);
     let updated = body(updated).await;
     assert_eq!(updated["role"], "operator");
     assert_eq!(updated["version"], 2);
 
-    assert_eq!(app.delete(&format!("/api/v1/users/{id}"), &org.admin).await.status(), StatusCode::NO_CONTENT);
-    problem(app.get(&format!("/api/v1/users/{id}"), &org.admin).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/users/{id}"), &org.admin)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(
+        app.get(&format!("/api/v1/users/{id}"), &org.admin).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 async fn a_role_change_ends_the_users_sessions(app: TestApp) {
     let org = app.org("users").await;
     let me = body(app.get("/api/v1/auth/me", &org.operator).await).await;
     let id = me["user"]["id"].as_str().unwrap();
-    app.patch(&format!("/api/v1/users/{id}"), &org.admin, &json!({"role": "viewer"})).await;
-    problem(app.get("/api/v1/drones", &org.operator).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.patch(
+        &format!("/api/v1/users/{id}"),
+        &org.admin,
+        &json!({"role": "viewer"}),
+    )
+    .await;
+    problem(
+        app.get("/api/v1/drones", &org.operator).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
 }
 
 async fn an_email_can_belong_to_one_user_only(app: TestApp) {
     let org = app.org("users").await;
     let other = app.org("users").await;
-    let body = json!({"email": "dup@example.test", "name": "A", "role": "viewer", "password": PASSWORD});
-    assert_eq!(app.post("/api/v1/users", &org.admin, &body).await.status(), StatusCode::CREATED);
-    problem(app.post("/api/v1/users", &other.admin, &body).await, StatusCode::CONFLICT, "duplicate_email").await;
+    let body =
+        json!({"email": "dup@example.test", "name": "A", "role": "viewer", "password": PASSWORD});
+    assert_eq!(
+        app.post("/api/v1/users", &org.admin, &body).await.status(),
+        StatusCode::CREATED
+    );
+    problem(
+        app.post("/api/v1/users", &other.admin, &body).await,
+        StatusCode::CONFLICT,
+        "duplicate_email",
+    )
+    .await;
 }
 
 async fn an_invalid_user_lists_every_bad_field(app: TestApp) {
     let org = app.org("users").await;
     let res = app
-        .post("/api/v1/users", &org.admin, &json!({"email": "nope", "name": " ", "role": "viewer", "password": "short"}))
+        .post(
+            "/api/v1/users",
+            &org.admin,
+            &json!({"email": "nope", "name": " ", "role": "viewer", "password": "short"}),
+        )
         .await;
     let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(fields(&p), ["email", "name", "password"]);
     let res = app
-        .post("/api/v1/users", &org.admin, &json!({"email": "a@b.test", "name": "A", "role": "pilot", "password": PASSWORD}))
+        .post(
+            "/api/v1/users",
+            &org.admin,
+            &json!({"email": "a@b.test", "name": "A", "role": "pilot", "password": PASSWORD}),
+        )
         .await;
     let p = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_eq!(fields(&p), ["role"]);
@@ -77,14 +124,40 @@ async fn only_admins_manage_users(app: TestApp) {
     let org = app.org("users").await;
     let me = body(app.get("/api/v1/auth/me", &org.admin).await).await;
     let admin_id = me["user"]["id"].as_str().unwrap().to_owned();
-    let new_user = json!({"email": "x@example.test", "name": "X", "role": "admin", "password": PASSWORD});
+    let new_user =
+        json!({"email": "x@example.test", "name": "X", "role": "admin", "password": PASSWORD});
     for token in [&org.operator, &org.viewer] {
-        problem(app.get("/api/v1/users", token).await, StatusCode::FORBIDDEN, "forbidden").await;
-        problem(app.post("/api/v1/users", token, &new_user).await, StatusCode::FORBIDDEN, "forbidden").await;
+        problem(
+            app.get("/api/v1/users", token).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        problem(
+            app.post("/api/v1/users", token, &new_user).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
         let path = format!("/api/v1/users/{admin_id}");
-        problem(app.get(&path, token).await, StatusCode::FORBIDDEN, "forbidden").await;
-        problem(app.patch(&path, token, &json!({"name": "x"})).await, StatusCode::FORBIDDEN, "forbidden").await;
-        problem(app.delete(&path, token).await, StatusCode::FORBIDDEN, "forbidden").await;
+        problem(
+            app.get(&path, token).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        problem(
+            app.patch(&path, token, &json!({"name": "x"})).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        problem(
+            app.delete(&path, token).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
     }
 }
 
@@ -92,8 +165,19 @@ async fn the_last_admin_can_be_neither_demoted_nor_deleted(app: TestApp) {
     let org = app.org("users").await;
     let me = body(app.get("/api/v1/auth/me", &org.admin).await).await;
     let path = format!("/api/v1/users/{}", me["user"]["id"].as_str().unwrap());
-    problem(app.patch(&path, &org.admin, &json!({"role": "viewer"})).await, StatusCode::CONFLICT, "last_admin").await;
-    problem(app.delete(&path, &org.admin).await, StatusCode::CONFLICT, "last_admin").await;
+    problem(
+        app.patch(&path, &org.admin, &json!({"role": "viewer"}))
+            .await,
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
+    problem(
+        app.delete(&path, &org.admin).await,
+        StatusCode::CONFLICT,
+        "last_admin",
+    )
+    .await;
 }
 
 async fn a_stale_if_match_on_a_user_is_412(app: TestApp) {

@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use domain::drone::{
-    all_ok, parse_text, Drone, DronePatch, DroneStatus, Limits, NewDrone, Serial, NAME_MAX_LEN, TEXT_MAX_LEN,
+    all_ok, parse_text, Drone, DronePatch, DroneStatus, Limits, NewDrone, Serial, NAME_MAX_LEN,
+    TEXT_MAX_LEN,
 };
 use domain::position::Position;
 use domain::{FieldError, OrgId, ValidationErrors};
@@ -119,7 +120,11 @@ pub struct CreateDroneRequest {
     pub home: Option<PositionDto>,
 }
 
-fn optional_text(errors: &mut ValidationErrors, field: &'static str, value: Option<&str>) -> Option<String> {
+fn optional_text(
+    errors: &mut ValidationErrors,
+    field: &'static str,
+    value: Option<&str>,
+) -> Option<String> {
     value.and_then(|v| errors.collect(parse_text(field, v, TEXT_MAX_LEN)))
 }
 
@@ -131,7 +136,11 @@ impl CreateDroneRequest {
         let name = errors.collect(parse_text("name", &self.name, NAME_MAX_LEN));
         let model = errors.collect(parse_text("model", &self.model, TEXT_MAX_LEN));
         let manufacturer = optional_text(&mut errors, "manufacturer", self.manufacturer.as_deref());
-        let firmware_version = optional_text(&mut errors, "firmware_version", self.firmware_version.as_deref());
+        let firmware_version = optional_text(
+            &mut errors,
+            "firmware_version",
+            self.firmware_version.as_deref(),
+        );
         let max_altitude_m = errors.collect(Limits::parse_altitude(self.max_altitude_m));
         let max_speed_mps = errors.collect(Limits::parse_speed(self.max_speed_mps));
         let endurance_min = errors.collect(Limits::parse_endurance(self.endurance_min));
@@ -199,13 +208,19 @@ impl UpdateDroneRequest {
         let manufacturer = self
             .manufacturer
             .map(|m| m.and_then(|v| errors.collect(parse_text("manufacturer", &v, TEXT_MAX_LEN))));
-        let firmware_version = self
-            .firmware_version
-            .map(|f| f.and_then(|v| errors.collect(parse_text("firmware_version", &v, TEXT_MAX_LEN))));
+        let firmware_version = self.firmware_version.map(|f| {
+            f.and_then(|v| errors.collect(parse_text("firmware_version", &v, TEXT_MAX_LEN)))
+        });
         let serial = self.serial.and_then(|s| errors.collect(Serial::parse(&s)));
-        let max_altitude_m = self.max_altitude_m.and_then(|v| errors.collect(Limits::parse_altitude(v)));
-        let max_speed_mps = self.max_speed_mps.and_then(|v| errors.collect(Limits::parse_speed(v)));
-        let endurance_min = self.endurance_min.and_then(|v| errors.collect(Limits::parse_endurance(v)));
+        let max_altitude_m = self
+            .max_altitude_m
+            .and_then(|v| errors.collect(Limits::parse_altitude(v)));
+        let max_speed_mps = self
+            .max_speed_mps
+            .and_then(|v| errors.collect(Limits::parse_speed(v)));
+        let endurance_min = self
+            .endurance_min
+            .and_then(|v| errors.collect(Limits::parse_endurance(v)));
         let home = match self.home {
             Some(Some(dto)) => match parse_position(dto, "home") {
                 Ok(p) => Some(Some(p)),
@@ -249,7 +264,11 @@ impl DroneQuery {
     pub fn filter(&self) -> Result<domain::drone::DroneFilter, FieldError> {
         let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
         if q.is_some_and(|q| q.chars().count() > 100) {
-            return Err(FieldError::new("q", "length", "must be at most 100 characters"));
+            return Err(FieldError::new(
+                "q",
+                "length",
+                "must be at most 100 characters",
+            ));
         }
         Ok(domain::drone::DroneFilter {
             status: self.status,

@@ -51,7 +51,10 @@ pub async fn create_drone(
 ) -> Result<HttpResponse, ApiError> {
     let caller = principal.require(Role::Operator)?;
     let new = body.0.into_new_drone(caller.org_id)?;
-    let drone = state.drones.create_drone(new.into_drone(DroneId::new(), Utc::now())).await?;
+    let drone = state
+        .drones
+        .create_drone(new.into_drone(DroneId::new(), Utc::now()))
+        .await?;
     tracing::info!(drone_id = %drone.id, org_id = %drone.org_id, "drone registered");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location(&req, drone.id)))
@@ -119,7 +122,12 @@ pub async fn update_drone(
     let patch = body.0.into_patch()?;
     let drone = state
         .drones
-        .update_drone(caller.org_id, id, &patch, matched.then_some(current.version))
+        .update_drone(
+            caller.org_id,
+            id,
+            &patch,
+            matched.then_some(current.version),
+        )
         .await
         .map_err(precondition(matched))?;
     Ok(HttpResponse::Ok()
@@ -149,7 +157,11 @@ pub async fn delete_drone(
         .ok_or(ApiError::NotFound("drone"))?;
     let open = state
         .plans
-        .count_plans(caller.org_id, id, &[FlightPlanState::Approved, FlightPlanState::Active])
+        .count_plans(
+            caller.org_id,
+            id,
+            &[FlightPlanState::Approved, FlightPlanState::Active],
+        )
         .await?;
     if open > 0 {
         return Err(ApiError::conflict(

@@ -1,5 +1,8 @@
 use chrono::{DateTime, Utc};
-use domain::flight_plan::{Estimate, FlightPlan, FlightPlanFilter, FlightPlanState, PlanInput, Transition, Waypoint, WaypointInput};
+use domain::flight_plan::{
+    Estimate, FlightPlan, FlightPlanFilter, FlightPlanState, PlanInput, Transition, Waypoint,
+    WaypointInput,
+};
 use domain::DroneId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -191,7 +194,10 @@ impl FlightPlanQuery {
     pub fn filter(&self) -> Result<FlightPlanFilter, ApiError> {
         if let (Some(from), Some(to)) = (self.from, self.to) {
             if to < from {
-                return Err(ApiError::bad_request("invalid_query", "`to` must not be before `from`"));
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "`to` must not be before `from`",
+                ));
             }
         }
         Ok(FlightPlanFilter {

@@ -150,7 +150,10 @@ pub async fn update_plan(
     if plan.state != FlightPlanState::Draft {
         return Err(ApiError::conflict(
             "not_editable",
-            format!("only draft plans can be edited; this one is {}", plan.state.as_str()),
+            format!(
+                "only draft plans can be edited; this one is {}",
+                plan.state.as_str()
+            ),
         ));
     }
     let drone = drone_of(&state, caller.org_id, plan.drone_id).await?;
@@ -198,7 +201,9 @@ pub async fn transition_plan(
         .transition(action, &drone, &state.plan_rules, now)
         .map_err(|e| match e {
             TransitionError::Illegal(e) => ApiError::conflict("illegal_transition", e.to_string()),
-            TransitionError::DroneMayNotFly { .. } => ApiError::conflict("drone_not_flyable", e.to_string()),
+            TransitionError::DroneMayNotFly { .. } => {
+                ApiError::conflict("drone_not_flyable", e.to_string())
+            }
             TransitionError::Invalid(errors) => ApiError::Validation(errors),
         })?;
     let version = plan.version;
