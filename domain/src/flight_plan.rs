@@ -572,6 +572,17 @@ mod tests {
     use chrono::{Duration, TimeZone};
 
     use super::*;
+
+    #[test]
+    fn state_and_transition_names_are_their_serde_names() {
+        for state in FlightPlanState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(FlightPlanState::parse(state.as_str()), Some(state));
+        }
+        for transition in Transition::ALL {
+            assert_eq!(serde_json::to_value(transition).unwrap(), transition.as_str());
+        }
+    }
     use crate::drone::{DroneStatus, Limits, Serial};
 
     fn now() -> DateTime<Utc> {

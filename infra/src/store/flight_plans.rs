@@ -153,7 +153,7 @@ impl FlightPlanRepository for Store {
         flight_plans::Entity::find()
             .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))
             .filter(flight_plans::Column::DroneId.eq(drone.as_uuid()))
-            .filter(flight_plans::Column::State.is_in(states.iter().map(|s| state_str(*s))))
+            .filter(flight_plans::Column::State.is_in(states.iter().map(|s| s.as_str())))
             .count(shard)
             .await
             .map_err(|e| db.err(e))
@@ -195,7 +195,7 @@ async fn list_on_shard(
         query = query.filter(flight_plans::Column::DroneId.eq(drone.as_uuid()));
     }
     if let Some(state) = filter.state {
-        query = query.filter(flight_plans::Column::State.eq(state_str(state)));
+        query = query.filter(flight_plans::Column::State.eq(state.as_str()));
     }
     // Overlap of [planned_start, planned_end] with [from, to].
     if let Some(from) = filter.from {
@@ -229,7 +229,7 @@ fn to_row(plan: &FlightPlan) -> Result<flight_plans::ActiveModel, StoreError> {
         waypoints: Set(waypoints),
         planned_start: Set(plan.planned_start),
         planned_end: Set(plan.planned_end),
-        state: Set(state_str(plan.state).to_owned()),
+        state: Set(plan.state.as_str().to_owned()),
         distance_m: Set(plan.estimate.distance_m),
         duration_s: Set(plan.estimate.duration_s),
         created_by: Set(plan.created_by.as_uuid()),
@@ -242,7 +242,7 @@ fn to_row(plan: &FlightPlan) -> Result<flight_plans::ActiveModel, StoreError> {
 fn from_row(row: flight_plans::Model) -> Result<FlightPlan, StoreError> {
     let corrupt = |detail: String| CorruptRow::err(ENTITY, row.id, detail);
     let state =
-        parse_state(&row.state).ok_or_else(|| corrupt(format!("unknown state `{}`", row.state)))?;
+        FlightPlanState::parse(&row.state).ok_or_else(|| corrupt(format!("unknown state `{}`", row.state)))?;
     let inputs: Vec<WaypointInput> = serde_json::from_value(row.waypoints.clone())
         .map_err(|e| corrupt(format!("waypoints: {e}")))?;
     let waypoints = inputs
@@ -280,51 +280,3 @@ fn from_row(row: flight_plans::Model) -> Result<FlightPlan, StoreError> {
 
 // The domain's `FlightPlanState::as_str`/`parse` are being written; until they land the
 // stored names are spelled here, matching the type's serde (snake_case) names.
-fn state_str(state: FlightPlanState) -> &'static str {
-    match state {
-        FlightPlanState::Draft => "draft",
-        FlightPlanState::Submitted => "submitted",
-        FlightPlanState::Approved => "approved",
-        FlightPlanState::Rejected => "rejected",
-        FlightPlanState::Active => "active",
-        FlightPlanState::Completed => "completed",
-        FlightPlanState::Cancelled => "cancelled",
-    }
-}
-
-fn parse_state(raw: &str) -> Option<FlightPlanState> {
-    const ALL: [FlightPlanState; 7] = [
-        FlightPlanState::Draft,
-        FlightPlanState::Submitted,
-        FlightPlanState::Approved,
-        FlightPlanState::Rejected,
-        FlightPlanState::Active,
-        FlightPlanState::Completed,
-        FlightPlanState::Cancelled,
-    ];
-    ALL.into_iter().find(|s| state_str(*s) == raw)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plan_states_are_stored_under_their_serde_names() {
-        for raw in [
-            "draft",
-            "submitted",
-            "approved",
-            "rejected",
-            "active",
-            "completed",
-            "cancelled",
-        ] {
-            let state = parse_state(raw).unwrap();
-            assert_eq!(state_str(state), raw);
-            assert_eq!(serde_json::to_value(state).unwrap(), serde_json::json!(raw));
-        }
-        assert_eq!(parse_state("flying"), None);
-    }
-}
