@@ -127,7 +127,7 @@ impl Settings {
             .set_default("flight_plans.default_speed_mps", 10.0)?
             .set_default("flight_plans.max_waypoints", 500)?
             .set_default("log.format", "pretty")?
-            .set_default("log.level", "info")?;
+            .set_default("log.level", "info,sea_orm_migration=warn,sqlx=warn")?;
         builder = match file {
             Some(path) => builder.add_source(config::File::from(path).required(true)),
             None => builder.add_source(config::File::with_name(DEFAULT_FILE).required(false)),

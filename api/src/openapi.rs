@@ -72,8 +72,8 @@ impl Modify for Security {
     }
 }
 
-/// Adds the answers every authenticated operation can give (400, 401, 403, 404, 500, 503)
-/// without repeating them on each handler.
+/// Adds the answers every API operation can give (400, 401, 403, 500, 503, and 413, 415,
+/// 422 where there is a body) without repeating them on each handler.
 struct CommonProblems;
 
 fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {

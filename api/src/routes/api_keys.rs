@@ -80,7 +80,7 @@ async fn ensure_drone(state: &AppState, org: OrgId, drone: DroneId) -> Result<()
 }
 
 /// Issues a key for a drone. The secret is in this answer only; only its hash is stored.
-#[utoipa::path(tag = "api-keys", security(("bearer" = [])), params(("id" = Uuid, Path, description = "drone id")),
+#[utoipa::path(context_path = "/api/v1", tag = "api-keys", security(("bearer" = [])), params(("id" = Uuid, Path, description = "drone id")),
     request_body = CreateApiKeyRequest, responses(
     (status = 201, body = CreatedApiKey),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -125,7 +125,7 @@ pub async fn create_api_key(
 }
 
 /// The drone's keys, without their secrets.
-#[utoipa::path(tag = "api-keys", security(("bearer" = [])), params(("id" = Uuid, Path, description = "drone id")), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "api-keys", security(("bearer" = [])), params(("id" = Uuid, Path, description = "drone id")), responses(
     (status = 200, body = ApiKeyList),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -145,7 +145,7 @@ pub async fn list_api_keys(
 }
 
 /// Revokes a key at once.
-#[utoipa::path(tag = "api-keys", security(("bearer" = [])), params(("id" = Uuid, Path, description = "drone id"), ("key_id" = Uuid, Path)), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "api-keys", security(("bearer" = [])), params(("id" = Uuid, Path, description = "drone id"), ("key_id" = Uuid, Path)), responses(
     (status = 204, description = "revoked"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]

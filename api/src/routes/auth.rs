@@ -60,7 +60,7 @@ fn dummy_hash() -> Option<PasswordHash> {
 }
 
 /// Exchanges an email and password for an access token and starts a session.
-#[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
+#[utoipa::path(context_path = "/api/v1", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 422, description = "missing field", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -117,7 +117,7 @@ pub async fn login(
 }
 
 /// Ends the caller's session: the token is refused from now on.
-#[utoipa::path(tag = "auth", security(("bearer" = [])), responses((status = 204, description = "logged out")))]
+#[utoipa::path(context_path = "/api/v1", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "logged out")))]
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
@@ -129,7 +129,7 @@ pub async fn logout(
 }
 
 /// The calling user and their organisation.
-#[utoipa::path(tag = "auth", security(("bearer" = [])), responses((status = 200, body = MeResponse)))]
+#[utoipa::path(context_path = "/api/v1", tag = "auth", security(("bearer" = [])), responses((status = 200, body = MeResponse)))]
 #[get("/auth/me")]
 pub async fn me(
     state: web::Data<AppState>,

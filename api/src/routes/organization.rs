@@ -37,7 +37,7 @@ impl From<Organization> for OrganizationResponse {
 }
 
 /// The caller's organisation.
-#[utoipa::path(tag = "organization", security(("bearer" = [])), responses((status = 200, body = OrganizationResponse)))]
+#[utoipa::path(context_path = "/api/v1", tag = "organization", security(("bearer" = [])), responses((status = 200, body = OrganizationResponse)))]
 #[get("/organization")]
 pub async fn get_organization(
     state: web::Data<AppState>,

@@ -98,7 +98,7 @@ async fn hash(password: Password) -> Result<domain::user::PasswordHash, ApiError
 }
 
 /// Users of the caller's organisation (admins only).
-#[utoipa::path(tag = "users", security(("bearer" = [])), params(Pagination, UserFilter),
+#[utoipa::path(context_path = "/api/v1", tag = "users", security(("bearer" = [])), params(Pagination, UserFilter),
     responses((status = 200, body = UserList)))]
 #[get("/users")]
 pub async fn list_users(
@@ -119,7 +119,7 @@ pub async fn list_users(
 }
 
 /// Adds a user to the caller's organisation (admins only).
-#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = CreateUserRequest, responses(
+#[utoipa::path(context_path = "/api/v1", tag = "users", security(("bearer" = [])), request_body = CreateUserRequest, responses(
     (status = 201, body = UserResponse),
     (status = 409, description = "email already in use", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -157,7 +157,7 @@ pub async fn create_user(
 }
 
 /// One user of the caller's organisation (admins only).
-#[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
     (status = 200, body = UserResponse, headers(("ETag" = String))),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -180,7 +180,7 @@ pub async fn get_user(
 
 /// Changes a user's name, role or password (admins only). Honours `If-Match`. A role or
 /// password change ends the user's sessions. The last admin cannot be demoted.
-#[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+#[utoipa::path(context_path = "/api/v1", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     request_body = UpdateUserRequest, responses(
     (status = 200, body = UserResponse),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -251,7 +251,7 @@ async fn ensure_other_admin(state: &AppState, org: domain::OrgId) -> Result<(), 
 }
 
 /// Removes a user and ends their sessions (admins only). The last admin cannot be removed.
-#[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
     (status = 204, description = "deleted"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "last admin", body = Problem, content_type = "application/problem+json"),

@@ -14,7 +14,7 @@ use crate::routes::{check_if_match, etag, location, not_modified, precondition};
 use crate::startup::AppState;
 
 /// The organisation's drones across all shards, in registration order.
-#[utoipa::path(tag = "drones", security(("bearer" = [])), params(Pagination, DroneQuery),
+#[utoipa::path(context_path = "/api/v1", tag = "drones", security(("bearer" = [])), params(Pagination, DroneQuery),
     responses((status = 200, body = DroneList)))]
 #[get("/drones")]
 pub async fn list_drones(
@@ -37,7 +37,7 @@ pub async fn list_drones(
 }
 
 /// Registers a drone (operators and admins).
-#[utoipa::path(tag = "drones", security(("bearer" = [])), request_body = CreateDroneRequest, responses(
+#[utoipa::path(context_path = "/api/v1", tag = "drones", security(("bearer" = [])), request_body = CreateDroneRequest, responses(
     (status = 201, body = DroneResponse, headers(("ETag" = String), ("Location" = String))),
     (status = 409, description = "serial already registered", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -63,7 +63,7 @@ pub async fn create_drone(
 }
 
 /// One drone. Also readable with the drone's own API key. Supports `If-None-Match`.
-#[utoipa::path(tag = "drones", security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "drones", security(("bearer" = []), ("api_key" = [])), params(("id" = Uuid, Path)), responses(
     (status = 200, body = DroneResponse, headers(("ETag" = String))),
     (status = 304, description = "not modified"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -95,7 +95,7 @@ pub async fn get_drone(
 
 /// Changes some fields of a drone (operators and admins). Send `If-Match: "<version>"` to
 /// avoid overwriting someone else's change: a stale tag is answered with 412.
-#[utoipa::path(tag = "drones", security(("bearer" = [])), params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+#[utoipa::path(context_path = "/api/v1", tag = "drones", security(("bearer" = [])), params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     request_body = UpdateDroneRequest, responses(
     (status = 200, body = DroneResponse, headers(("ETag" = String))),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -137,7 +137,7 @@ pub async fn update_drone(
 
 /// Deletes a drone with its flight plans and API keys (admins). Refused while one of its
 /// plans is approved or active.
-#[utoipa::path(tag = "drones", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "drones", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
     (status = 204, description = "deleted"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, description = "the drone has an approved or active flight plan", body = Problem, content_type = "application/problem+json"),

@@ -50,7 +50,7 @@ fn ok_with_etag(plan: FlightPlan) -> HttpResponse {
 }
 
 /// Flight plans of the organisation, optionally by drone, state and time window.
-#[utoipa::path(tag = "flight-plans", security(("bearer" = [])), params(Pagination, FlightPlanQuery),
+#[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), params(Pagination, FlightPlanQuery),
     responses((status = 200, body = FlightPlanList)))]
 #[get("/flight-plans")]
 pub async fn list_plans(
@@ -73,7 +73,7 @@ pub async fn list_plans(
 
 /// Creates a draft plan (operators and admins). Every rule is checked; a 422 lists each
 /// problem with its field and waypoint index.
-#[utoipa::path(tag = "flight-plans", security(("bearer" = [])), request_body = CreateFlightPlanRequest, responses(
+#[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), request_body = CreateFlightPlanRequest, responses(
     (status = 201, body = FlightPlanResponse, headers(("ETag" = String), ("Location" = String))),
     (status = 404, description = "unknown drone", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
@@ -112,7 +112,7 @@ pub async fn create_plan(
 }
 
 /// One flight plan.
-#[utoipa::path(tag = "flight-plans", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
     (status = 200, body = FlightPlanResponse, headers(("ETag" = String))),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -128,7 +128,7 @@ pub async fn get_plan(
 
 /// Edits a draft plan (operators and admins). Honours `If-Match`. Plans that left the
 /// draft state cannot be edited (409 `not_editable`).
-#[utoipa::path(tag = "flight-plans", security(("bearer" = [])), params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+#[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     request_body = UpdateFlightPlanRequest, responses(
     (status = 200, body = FlightPlanResponse),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -175,7 +175,7 @@ pub async fn update_plan(
 /// (submitted → approved / rejected; admins), `activate` (approved → active), `complete`
 /// (active → completed), `cancel` (any non-final state → cancelled). Submit and approve
 /// re-check every rule; approve and activate need a drone that is not grounded or retired.
-#[utoipa::path(tag = "flight-plans", security(("bearer" = [])), params(
+#[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), params(
     ("id" = Uuid, Path),
     ("action" = String, Path, description = "submit | approve | reject | activate | complete | cancel"),
 ), responses(
