@@ -21,7 +21,7 @@ cargo build --release -q -p api --bin nimbusfleet
 BIN=$CARGO_TARGET_DIR/release/nimbusfleet
 
 for db in nf_bench_catalog nf_bench_s0 nf_bench_s1; do
-    psql "$NIMBUS_TEST_PG_URL/postgres" -qc "drop database if exists $db with (force)" -c "create database $db" >/dev/null
+    PGOPTIONS="-c client_min_messages=warning" psql "$NIMBUS_TEST_PG_URL/postgres" -qc "drop database if exists $db with (force)" -c "create database $db" >/dev/null
 done
 export NIMBUS__STORAGE__CATALOG_URL=$NIMBUS_TEST_PG_URL/nf_bench_catalog
 export NIMBUS__STORAGE__SHARD_URLS=$NIMBUS_TEST_PG_URL/nf_bench_s0,$NIMBUS_TEST_PG_URL/nf_bench_s1

@@ -248,6 +248,13 @@ impl From<StoreError> for ApiError {
                     retry_after_s: 5,
                 }
             }
+            StoreError::CatalogUnavailable(source) => {
+                tracing::warn!(error = %source, "catalog database unavailable");
+                Self::Unavailable {
+                    detail: "the catalog database is temporarily unavailable",
+                    retry_after_s: 5,
+                }
+            }
             StoreError::Backend(source) => Self::Internal(anyhow::Error::from_boxed(source)),
         }
     }

@@ -93,6 +93,9 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The catalog (organisations, users, keys, serial registry) cannot be reached.
+    #[error("catalog database is unavailable")]
+    CatalogUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("storage failure")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

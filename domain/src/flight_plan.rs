@@ -580,7 +580,10 @@ mod tests {
             assert_eq!(FlightPlanState::parse(state.as_str()), Some(state));
         }
         for transition in Transition::ALL {
-            assert_eq!(serde_json::to_value(transition).unwrap(), transition.as_str());
+            assert_eq!(
+                serde_json::to_value(transition).unwrap(),
+                transition.as_str()
+            );
         }
     }
     use crate::drone::{DroneStatus, Limits, Serial};

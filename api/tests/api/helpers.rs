@@ -293,6 +293,20 @@ pub fn shard_database_name(app: &TestApp, index: usize) -> String {
     url.rsplit('/').next().unwrap_or_default().to_owned()
 }
 
+/// The PostgreSQL database name of a Postgres test app's catalog.
+pub fn catalog_database_name(app: &TestApp) -> String {
+    use secrecy::ExposeSecret;
+    let url = app
+        .settings
+        .storage
+        .catalog_url
+        .as_ref()
+        .expect("catalog url")
+        .expose_secret()
+        .to_owned();
+    url.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
 /// Takes a PostgreSQL database "down": no new connections, existing ones terminated.
 pub async fn block_database(name: &str) {
     let admin = Database::connect(format!("{}/postgres", pg_base()))

@@ -20,15 +20,31 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     let doc: serde_json::Value = serde_json::from_str(&api::openapi::document()).unwrap();
     let paths = doc["paths"].as_object().unwrap();
     for route in [
-        "/api/v1/auth/login", "/api/v1/auth/logout", "/api/v1/auth/me", "/api/v1/organization",
-        "/api/v1/users", "/api/v1/users/{id}", "/api/v1/drones", "/api/v1/drones/{id}",
-        "/api/v1/drones/{id}/api-keys", "/api/v1/drones/{id}/api-keys/{key_id}",
-        "/api/v1/flight-plans", "/api/v1/flight-plans/{id}", "/api/v1/flight-plans/{id}/{action}",
-        "/health/live", "/health/ready", "/metrics",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/me",
+        "/api/v1/organization",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/api/v1/drones",
+        "/api/v1/drones/{id}",
+        "/api/v1/drones/{id}/api-keys",
+        "/api/v1/drones/{id}/api-keys/{key_id}",
+        "/api/v1/flight-plans",
+        "/api/v1/flight-plans/{id}",
+        "/api/v1/flight-plans/{id}/{action}",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
     ] {
         assert!(paths.contains_key(route), "{route} is not documented");
     }
-    assert_eq!(paths.len(), 16, "undocumented or unexpected paths: {:?}", paths.keys());
+    assert_eq!(
+        paths.len(),
+        16,
+        "undocumented or unexpected paths: {:?}",
+        paths.keys()
+    );
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
             assert!(

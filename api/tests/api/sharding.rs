@@ -77,3 +77,28 @@ async fn the_embedded_default_needs_no_configuration() {
     assert!(app.settings.storage.data_dir.join("catalog.db").exists());
     assert!(app.settings.storage.data_dir.join("shard-0.db").exists());
 }
+
+/// With the catalog down, logins answer 503 (not 500) and drones on healthy shards stay
+/// readable to users who are already logged in.
+#[tokio::test]
+async fn a_down_catalog_is_503_and_shards_keep_serving() {
+    let app = spawn(Backend::Postgres).await;
+    let org = app.org("catalog").await;
+    let drone = app.drone(&org.operator, "CAT-1").await;
+    block_database(&crate::helpers::catalog_database_name(&app)).await;
+    let login = app.login(&org.admin_email, crate::helpers::PASSWORD).await;
+    assert!(login.headers().contains_key("retry-after"));
+    crate::helpers::problem(
+        login,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    let read = app
+        .get(
+            &format!("/api/v1/drones/{}", drone["id"].as_str().unwrap()),
+            &org.viewer,
+        )
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
+}

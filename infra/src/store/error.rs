@@ -5,7 +5,7 @@ use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use uuid::Uuid;
 
 /// Which database a statement ran on, so that its failure can be reported as the right
-/// `StoreError` (an unreachable shard is `ShardUnavailable`; the catalog has no such case).
+/// `StoreError` (`ShardUnavailable` or `CatalogUnavailable` when it cannot be reached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Db {
     Catalog,
@@ -20,6 +20,7 @@ impl Db {
                 shard,
                 source: Box::new(err),
             },
+            Db::Catalog if is_unavailable(&err) => StoreError::CatalogUnavailable(Box::new(err)),
             _ => StoreError::backend(err),
         }
     }

@@ -241,8 +241,8 @@ fn to_row(plan: &FlightPlan) -> Result<flight_plans::ActiveModel, StoreError> {
 
 fn from_row(row: flight_plans::Model) -> Result<FlightPlan, StoreError> {
     let corrupt = |detail: String| CorruptRow::err(ENTITY, row.id, detail);
-    let state =
-        FlightPlanState::parse(&row.state).ok_or_else(|| corrupt(format!("unknown state `{}`", row.state)))?;
+    let state = FlightPlanState::parse(&row.state)
+        .ok_or_else(|| corrupt(format!("unknown state `{}`", row.state)))?;
     let inputs: Vec<WaypointInput> = serde_json::from_value(row.waypoints.clone())
         .map_err(|e| corrupt(format!("waypoints: {e}")))?;
     let waypoints = inputs
