@@ -64,6 +64,7 @@ pub struct CreateOrgArgs {
     /// Organisation name (unique).
     #[arg(long)]
     pub name: String,
+    /// Login email of the first admin.
     #[arg(long, value_name = "EMAIL")]
     pub admin_email: String,
     /// At least 10 characters. Prefer the environment variable: command lines are visible

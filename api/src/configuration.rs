@@ -90,13 +90,21 @@ pub struct Overrides {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// Not marked as the source: its message is already in ours, and printing the chain
+    /// would repeat it.
     #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(config::ConfigError),
     #[error("configuration: `{setting}` {problem}")]
     Invalid {
         setting: &'static str,
         problem: String,
     },
+}
+
+impl From<config::ConfigError> for SettingsError {
+    fn from(error: config::ConfigError) -> Self {
+        Self::Load(error)
+    }
 }
 
 fn invalid(setting: &'static str, problem: impl Into<String>) -> SettingsError {
