@@ -14,6 +14,7 @@ pub mod ports;
 pub mod position;
 pub mod session;
 pub mod shard;
+pub mod telemetry;
 pub mod user;
 
 pub use error::{FieldError, StoreError, ValidationErrors};

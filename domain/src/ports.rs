@@ -5,13 +5,16 @@
 use async_trait::async_trait;
 
 use crate::api_key::ApiKey;
-use crate::drone::{Drone, DroneFilter, DronePatch};
+use chrono::{DateTime, Utc};
+
+use crate::drone::{Drone, DroneFilter, DronePatch, DroneStatus};
 use crate::error::StoreError;
 use crate::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState};
 use crate::ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, SessionId, UserId};
 use crate::org::Organization;
 use crate::page::{Page, PageRequest};
 use crate::session::Session;
+use crate::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
 use crate::user::{Email, NewUser, PasswordHash, Role, User, UserPatch};
 
 #[async_trait]
@@ -73,6 +76,9 @@ pub trait DroneRepository: Send + Sync {
     ) -> Result<Drone, StoreError>;
     /// Deletes the drone, its flight plans and its API keys, and frees its serial.
     async fn delete_drone(&self, org: OrgId, id: DroneId) -> Result<(), StoreError>;
+    /// How many drones the organisation has in each status (statuses with none omitted),
+    /// summed over all shards.
+    async fn count_drones_by_status(&self, org: OrgId) -> Result<Vec<(DroneStatus, u64)>, StoreError>;
 }
 
 #[async_trait]
@@ -113,6 +119,8 @@ pub trait FlightPlanRepository: Send + Sync {
         plan: FlightPlan,
         expected_version: i64,
     ) -> Result<FlightPlan, StoreError>;
+    /// How many of the organisation's plans are in `state`, over all shards.
+    async fn count_plans_in_state(&self, org: OrgId, state: FlightPlanState) -> Result<u64, StoreError>;
     /// How many of the drone's plans are in one of `states`.
     async fn count_plans(
         &self,
@@ -144,4 +152,71 @@ pub trait SessionStore: Send + Sync {
 pub trait HealthCheck: Send + Sync {
     /// One entry per dependency: its name and the error, if it is down.
     async fn check(&self) -> Vec<(String, Option<String>)>;
+}
+
+/// The time-series side of a drone's shard: raw points, each drone's latest state, and the
+/// reads over them. Every read is scoped by organisation.
+#[async_trait]
+pub trait TelemetryStore: Send + Sync {
+    /// Bulk-writes points of any drones (grouped by shard inside), idempotently on
+    /// `(drone_id, ts)`, and moves each drone's latest state forward when a point is newer
+    /// than it. Returns how many rows were new. Never a statement per point.
+    async fn write_points(&self, points: &[TelemetryPoint]) -> Result<u64, StoreError>;
+    async fn latest(&self, org: OrgId, drone: DroneId) -> Result<Option<TelemetryPoint>, StoreError>;
+    /// Newest first within `range`, strictly before `before` when given; at most `limit` rows.
+    async fn history(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        range: TimeRange,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<TelemetryPoint>, StoreError>;
+    /// Oldest first within `range`, strictly after `after` when given; at most `limit` rows.
+    /// Exports page through this so that they never hold a whole track in memory.
+    async fn history_ascending(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        range: TimeRange,
+        after: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<TelemetryPoint>, StoreError>;
+    /// Buckets of `interval` aligned to the Unix epoch, oldest first, empty buckets omitted.
+    async fn downsample(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        range: TimeRange,
+        interval: Interval,
+    ) -> Result<Vec<Bucket>, StoreError>;
+    /// Latest state of every drone of the organisation (optionally inside `bbox`), from all
+    /// shards; the second value lists shards that could not be read.
+    async fn fleet_positions(
+        &self,
+        org: OrgId,
+        bbox: Option<BBox>,
+    ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError>;
+    /// How many of the organisation's drones reported a point with `ts >= since`.
+    async fn drones_reporting_since(&self, org: OrgId, since: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Creates time partitions ahead of `now` and drops those entirely older than
+    /// `now - retention` (PostgreSQL); deletes expired rows where there are no partitions.
+    async fn maintain(&self, now: DateTime<Utc>, retention: chrono::Duration) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The queue is at capacity: the caller should answer 503 with `Retry-After`.
+    #[error("telemetry queue is full")]
+    Full,
+    /// The service is shutting down and takes no more points.
+    #[error("telemetry queue is closed")]
+    Closed,
+}
+
+/// Where accepted points go on their way to storage: an in-process bounded queue when
+/// embedded, Kafka in a cluster. Accepting means the bus holds the points.
+#[async_trait]
+pub trait TelemetryBus: Send + Sync {
+    async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<(), BusError>;
 }

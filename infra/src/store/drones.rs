@@ -70,6 +70,35 @@ impl DroneRepository for Store {
         Ok(merged)
     }
 
+    #[tracing::instrument(skip_all, fields(org_id = %org))]
+    async fn count_drones_by_status(&self, org: OrgId) -> Result<Vec<(DroneStatus, u64)>, StoreError> {
+        let queries = self.all_shards().map(|(db, shard)| async move {
+            let rows = drones::Entity::find()
+                .select_only()
+                .column(drones::Column::Status)
+                .column_as(Expr::col(drones::Column::Id).count(), "n")
+                .filter(drones::Column::OrgId.eq(org.as_uuid()))
+                .group_by(drones::Column::Status)
+                .into_tuple::<(String, i64)>()
+                .all(shard)
+                .await
+                .map_err(|e| db.err(e));
+            (db, rows)
+        });
+        let (runs, _missing) = collect_runs(join_all(queries).await)?;
+        let mut counts: Vec<(DroneStatus, u64)> = Vec::new();
+        for (raw, n) in runs.into_iter().flatten() {
+            let status = DroneStatus::parse(&raw)
+                .ok_or_else(|| StoreError::backend(CorruptStatus(raw.clone())))?;
+            match counts.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, total)) => *total += n.max(0) as u64,
+                None => counts.push((status, n.max(0) as u64)),
+            }
+        }
+        counts.sort_by_key(|(s, _)| DroneStatus::ALL.iter().position(|x| x == s));
+        Ok(counts)
+    }
+
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %id))]
     async fn update_drone(
         &self,
@@ -385,3 +414,7 @@ mod tests {
         assert_eq!(escape_like("hawk"), "hawk");
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("stored drone status `{0}` is unknown")]
+struct CorruptStatus(String);

@@ -139,6 +139,21 @@ impl FlightPlanRepository for Store {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(org_id = %org))]
+    async fn count_plans_in_state(&self, org: OrgId, state: FlightPlanState) -> Result<u64, StoreError> {
+        let queries = self.all_shards().map(|(db, shard)| async move {
+            let n = flight_plans::Entity::find()
+                .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))
+                .filter(flight_plans::Column::State.eq(state.as_str()))
+                .count(shard)
+                .await
+                .map_err(|e| db.err(e));
+            (db, n.map(|n| vec![n]))
+        });
+        let (runs, _missing) = collect_runs(join_all(queries).await)?;
+        Ok(runs.into_iter().flatten().sum())
+    }
+
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %drone))]
     async fn count_plans(
         &self,
