@@ -11,7 +11,7 @@ DATA_DIR ?= ./data
 .PHONY: run build test openapi lint fmt bench clean-data
 
 run: build
-	$(BIN) serve --demo --bind $(BIND) --data-dir $(DATA_DIR)
+	$(BIN) serve --demo --simulate 5 --bind $(BIND) --data-dir $(DATA_DIR)
 
 build:
 	cargo build -p api --bin nimbusfleet

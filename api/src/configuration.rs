@@ -17,6 +17,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub auth: AuthSettings,
     pub flight_plans: FlightPlanSettings,
+    pub telemetry: TelemetrySettings,
     pub log: LogSettings,
 }
 
@@ -65,6 +66,28 @@ pub struct FlightPlanSettings {
     pub endurance_reserve_min: f64,
     pub default_speed_mps: f64,
     pub max_waypoints: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    /// Most points in one `POST /telemetry` batch.
+    pub max_batch_points: usize,
+    /// Most points accepted but not yet written; beyond it ingest answers 503.
+    pub queue_capacity_points: usize,
+    /// The writer closes a batch at this many points…
+    pub write_batch_points: usize,
+    /// …or this many milliseconds after its first point.
+    pub flush_interval_ms: u64,
+    /// How far in the future a point's `ts` may be, in seconds.
+    pub max_future_skew_s: i64,
+    /// Days of history kept; older points are refused and dropped.
+    pub retention_days: i64,
+    /// Batches a live client may fall behind before it is disconnected.
+    pub live_buffer_batches: usize,
+    /// Highest update rate (per second) a live client may ask for.
+    pub live_max_hz: f64,
+    /// How often partitions are created ahead and expired ones dropped, in seconds.
+    pub maintenance_interval_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -134,6 +157,15 @@ impl Settings {
             .set_default("flight_plans.endurance_reserve_min", 5.0)?
             .set_default("flight_plans.default_speed_mps", 10.0)?
             .set_default("flight_plans.max_waypoints", 500)?
+            .set_default("telemetry.max_batch_points", 5000)?
+            .set_default("telemetry.queue_capacity_points", 200_000)?
+            .set_default("telemetry.write_batch_points", 5000)?
+            .set_default("telemetry.flush_interval_ms", 5)?
+            .set_default("telemetry.max_future_skew_s", 30)?
+            .set_default("telemetry.retention_days", 90)?
+            .set_default("telemetry.live_buffer_batches", 1024)?
+            .set_default("telemetry.live_max_hz", 10.0)?
+            .set_default("telemetry.maintenance_interval_s", 3600)?
             .set_default("log.format", "pretty")?
             .set_default("log.level", "info,sea_orm_migration=warn,sqlx=warn")?;
         builder = match file {
@@ -242,6 +274,46 @@ impl Settings {
         if fp.max_waypoints < 2 {
             return Err(invalid("flight_plans.max_waypoints", "must be at least 2"));
         }
+        let t = &self.telemetry;
+        if t.max_batch_points == 0 {
+            return Err(invalid("telemetry.max_batch_points", "must be at least 1"));
+        }
+        if t.queue_capacity_points < t.max_batch_points {
+            return Err(invalid(
+                "telemetry.queue_capacity_points",
+                "must be at least telemetry.max_batch_points, or no full batch could ever be accepted",
+            ));
+        }
+        if t.write_batch_points == 0 {
+            return Err(invalid(
+                "telemetry.write_batch_points",
+                "must be at least 1",
+            ));
+        }
+        if !(0..=3600).contains(&t.max_future_skew_s) {
+            return Err(invalid(
+                "telemetry.max_future_skew_s",
+                "must be between 0 and 3600 seconds",
+            ));
+        }
+        if !(1..=3650).contains(&t.retention_days) {
+            return Err(invalid(
+                "telemetry.retention_days",
+                "must be between 1 and 3650 days",
+            ));
+        }
+        if !(t.live_max_hz.is_finite() && t.live_max_hz > 0.0 && t.live_max_hz <= 100.0) {
+            return Err(invalid(
+                "telemetry.live_max_hz",
+                "must be greater than 0 and at most 100",
+            ));
+        }
+        if t.live_buffer_batches == 0 || t.maintenance_interval_s == 0 {
+            return Err(invalid(
+                "telemetry.live_buffer_batches/maintenance_interval_s",
+                "must be at least 1",
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("is not a valid filter: {e}")))?;
         Ok(())
@@ -274,6 +346,22 @@ impl Settings {
             endurance_reserve_min: self.flight_plans.endurance_reserve_min,
             default_speed_mps: self.flight_plans.default_speed_mps,
             max_waypoints: self.flight_plans.max_waypoints,
+        }
+    }
+
+    pub fn telemetry_rules(&self) -> domain::telemetry::TelemetryRules {
+        domain::telemetry::TelemetryRules {
+            max_future_skew: chrono::Duration::seconds(self.telemetry.max_future_skew_s),
+            retention: chrono::Duration::days(self.telemetry.retention_days),
+        }
+    }
+
+    pub fn pipeline_settings(&self) -> infra::pipeline::PipelineSettings {
+        infra::pipeline::PipelineSettings {
+            queue_capacity_points: self.telemetry.queue_capacity_points,
+            batch_max_points: self.telemetry.write_batch_points,
+            flush_interval: Duration::from_millis(self.telemetry.flush_interval_ms),
+            live_buffer_batches: self.telemetry.live_buffer_batches,
         }
     }
 

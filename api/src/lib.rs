@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod simulate;
 pub mod startup;
 pub mod telemetry;

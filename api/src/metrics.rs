@@ -1,5 +1,6 @@
-//! Prometheus metrics: request counts and latency by route template and status, and
-//! database pool usage (read at scrape time).
+//! Prometheus metrics: request counts and latency by route template and status, database
+//! pool usage, and the telemetry pipeline (ingest, writes, queue depth, live delivery).
+//! Gauges that mirror other state are refreshed at scrape time.
 
 use std::time::Instant;
 
@@ -7,8 +8,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::startup::AppState;
@@ -19,6 +23,17 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    pub points_accepted: IntCounter,
+    pub points_rejected: IntCounterVec,
+    points_written: IntCounter,
+    points_processed: IntCounter,
+    write_batch_points: Histogram,
+    write_duration: Histogram,
+    write_failures: IntCounter,
+    queue_points: IntGauge,
+    queue_capacity: IntGauge,
+    live_subscribers: IntGauge,
+    pub live_latency: Histogram,
 }
 
 impl Metrics {
@@ -48,14 +63,96 @@ impl Metrics {
             ),
             &["database", "state"],
         )?;
+        let points_accepted = IntCounter::new(
+            "telemetry_points_accepted_total",
+            "Telemetry points accepted by the API",
+        )?;
+        let points_rejected = IntCounterVec::new(
+            Opts::new(
+                "telemetry_points_rejected_total",
+                "Telemetry points rejected by the API, by reason code",
+            ),
+            &["reason"],
+        )?;
+        let points_written = IntCounter::new(
+            "telemetry_points_written_total",
+            "Telemetry rows newly stored (replays excluded)",
+        )?;
+        let points_processed = IntCounter::new(
+            "telemetry_points_processed_total",
+            "Telemetry points the writer made durable",
+        )?;
+        let write_batch_points = Histogram::with_opts(
+            HistogramOpts::new("telemetry_write_batch_points", "Points per write batch").buckets(
+                vec![
+                    1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+                ],
+            ),
+        )?;
+        let write_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "telemetry_write_duration_seconds",
+                "Duration of one bulk write",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )?;
+        let write_failures = IntCounter::new(
+            "telemetry_write_failures_total",
+            "Failed bulk writes (retried)",
+        )?;
+        let queue_points = IntGauge::new(
+            "telemetry_queue_points",
+            "Points accepted and not yet written",
+        )?;
+        let queue_capacity = IntGauge::new(
+            "telemetry_queue_capacity_points",
+            "Capacity of the telemetry queue",
+        )?;
+        let live_subscribers = IntGauge::new(
+            "live_subscribers",
+            "Live stream clients connected to this replica",
+        )?;
+        let live_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "live_latency_seconds",
+                "Drone to live stream: time of delivery to a client minus the point's ts",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(points_accepted.clone()))?;
+        registry.register(Box::new(points_rejected.clone()))?;
+        registry.register(Box::new(points_written.clone()))?;
+        registry.register(Box::new(points_processed.clone()))?;
+        registry.register(Box::new(write_batch_points.clone()))?;
+        registry.register(Box::new(write_duration.clone()))?;
+        registry.register(Box::new(write_failures.clone()))?;
+        registry.register(Box::new(queue_points.clone()))?;
+        registry.register(Box::new(queue_capacity.clone()))?;
+        registry.register(Box::new(live_subscribers.clone()))?;
+        registry.register(Box::new(live_latency.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             pool,
+            points_accepted,
+            points_rejected,
+            points_written,
+            points_processed,
+            write_batch_points,
+            write_duration,
+            write_failures,
+            queue_points,
+            queue_capacity,
+            live_subscribers,
+            live_latency,
         })
     }
 
@@ -66,8 +163,18 @@ impl Metrics {
         self.latency.with_label_values(&labels).observe(seconds);
     }
 
-    /// The text exposition of every metric, with pool gauges refreshed from `pools`.
-    pub fn render(&self, pools: &[infra::PoolStats]) -> Result<String, prometheus::Error> {
+    /// The text exposition of every metric, with the gauges refreshed from `snapshot`.
+    pub fn render(
+        &self,
+        pools: &[infra::PoolStats],
+        snapshot: Snapshot,
+    ) -> Result<String, prometheus::Error> {
+        self.queue_points
+            .set(i64::try_from(snapshot.queued_points).unwrap_or(i64::MAX));
+        self.queue_capacity
+            .set(i64::try_from(snapshot.queue_capacity).unwrap_or(i64::MAX));
+        self.live_subscribers
+            .set(i64::try_from(snapshot.live_subscribers).unwrap_or(i64::MAX));
         for p in pools {
             let in_use = i64::from(p.size.saturating_sub(p.idle));
             self.pool
@@ -83,6 +190,27 @@ impl Metrics {
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+/// State mirrored into gauges at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    pub queued_points: usize,
+    pub queue_capacity: usize,
+    pub live_subscribers: usize,
+}
+
+impl infra::pipeline::WriteObserver for Metrics {
+    fn batch_written(&self, points: usize, new_rows: u64, took: Duration) {
+        self.points_processed.inc_by(points as u64);
+        self.points_written.inc_by(new_rows);
+        self.write_batch_points.observe(points as f64);
+        self.write_duration.observe(took.as_secs_f64());
+    }
+
+    fn write_failed(&self) {
+        self.write_failures.inc();
     }
 }
 

@@ -7,7 +7,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{Problem, ProblemField};
-use crate::routes::{api_keys, auth, drones, flight_plans, health, organization, users};
+use crate::routes::{
+    api_keys, auth, drones, fleet, flight_plans, health, live, organization, telemetry, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +32,9 @@ use crate::routes::{api_keys, auth, drones, flight_plans, health, organization, 
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::delete_api_key,
         flight_plans::list_plans, flight_plans::create_plan, flight_plans::get_plan,
         flight_plans::update_plan, flight_plans::transition_plan,
+        telemetry::ingest_telemetry, telemetry::latest_telemetry, telemetry::telemetry_history,
+        telemetry::export_telemetry,
+        fleet::fleet_positions, fleet::fleet_summary, live::live,
     ),
     components(schemas(Problem, ProblemField)),
     modifiers(&Security, &CommonProblems),
@@ -40,6 +45,8 @@ use crate::routes::{api_keys, auth, drones, flight_plans, health, organization, 
         (name = "drones", description = "The fleet register"),
         (name = "api-keys", description = "Device credentials (admins)"),
         (name = "flight-plans", description = "Planning and approval"),
+        (name = "telemetry", description = "Batch ingest and each drone's history"),
+        (name = "fleet", description = "The whole fleet: positions, summary, live stream"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]

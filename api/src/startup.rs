@@ -11,8 +11,10 @@ use anyhow::Context;
 use domain::flight_plan::PlanRules;
 use domain::ports::{
     ApiKeyRepository, DroneRepository, FlightPlanRepository, HealthCheck, OrgRepository,
-    SessionStore, UserRepository,
+    SessionStore, TelemetryBus, TelemetryStore, UserRepository,
 };
+use domain::telemetry::TelemetryRules;
+use infra::pipeline::{DroneDirectory, Pipeline, RecentCounter};
 use infra::{InMemorySessionStore, Store};
 use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
@@ -30,11 +32,19 @@ pub struct AppState {
     pub api_keys: Arc<dyn ApiKeyRepository>,
     pub plans: Arc<dyn FlightPlanRepository>,
     pub sessions: Arc<dyn SessionStore>,
+    pub telemetry: Arc<dyn TelemetryStore>,
+    pub bus: Arc<dyn TelemetryBus>,
+    pub pipeline: Arc<Pipeline>,
+    pub directory: DroneDirectory,
+    pub recent_points: Arc<RecentCounter>,
     pub health: Vec<Arc<dyn HealthCheck>>,
     pub store: Store,
     pub jwt: JwtKeys,
     pub token_ttl: chrono::Duration,
     pub plan_rules: PlanRules,
+    pub telemetry_rules: TelemetryRules,
+    pub max_batch_points: usize,
+    pub live_max_hz: f64,
     pub body_limit_bytes: usize,
     pub metrics: Metrics,
 }
@@ -59,6 +69,7 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<St
 }
 
 impl AppState {
+    /// Builds the state and starts the telemetry writer; needs a Tokio runtime.
     pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
         let secret = match &settings.auth.jwt_secret {
             Some(secret) => secret.clone(),
@@ -69,19 +80,35 @@ impl AppState {
         };
         let ttl_s =
             i64::try_from(settings.auth.token_ttl_s).context("auth.token_ttl_s is too large")?;
+        let metrics = Metrics::new().context("failed to register metrics")?;
+        let telemetry: Arc<dyn TelemetryStore> = Arc::new(store.clone());
+        let pipeline = Arc::new(Pipeline::start(
+            &settings.pipeline_settings(),
+            telemetry.clone(),
+            Arc::new(metrics.clone()),
+        ));
+        let drones: Arc<dyn DroneRepository> = Arc::new(store.clone());
         Ok(Self {
             orgs: Arc::new(store.clone()),
             users: Arc::new(store.clone()),
-            drones: Arc::new(store.clone()),
+            directory: DroneDirectory::new(drones.clone(), Duration::from_secs(30), 1_000_000),
+            drones,
             api_keys: Arc::new(store.clone()),
             plans: Arc::new(store.clone()),
             sessions: Arc::new(InMemorySessionStore::new()),
+            telemetry,
+            bus: pipeline.bus.clone(),
+            pipeline,
+            recent_points: Arc::new(RecentCounter::default()),
             health: vec![Arc::new(store.clone())],
             jwt: JwtKeys::new(&secret, &settings.auth.issuer),
             token_ttl: chrono::Duration::seconds(ttl_s),
             plan_rules: settings.plan_rules(),
+            telemetry_rules: settings.telemetry_rules(),
+            max_batch_points: settings.telemetry.max_batch_points,
+            live_max_hz: settings.telemetry.live_max_hz,
             body_limit_bytes: settings.server.body_limit_bytes,
-            metrics: Metrics::new().context("failed to register metrics")?,
+            metrics,
             store,
         })
     }
@@ -136,6 +163,11 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        tokio::spawn(maintain_telemetry(
+            state.telemetry.clone(),
+            Duration::from_secs(settings.telemetry.maintenance_interval_s),
+            settings.telemetry_rules().retention,
+        ));
         Ok(Self {
             port,
             server: server.run(),
@@ -151,14 +183,35 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests (`server.shutdown_timeout_s`).
+    /// Serves until SIGINT/SIGTERM, drains in-flight requests (`server.shutdown_timeout_s`),
+    /// then writes every telemetry point still queued before returning.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let queued = self.state.pipeline.queued_points();
+        tracing::info!(queued, "draining the telemetry queue");
+        self.state.pipeline.shutdown().await;
+        served
     }
 
     /// A handle that stops the server gracefully.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+/// Creates telemetry partitions ahead of time and drops expired ones, now and then every
+/// `every`. Failures are logged and retried at the next round.
+async fn maintain_telemetry(
+    store: Arc<dyn TelemetryStore>,
+    every: Duration,
+    retention: chrono::Duration,
+) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = store.maintain(chrono::Utc::now(), retention).await {
+            tracing::warn!(%error, "telemetry maintenance failed; retrying at the next round");
+        }
     }
 }
 

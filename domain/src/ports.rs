@@ -78,7 +78,10 @@ pub trait DroneRepository: Send + Sync {
     async fn delete_drone(&self, org: OrgId, id: DroneId) -> Result<(), StoreError>;
     /// How many drones the organisation has in each status (statuses with none omitted),
     /// summed over all shards.
-    async fn count_drones_by_status(&self, org: OrgId) -> Result<Vec<(DroneStatus, u64)>, StoreError>;
+    async fn count_drones_by_status(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<(DroneStatus, u64)>, StoreError>;
 }
 
 #[async_trait]
@@ -120,7 +123,11 @@ pub trait FlightPlanRepository: Send + Sync {
         expected_version: i64,
     ) -> Result<FlightPlan, StoreError>;
     /// How many of the organisation's plans are in `state`, over all shards.
-    async fn count_plans_in_state(&self, org: OrgId, state: FlightPlanState) -> Result<u64, StoreError>;
+    async fn count_plans_in_state(
+        &self,
+        org: OrgId,
+        state: FlightPlanState,
+    ) -> Result<u64, StoreError>;
     /// How many of the drone's plans are in one of `states`.
     async fn count_plans(
         &self,
@@ -162,7 +169,11 @@ pub trait TelemetryStore: Send + Sync {
     /// `(drone_id, ts)`, and moves each drone's latest state forward when a point is newer
     /// than it. Returns how many rows were new. Never a statement per point.
     async fn write_points(&self, points: &[TelemetryPoint]) -> Result<u64, StoreError>;
-    async fn latest(&self, org: OrgId, drone: DroneId) -> Result<Option<TelemetryPoint>, StoreError>;
+    async fn latest(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+    ) -> Result<Option<TelemetryPoint>, StoreError>;
     /// Newest first within `range`, strictly before `before` when given; at most `limit` rows.
     async fn history(
         &self,
@@ -198,10 +209,18 @@ pub trait TelemetryStore: Send + Sync {
         bbox: Option<BBox>,
     ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError>;
     /// How many of the organisation's drones reported a point with `ts >= since`.
-    async fn drones_reporting_since(&self, org: OrgId, since: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn drones_reporting_since(
+        &self,
+        org: OrgId,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
     /// Creates time partitions ahead of `now` and drops those entirely older than
     /// `now - retention` (PostgreSQL); deletes expired rows where there are no partitions.
-    async fn maintain(&self, now: DateTime<Utc>, retention: chrono::Duration) -> Result<(), StoreError>;
+    async fn maintain(
+        &self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

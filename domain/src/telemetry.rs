@@ -64,10 +64,18 @@ impl Default for TelemetryRules {
 
 fn range(field: &'static str, value: f64, min: f64, max: f64) -> Result<(), FieldError> {
     if !value.is_finite() {
-        return Err(FieldError::new(field, "not_finite", "must be a finite number"));
+        return Err(FieldError::new(
+            field,
+            "not_finite",
+            "must be a finite number",
+        ));
     }
     if value < min || value > max {
-        return Err(FieldError::new(field, "out_of_range", format!("must be between {min} and {max}")));
+        return Err(FieldError::new(
+            field,
+            "out_of_range",
+            format!("must be between {min} and {max}"),
+        ));
     }
     Ok(())
 }
@@ -99,19 +107,29 @@ pub fn validate_point(
         check(range("link_quality_pct", v, 0.0, 100.0));
     }
     if input.satellites.is_some_and(|s| s > 255) {
-        check(Err(FieldError::new("satellites", "out_of_range", "must be between 0 and 255")));
+        check(Err(FieldError::new(
+            "satellites",
+            "out_of_range",
+            "must be between 0 and 255",
+        )));
     }
     if input.ts > now + rules.max_future_skew {
         check(Err(FieldError::new(
             "ts",
             "in_future",
-            format!("is more than {} s in the future", rules.max_future_skew.num_seconds()),
+            format!(
+                "is more than {} s in the future",
+                rules.max_future_skew.num_seconds()
+            ),
         )));
     } else if input.ts < now - rules.retention {
         check(Err(FieldError::new(
             "ts",
             "too_old",
-            format!("is older than the {}-day retention", rules.retention.num_days()),
+            format!(
+                "is older than the {}-day retention",
+                rules.retention.num_days()
+            ),
         )));
     }
     if !errors.is_empty() {
@@ -145,10 +163,16 @@ pub struct Interval(i64);
 impl Interval {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let invalid = || {
-            FieldError::new("interval", "invalid_interval", "must be a number and a unit (s, m, h, d) such as 10s, 1m or 1h, between 1s and 1d")
+            FieldError::new(
+                "interval",
+                "invalid_interval",
+                "must be a number and a unit (s, m, h, d) such as 10s, 1m or 1h, between 1s and 1d",
+            )
         };
         let raw = raw.trim();
-        let unit_at = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let unit_at = raw
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
         let (number, unit) = raw.split_at(unit_at);
         let number: i64 = number.parse().map_err(|_| invalid())?;
         let scale = match unit {
@@ -228,7 +252,12 @@ impl BBox {
         if min_lon > max_lon || min_lat > max_lat {
             return Err(invalid("minimums must not exceed maximums"));
         }
-        Ok(Self { min_lon, min_lat, max_lon, max_lat })
+        Ok(Self {
+            min_lon,
+            min_lat,
+            max_lon,
+            max_lat,
+        })
     }
 
     pub fn contains(&self, lat: f64, lon: f64) -> bool {
@@ -272,7 +301,8 @@ mod tests {
         bad.battery_pct = f64::NAN;
         bad.heading_deg = 400.0;
         bad.ts = now + Duration::minutes(5);
-        let errors = validate_point(&bad, OrgId::new(), &TelemetryRules::default(), now).unwrap_err();
+        let errors =
+            validate_point(&bad, OrgId::new(), &TelemetryRules::default(), now).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["lat", "heading_deg", "battery_pct", "ts"]);
         assert_eq!(errors[2].code, "not_finite");
@@ -284,7 +314,8 @@ mod tests {
         let now = Utc::now();
         let mut old = input(now);
         old.ts = now - Duration::days(91);
-        let errors = validate_point(&old, OrgId::new(), &TelemetryRules::default(), now).unwrap_err();
+        let errors =
+            validate_point(&old, OrgId::new(), &TelemetryRules::default(), now).unwrap_err();
         assert_eq!(errors[0].code, "too_old");
     }
 

@@ -21,6 +21,8 @@ async fn catalog_and_shard_migrations_share_a_database_and_are_idempotent() {
         "shard_map",
         "drones",
         "flight_plans",
+        "telemetry",
+        "drone_latest",
         "seaql_migrations_catalog",
         "seaql_migrations_shard",
     ] {
@@ -34,7 +36,7 @@ async fn catalog_and_shard_migrations_share_a_database_and_are_idempotent() {
         .await
         .unwrap();
     assert_eq!(catalog.len(), 5);
-    assert_eq!(shard.len(), 2);
+    assert_eq!(shard.len(), 4);
 }
 
 #[tokio::test]

@@ -5,4 +5,4 @@ mod jwt;
 mod principal;
 
 pub use jwt::{Claims, JwtKeys};
-pub use principal::{Principal, UserPrincipal};
+pub use principal::{authenticate, bearer, Principal, UserPrincipal};

@@ -63,7 +63,8 @@ impl Principal {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
+/// The credential of a request: `X-API-Key`, or `Authorization: Bearer …`.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
     if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(key.trim());
     }
@@ -72,13 +73,14 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn authenticate(
-    state: web::Data<AppState>,
+/// Authenticates a bearer token or API key taken from wherever the route allows it.
+pub async fn authenticate(
+    state: &AppState,
     credential: Option<String>,
 ) -> Result<Principal, ApiError> {
     let credential = credential.ok_or(ApiError::Unauthorized("missing bearer token or API key"))?;
     if credential.starts_with(domain::api_key::KEY_PREFIX) {
-        return authenticate_key(&state, &credential).await;
+        return authenticate_key(state, &credential).await;
     }
     let claims = state
         .jwt
@@ -129,7 +131,7 @@ impl FromRequest for Principal {
         Box::pin(async move {
             let state = state
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-            authenticate(state, credential).await
+            authenticate(&state, credential).await
         })
     }
 }

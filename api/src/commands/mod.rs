@@ -5,11 +5,17 @@ mod demo;
 
 pub use admin::create_org;
 
+use std::time::Duration;
+
 use anyhow::Context;
 
-use crate::cli::{AdminCommand, Cli, Command};
+use crate::cli::{AdminCommand, Cli, Command, ServeArgs};
 use crate::configuration::{Overrides, Settings};
+use crate::simulate::{self, SimConfig};
 use crate::startup::{open_store, AppState, Application};
+
+/// How long a stopping server waits for its demo simulator's summary.
+const DEMO_SIMULATOR_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi(args) = &cli.command {
@@ -23,6 +29,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         };
     }
+    if let Command::Simulate(args) = &cli.command {
+        return simulate::run_cli(args.clone()).await;
+    }
     let overrides = Overrides {
         bind: match &cli.command {
             Command::Serve(args) => args.bind.map(|b| b.to_string()),
@@ -33,7 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     crate::telemetry::init(&settings.log);
     match cli.command {
-        Command::Serve(args) => serve(settings, args.demo).await,
+        Command::Serve(args) => serve(settings, args).await,
         Command::Migrate => {
             open_store(&settings, true).await?;
             println!(
@@ -67,11 +76,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Openapi(_) => Ok(()),
+        Command::Openapi(_) | Command::Simulate(_) => Ok(()),
     }
 }
 
-async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(&settings, settings.storage.migrate_on_start).await?;
     let state = actix_web::web::Data::new(AppState::new(&settings, store)?);
     let app = Application::with_state(&settings, state.clone())?;
@@ -87,10 +96,48 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         host
     };
     let base = format!("http://{host}:{}", app.port());
-    if demo {
+    if args.demo {
         demo::ensure(&state, &base).await?;
     }
     tracing::info!(address = %base, shards = settings.shard_count(), "NimbusFleet is listening");
     println!("NimbusFleet is running at {base}\n  API docs: {base}/docs/\n  OpenAPI:  {base}/api-docs/openapi.json\n  Stop with Ctrl-C.");
-    app.run().await.context("server failed")
+    let simulator = match args.simulate {
+        Some(drones) if drones > 0 && args.demo => Some(start_demo_simulator(&base, drones)),
+        _ => None,
+    };
+    let served = app.run().await.context("server failed");
+    if let Some((stop, task)) = simulator {
+        let _ = stop.send(());
+        let _ = tokio::time::timeout(DEMO_SIMULATOR_STOP_TIMEOUT, task).await;
+    }
+    served
+}
+
+/// `serve --demo --simulate N`: flies N drones against this server as the demo operator
+/// until Ctrl-C or the returned sender fires. A simulator that cannot start says why and
+/// leaves the server running.
+fn start_demo_simulator(
+    base_url: &str,
+    drones: u32,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (_, email, password) = demo::USERS[1];
+    let config = SimConfig::demo(base_url, email, password, drones as usize);
+    let label = config.label.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            tokio::select! {
+                _ = stopped => {}
+                Ok(()) = tokio::signal::ctrl_c() => {}
+            }
+        };
+        match simulate::run(config, shutdown).await {
+            Ok(summary) => println!("{label}{summary}"),
+            Err(e) => eprintln!("{label}stopped: {e:#}"),
+        }
+    });
+    (stop, task)
 }

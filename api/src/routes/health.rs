@@ -73,7 +73,14 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let text = state
         .metrics
-        .render(&state.store.pool_stats())
+        .render(
+            &state.store.pool_stats(),
+            crate::metrics::Snapshot {
+                queued_points: state.pipeline.queued_points(),
+                queue_capacity: state.pipeline.bus.capacity(),
+                live_subscribers: state.pipeline.live.subscribers(),
+            },
+        )
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -4,9 +4,12 @@ pub mod api_keys;
 pub mod auth;
 pub mod docs;
 pub mod drones;
+pub mod fleet;
 pub mod flight_plans;
 pub mod health;
+pub mod live;
 pub mod organization;
+pub mod telemetry;
 pub mod users;
 
 use actix_web::http::header::{self, EntityTag, Header, IfMatch, IfNoneMatch};
@@ -25,7 +28,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(users::configure)
                 .configure(drones::configure)
                 .configure(api_keys::configure)
-                .configure(flight_plans::configure),
+                .configure(flight_plans::configure)
+                .configure(telemetry::configure)
+                .configure(fleet::configure)
+                .configure(live::configure),
         )
         .default_service(web::to(not_found));
 }

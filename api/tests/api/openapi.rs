@@ -33,6 +33,13 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/flight-plans",
         "/api/v1/flight-plans/{id}",
         "/api/v1/flight-plans/{id}/{action}",
+        "/api/v1/telemetry",
+        "/api/v1/drones/{id}/telemetry",
+        "/api/v1/drones/{id}/telemetry/latest",
+        "/api/v1/drones/{id}/telemetry/export",
+        "/api/v1/fleet/positions",
+        "/api/v1/fleet/summary",
+        "/api/v1/live",
         "/health/live",
         "/health/ready",
         "/metrics",
@@ -41,7 +48,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        16,
+        23,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

@@ -71,7 +71,10 @@ impl DroneRepository for Store {
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org))]
-    async fn count_drones_by_status(&self, org: OrgId) -> Result<Vec<(DroneStatus, u64)>, StoreError> {
+    async fn count_drones_by_status(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<(DroneStatus, u64)>, StoreError> {
         let queries = self.all_shards().map(|(db, shard)| async move {
             let rows = drones::Entity::find()
                 .select_only()
@@ -143,6 +146,7 @@ impl DroneRepository for Store {
             .exec(shard)
             .await
             .map_err(|e| db.err(e))?;
+        crate::telemetry::forget_drone(db, shard, id).await?;
         // Runs even when the drone was already gone, so that retrying a delete whose
         // catalog half failed cleans up what it left behind.
         self.forget_drone_in_catalog(org, id).await?;

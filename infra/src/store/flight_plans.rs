@@ -140,7 +140,11 @@ impl FlightPlanRepository for Store {
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org))]
-    async fn count_plans_in_state(&self, org: OrgId, state: FlightPlanState) -> Result<u64, StoreError> {
+    async fn count_plans_in_state(
+        &self,
+        org: OrgId,
+        state: FlightPlanState,
+    ) -> Result<u64, StoreError> {
         let queries = self.all_shards().map(|(db, shard)| async move {
             let n = flight_plans::Entity::find()
                 .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))

@@ -31,7 +31,7 @@ mod flight_plans;
 mod orgs;
 mod users;
 
-pub(crate) use error::Db;
+pub(crate) use error::{collect_runs, Db};
 
 use entities::{drones as drone_rows, shard_map};
 

@@ -11,6 +11,7 @@ mod drones;
 mod flight_plans;
 mod orgs_and_users;
 mod routing;
+mod telemetry;
 
 /// Declares one test per backend for each `scenario(&Store)`.
 macro_rules! on_every_backend {
@@ -57,6 +58,17 @@ on_every_backend!(
     api_keys::api_keys_are_found_by_prefix_and_scoped_by_drone,
     routing::the_slot_map_is_recorded_and_then_enforced,
     routing::pools_and_health_are_reported_per_database,
+    telemetry::points_of_many_drones_are_stored_once_across_shards,
+    telemetry::large_batches_and_replays_are_written_in_chunks,
+    telemetry::a_key_repeated_within_a_batch_keeps_the_last_point,
+    telemetry::latest_moves_forward_only,
+    telemetry::history_pages_newest_first_cover_every_row_once,
+    telemetry::history_ascending_pages_oldest_first_cover_every_row_once,
+    telemetry::downsampling_makes_epoch_aligned_buckets_with_exact_stats,
+    telemetry::another_orgs_drone_is_invisible,
+    telemetry::fleet_positions_span_shards_and_filter_by_bbox,
+    telemetry::drones_reporting_since_counts_each_drone_once,
+    telemetry::maintenance_keeps_points_within_retention,
 );
 
 mod sqlite_only {
@@ -74,6 +86,17 @@ mod sqlite_only {
     async fn connection_errors_name_the_database_without_its_password() {
         crate::routing::connection_errors_name_the_database_without_its_password().await;
     }
+
+    #[tokio::test]
+    async fn a_failing_shard_is_left_out_of_fleet_telemetry_reads() {
+        crate::telemetry::a_failing_sqlite_shard_is_left_out_of_fleet_reads().await;
+    }
+
+    #[tokio::test]
+    async fn telemetry_keeps_timestamps_as_microseconds_and_ids_as_blobs() {
+        let db = crate::helpers::TestDb::sqlite().await;
+        crate::telemetry::sqlite_keeps_timestamps_as_microseconds_and_ids_as_blobs(&db).await;
+    }
 }
 
 mod postgres_only {
@@ -83,6 +106,33 @@ mod postgres_only {
             return;
         };
         crate::routing::a_lost_shard_is_unavailable_and_left_out_of_lists(&db).await;
+        db.drop_databases().await;
+    }
+
+    #[tokio::test]
+    async fn telemetry_maintenance_partitions_by_day_without_losing_points() {
+        let Some(db) = crate::helpers::TestDb::postgres().await else {
+            return;
+        };
+        crate::telemetry::maintenance_partitions_postgres_by_day_without_losing_points(&db).await;
+        db.drop_databases().await;
+    }
+
+    #[tokio::test]
+    async fn a_replayed_copy_fails_where_write_points_succeeds() {
+        let Some(db) = crate::helpers::TestDb::postgres().await else {
+            return;
+        };
+        crate::telemetry::a_replayed_copy_fails_where_write_points_succeeds(&db).await;
+        db.drop_databases().await;
+    }
+
+    #[tokio::test]
+    async fn a_lost_shard_fails_its_telemetry_writes_and_is_left_out_of_fleet_reads() {
+        let Some(db) = crate::helpers::TestDb::postgres().await else {
+            return;
+        };
+        crate::telemetry::a_lost_shard_fails_its_writes_and_is_left_out_of_fleet_reads(&db).await;
         db.drop_databases().await;
     }
 }

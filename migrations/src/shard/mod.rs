@@ -1,9 +1,12 @@
-//! The schema of every shard database: drones and the rows that live beside their drone.
+//! The schema of every shard database: drones and the rows that live beside their drone
+//! (flight plans, telemetry and each drone's latest state).
 
 use sea_orm_migration::prelude::*;
 
 mod m20261123_000101_create_drones;
 mod m20261123_000102_create_flight_plans;
+mod m20261123_000103_create_telemetry;
+mod m20261123_000104_create_drone_latest;
 
 pub struct Migrator;
 
@@ -13,6 +16,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000101_create_drones::Migration),
             Box::new(m20261123_000102_create_flight_plans::Migration),
+            Box::new(m20261123_000103_create_telemetry::Migration),
+            Box::new(m20261123_000104_create_drone_latest::Migration),
         ]
     }
 

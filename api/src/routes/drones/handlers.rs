@@ -55,6 +55,7 @@ pub async fn create_drone(
         .drones
         .create_drone(new.into_drone(DroneId::new(), Utc::now()))
         .await?;
+    state.directory.invalidate(drone.org_id, drone.id);
     tracing::info!(drone_id = %drone.id, org_id = %drone.org_id, "drone registered");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location(&req, drone.id)))
@@ -130,6 +131,7 @@ pub async fn update_drone(
         )
         .await
         .map_err(precondition(matched))?;
+    state.directory.invalidate(caller.org_id, id);
     Ok(HttpResponse::Ok()
         .insert_header(header::ETag(etag(drone.version)))
         .json(DroneResponse::from(drone)))
@@ -170,5 +172,6 @@ pub async fn delete_drone(
         ));
     }
     state.drones.delete_drone(caller.org_id, id).await?;
+    state.directory.invalidate(caller.org_id, id);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,32 @@
+use std::sync::Arc;
+
+use domain::telemetry::TelemetryPoint;
+use tokio::sync::broadcast;
+
+/// In-process fan-out of written points to live subscribers. Each subscriber filters for
+/// its own organisation. A subscriber more than the buffer behind gets `Lagged` and is
+/// expected to hang up: slow clients are dropped, never buffered without bound.
+#[derive(Clone)]
+pub struct LiveHub {
+    sender: broadcast::Sender<Arc<[TelemetryPoint]>>,
+}
+
+impl LiveHub {
+    pub fn new(buffer_batches: usize) -> Self {
+        let (sender, _) = broadcast::channel(buffer_batches.max(1));
+        Self { sender }
+    }
+
+    pub fn publish(&self, points: Arc<[TelemetryPoint]>) {
+        // No subscriber is not an error.
+        let _ = self.sender.send(points);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[TelemetryPoint]>> {
+        self.sender.subscribe()
+    }
+
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+}

@@ -1,0 +1,73 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::ports::TelemetryStore;
+use domain::telemetry::TelemetryPoint;
+use tokio::sync::{mpsc, watch};
+
+use super::bus::InProcessBus;
+use super::live::LiveHub;
+
+/// Told about every write, so the API can export metrics without infra knowing Prometheus.
+pub trait WriteObserver: Send + Sync {
+    fn batch_written(&self, points: usize, new_rows: u64, took: Duration);
+    fn write_failed(&self);
+}
+
+pub(super) struct Writer {
+    pub queue: mpsc::UnboundedReceiver<Vec<TelemetryPoint>>,
+    pub bus: Arc<InProcessBus>,
+    pub store: Arc<dyn TelemetryStore>,
+    pub live: LiveHub,
+    pub observer: Arc<dyn WriteObserver>,
+    pub batch_max_points: usize,
+    pub flush_interval: Duration,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Batches, writes and publishes until the queue is closed and empty.
+pub(super) async fn run(mut w: Writer, mut paused: watch::Receiver<bool>) {
+    while let Some(first) = w.queue.recv().await {
+        let mut batch = first;
+        let deadline = tokio::time::Instant::now() + w.flush_interval;
+        while batch.len() < w.batch_max_points {
+            match tokio::time::timeout_at(deadline, w.queue.recv()).await {
+                Ok(Some(more)) => batch.extend(more),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // A paused writer keeps its batch (still counted as queued) until resumed.
+        while *paused.borrow() {
+            if paused.changed().await.is_err() {
+                break;
+            }
+        }
+        write_with_retry(&w, &batch).await;
+        w.bus.release(batch.len());
+        w.live.publish(batch.into());
+    }
+    tracing::info!("telemetry writer drained its queue and stopped");
+}
+
+/// Accepted points are never dropped: a failing write is retried with backoff while the
+/// queue fills up and pushes back on ingest.
+async fn write_with_retry(w: &Writer, batch: &[TelemetryPoint]) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let started = Instant::now();
+        match w.store.write_points(batch).await {
+            Ok(new_rows) => {
+                w.observer
+                    .batch_written(batch.len(), new_rows, started.elapsed());
+                return;
+            }
+            Err(error) => {
+                w.observer.write_failed();
+                tracing::warn!(points = batch.len(), error = %error, retry_in_ms = backoff.as_millis() as u64, "telemetry write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}

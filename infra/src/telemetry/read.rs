@@ -1,0 +1,208 @@
+//! The reads: one drone's latest state, history pages and downsampled buckets on its
+//! shard; the organisation's fleet from `drone_latest` on every shard. Every statement is
+//! scoped by `org_id`.
+
+use chrono::{DateTime, Utc};
+use domain::telemetry::{BBox, Bucket, Interval, Stats, TelemetryPoint, TimeRange};
+use domain::{DroneId, OrgId};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+
+use super::sql::{point_from_row, Dialect, Query, COLUMNS};
+
+/// Which way a history page walks and where it resumes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Direction {
+    /// Newest first, strictly before the cursor.
+    Descending(Option<DateTime<Utc>>),
+    /// Oldest first, strictly after the cursor.
+    Ascending(Option<DateTime<Utc>>),
+}
+
+pub(super) async fn latest(
+    conn: &DatabaseConnection,
+    org: OrgId,
+    drone: DroneId,
+) -> Result<Option<TelemetryPoint>, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let mut q = Query::new(dialect, "SELECT ");
+    q.sql(COLUMNS)
+        .sql(" FROM drone_latest WHERE drone_id = ")
+        .bind(drone.as_uuid())
+        .sql(" AND org_id = ")
+        .bind(org.as_uuid());
+    conn.query_one(q.build())
+        .await?
+        .map(|row| point_from_row(dialect, &row))
+        .transpose()
+}
+
+pub(super) async fn history(
+    conn: &DatabaseConnection,
+    org: OrgId,
+    drone: DroneId,
+    range: TimeRange,
+    direction: Direction,
+    limit: u32,
+) -> Result<Vec<TelemetryPoint>, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let mut q = Query::new(dialect, "SELECT ");
+    q.sql(COLUMNS)
+        .sql(" FROM telemetry WHERE drone_id = ")
+        .bind(drone.as_uuid())
+        .sql(" AND org_id = ")
+        .bind(org.as_uuid())
+        .sql(" AND ts >= ")
+        .bind_ts(range.from)
+        .sql(" AND ts < ")
+        .bind_ts(range.to);
+    match direction {
+        Direction::Descending(before) => {
+            if let Some(before) = before {
+                q.sql(" AND ts < ").bind_ts(before);
+            }
+            q.sql(" ORDER BY ts DESC");
+        }
+        Direction::Ascending(after) => {
+            if let Some(after) = after {
+                q.sql(" AND ts > ").bind_ts(after);
+            }
+            q.sql(" ORDER BY ts ASC");
+        }
+    }
+    q.sql(" LIMIT ").bind(i64::from(limit));
+    conn.query_all(q.build())
+        .await?
+        .iter()
+        .map(|row| point_from_row(dialect, row))
+        .collect()
+}
+
+/// Buckets are computed in SQL: per bucket the aggregates and the newest `ts`, then the
+/// newest point's position by its key `(drone_id, ts)`, one index lookup per bucket.
+pub(super) async fn downsample(
+    conn: &DatabaseConnection,
+    org: OrgId,
+    drone: DroneId,
+    range: TimeRange,
+    interval: Interval,
+) -> Result<Vec<Bucket>, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let seconds = interval.seconds();
+    // Bucket starts in Unix seconds, aligned to the epoch (floor, also before 1970). The
+    // width is a validated integer, so it is written into the SQL rather than bound.
+    let bucket = match dialect {
+        Dialect::Postgres => {
+            format!("(floor(extract(epoch FROM ts) / {seconds}) * {seconds})::bigint")
+        }
+        Dialect::Sqlite => {
+            let width = seconds * 1_000_000;
+            format!("(ts - (((ts % {width}) + {width}) % {width})) / 1000000")
+        }
+    };
+    let mut q = Query::new(dialect, "SELECT b.bucket, b.n, ");
+    q.sql(
+        "b.alt_avg, b.alt_min, b.alt_max, b.speed_avg, b.speed_min, b.speed_max, \
+         b.battery_avg, b.battery_min, b.battery_max, b.heading_avg, b.heading_min, \
+         b.heading_max, b.last_ts, t.lat, t.lon FROM (SELECT ",
+    )
+    .sql(&bucket)
+    .sql(
+        " AS bucket, count(*) AS n, \
+         avg(alt_m) AS alt_avg, min(alt_m) AS alt_min, max(alt_m) AS alt_max, \
+         avg(speed_mps) AS speed_avg, min(speed_mps) AS speed_min, max(speed_mps) AS speed_max, \
+         avg(battery_pct) AS battery_avg, min(battery_pct) AS battery_min, \
+         max(battery_pct) AS battery_max, \
+         avg(heading_deg) AS heading_avg, min(heading_deg) AS heading_min, \
+         max(heading_deg) AS heading_max, \
+         max(ts) AS last_ts FROM telemetry WHERE drone_id = ",
+    )
+    .bind(drone.as_uuid())
+    .sql(" AND org_id = ")
+    .bind(org.as_uuid())
+    .sql(" AND ts >= ")
+    .bind_ts(range.from)
+    .sql(" AND ts < ")
+    .bind_ts(range.to)
+    .sql(" GROUP BY 1) b JOIN telemetry t ON t.drone_id = ")
+    .bind(drone.as_uuid())
+    // The range again, so that the planner reads only the range's partitions and rows
+    // on this side too.
+    .sql(" AND t.ts >= ")
+    .bind_ts(range.from)
+    .sql(" AND t.ts < ")
+    .bind_ts(range.to)
+    .sql(" AND t.ts = b.last_ts ORDER BY b.bucket");
+    conn.query_all(q.build())
+        .await?
+        .iter()
+        .map(|row| bucket_from_row(dialect, row))
+        .collect()
+}
+
+fn bucket_from_row(dialect: Dialect, row: &QueryResult) -> Result<Bucket, DbErr> {
+    let start: i64 = row.try_get_by_index(0)?;
+    let count: i64 = row.try_get_by_index(1)?;
+    let stats = |first: usize| -> Result<Stats, DbErr> {
+        Ok(Stats {
+            avg: row.try_get_by_index(first)?,
+            min: row.try_get_by_index(first + 1)?,
+            max: row.try_get_by_index(first + 2)?,
+        })
+    };
+    Ok(Bucket {
+        start: DateTime::from_timestamp(start, 0)
+            .ok_or_else(|| DbErr::Type(format!("bucket start {start} s is out of range")))?,
+        count: u64::try_from(count).unwrap_or(0),
+        alt_m: stats(2)?,
+        speed_mps: stats(5)?,
+        battery_pct: stats(8)?,
+        heading_deg: stats(11)?,
+        last_ts: dialect.read_ts(row, 14)?,
+        last_lat: row.try_get_by_index(15)?,
+        last_lon: row.try_get_by_index(16)?,
+    })
+}
+
+/// The organisation's drones on one shard, in drone id order.
+pub(super) async fn positions(
+    conn: &DatabaseConnection,
+    org: OrgId,
+    bbox: Option<BBox>,
+) -> Result<Vec<TelemetryPoint>, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let mut q = Query::new(dialect, "SELECT ");
+    q.sql(COLUMNS)
+        .sql(" FROM drone_latest WHERE org_id = ")
+        .bind(org.as_uuid());
+    if let Some(b) = bbox {
+        q.sql(" AND lat >= ")
+            .bind(b.min_lat)
+            .sql(" AND lat <= ")
+            .bind(b.max_lat)
+            .sql(" AND lon >= ")
+            .bind(b.min_lon)
+            .sql(" AND lon <= ")
+            .bind(b.max_lon);
+    }
+    q.sql(" ORDER BY drone_id");
+    conn.query_all(q.build())
+        .await?
+        .iter()
+        .map(|row| point_from_row(dialect, row))
+        .collect()
+}
+
+pub(super) async fn count_reporting_since(
+    conn: &DatabaseConnection,
+    org: OrgId,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let mut q = Query::new(dialect, "SELECT count(*) FROM drone_latest WHERE org_id = ");
+    q.bind(org.as_uuid()).sql(" AND ts >= ").bind_ts(since);
+    let n: i64 = match conn.query_one(q.build()).await? {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -1,0 +1,201 @@
+//! What differs between the two shard backends at the SQL level: placeholders, how a
+//! timestamp is stored, and how many bind parameters one statement may carry.
+
+use chrono::{DateTime, Utc};
+use domain::telemetry::TelemetryPoint;
+use domain::{DroneId, FlightPlanId, OrgId};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, Value,
+};
+use uuid::Uuid;
+
+/// The columns of `telemetry` and `drone_latest`, in the order every statement and the
+/// binary COPY use.
+pub(super) const COLUMNS: &str = "drone_id, org_id, ts, lat, lon, alt_m, speed_mps, \
+    heading_deg, battery_pct, vertical_speed_mps, satellites, link_quality_pct, flight_plan_id";
+
+pub(super) const COLUMN_COUNT: usize = 13;
+
+/// The value columns, which an upsert of `drone_latest` overwrites.
+pub(super) const VALUE_COLUMNS: [&str; 12] = [
+    "org_id",
+    "ts",
+    "lat",
+    "lon",
+    "alt_m",
+    "speed_mps",
+    "heading_deg",
+    "battery_pct",
+    "vertical_speed_mps",
+    "satellites",
+    "link_quality_pct",
+    "flight_plan_id",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// `ts` is `timestamptz`.
+    Postgres,
+    /// `ts` is INTEGER microseconds since the Unix epoch.
+    Sqlite,
+}
+
+impl Dialect {
+    pub(super) fn of(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        match db.get_database_backend() {
+            DatabaseBackend::Postgres => Ok(Dialect::Postgres),
+            DatabaseBackend::Sqlite => Ok(Dialect::Sqlite),
+            DatabaseBackend::MySql => Err(DbErr::Custom(
+                "telemetry is stored on PostgreSQL or SQLite shards only".to_owned(),
+            )),
+        }
+    }
+
+    fn backend(self) -> DatabaseBackend {
+        match self {
+            Dialect::Postgres => DatabaseBackend::Postgres,
+            Dialect::Sqlite => DatabaseBackend::Sqlite,
+        }
+    }
+
+    /// Rows per multi-row statement: PostgreSQL takes at most 65,535 bind parameters,
+    /// SQLite (3.32+, as bundled) 32,766.
+    pub(super) fn rows_per_statement(self) -> usize {
+        match self {
+            Dialect::Postgres => 4_000,
+            Dialect::Sqlite => 2_000,
+        }
+    }
+
+    pub(super) fn ts(self, ts: DateTime<Utc>) -> Value {
+        match self {
+            Dialect::Postgres => Value::from(ts),
+            Dialect::Sqlite => Value::from(ts.timestamp_micros()),
+        }
+    }
+
+    pub(super) fn read_ts(self, row: &QueryResult, index: usize) -> Result<DateTime<Utc>, DbErr> {
+        match self {
+            Dialect::Postgres => row.try_get_by_index(index),
+            Dialect::Sqlite => {
+                let micros: i64 = row.try_get_by_index(index)?;
+                DateTime::from_timestamp_micros(micros)
+                    .ok_or_else(|| DbErr::Type(format!("timestamp {micros} µs is out of range")))
+            }
+        }
+    }
+}
+
+/// A statement under construction: SQL text and its bind values, with the placeholder
+/// style of the dialect (`$n` or `?`).
+pub(super) struct Query {
+    dialect: Dialect,
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl Query {
+    pub(super) fn new(dialect: Dialect, sql: &str) -> Self {
+        Query {
+            dialect,
+            sql: sql.to_owned(),
+            values: Vec::new(),
+        }
+    }
+
+    pub(super) fn with_capacity(dialect: Dialect, sql_bytes: usize, values: usize) -> Self {
+        Query {
+            dialect,
+            sql: String::with_capacity(sql_bytes),
+            values: Vec::with_capacity(values),
+        }
+    }
+
+    pub(super) fn sql(&mut self, text: &str) -> &mut Self {
+        self.sql.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub(super) fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        match self.dialect {
+            Dialect::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.values.len().to_string());
+            }
+            Dialect::Sqlite => self.sql.push('?'),
+        }
+        self
+    }
+
+    pub(super) fn bind_ts(&mut self, ts: DateTime<Utc>) -> &mut Self {
+        let value = self.dialect.ts(ts);
+        self.bind(value)
+    }
+
+    /// Appends `(…)` with the point's thirteen values, in [`COLUMNS`] order.
+    pub(super) fn point_tuple(&mut self, p: &TelemetryPoint) -> &mut Self {
+        self.sql("(")
+            .bind(p.drone_id.as_uuid())
+            .sql(",")
+            .bind(p.org_id.as_uuid())
+            .sql(",")
+            .bind_ts(p.ts)
+            .sql(",")
+            .bind(p.lat)
+            .sql(",")
+            .bind(p.lon)
+            .sql(",")
+            .bind(p.alt_m)
+            .sql(",")
+            .bind(p.speed_mps)
+            .sql(",")
+            .bind(p.heading_deg)
+            .sql(",")
+            .bind(p.battery_pct)
+            .sql(",")
+            .bind(p.vertical_speed_mps)
+            .sql(",")
+            .bind(p.satellites.map(satellites_to_db))
+            .sql(",")
+            .bind(p.link_quality_pct)
+            .sql(",")
+            .bind(p.flight_plan_id.map(|id| id.as_uuid()))
+            .sql(")")
+    }
+
+    pub(super) fn build(self) -> Statement {
+        Statement::from_sql_and_values(self.dialect.backend(), self.sql, self.values)
+    }
+}
+
+/// Satellite counts are validated to 0–255; anything larger saturates rather than wraps.
+pub(super) fn satellites_to_db(n: u16) -> i16 {
+    i16::try_from(n).unwrap_or(i16::MAX)
+}
+
+/// A point from a row whose first thirteen columns are [`COLUMNS`].
+pub(super) fn point_from_row(dialect: Dialect, row: &QueryResult) -> Result<TelemetryPoint, DbErr> {
+    let satellites: Option<i16> = row.try_get_by_index(10)?;
+    let satellites = satellites
+        .map(|n| u16::try_from(n).map_err(|_| DbErr::Type(format!("negative satellite count {n}"))))
+        .transpose()?;
+    Ok(TelemetryPoint {
+        drone_id: DroneId::from_uuid(row.try_get_by_index::<Uuid>(0)?),
+        org_id: OrgId::from_uuid(row.try_get_by_index::<Uuid>(1)?),
+        ts: dialect.read_ts(row, 2)?,
+        lat: row.try_get_by_index(3)?,
+        lon: row.try_get_by_index(4)?,
+        alt_m: row.try_get_by_index(5)?,
+        speed_mps: row.try_get_by_index(6)?,
+        heading_deg: row.try_get_by_index(7)?,
+        battery_pct: row.try_get_by_index(8)?,
+        vertical_speed_mps: row.try_get_by_index(9)?,
+        satellites,
+        link_quality_pct: row.try_get_by_index(11)?,
+        flight_plan_id: row
+            .try_get_by_index::<Option<Uuid>>(12)?
+            .map(FlightPlanId::from_uuid),
+    })
+}

@@ -1,0 +1,670 @@
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+use domain::ports::TelemetryStore;
+use domain::shard::ShardId;
+use domain::telemetry::{BBox, Interval, Stats, TelemetryPoint, TimeRange};
+use domain::{DroneId, FlightPlanId, OrgId, StoreError};
+use infra::{StorageSettings, Store};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+
+use crate::helpers::{at, id_on, sqlite_url, TestDb};
+
+/// A point of `drone` at `start + seconds`, with values derived from `i`.
+fn point(org: OrgId, drone: DroneId, ts: DateTime<Utc>, i: u32) -> TelemetryPoint {
+    let f = f64::from(i);
+    TelemetryPoint {
+        org_id: org,
+        drone_id: drone,
+        ts,
+        lat: 47.0 + f * 0.001,
+        lon: 8.0 + f * 0.002,
+        alt_m: f,
+        speed_mps: 2.0 * f,
+        heading_deg: f64::from((i * 10) % 360),
+        battery_pct: 100.0 - f / 10.0,
+        vertical_speed_mps: (i % 2 == 1).then_some(-1.5),
+        satellites: (i % 3 != 1).then_some(12),
+        link_quality_pct: (i % 4 != 1).then_some(97.5),
+        flight_plan_id: (i % 5 == 1).then(FlightPlanId::new),
+    }
+}
+
+/// `count` points of `drone`, every `step_s` seconds from `start`.
+fn track(
+    org: OrgId,
+    drone: DroneId,
+    start: DateTime<Utc>,
+    step_s: i64,
+    count: u32,
+) -> Vec<TelemetryPoint> {
+    (0..count)
+        .map(|i| {
+            point(
+                org,
+                drone,
+                start + Duration::seconds(step_s * i64::from(i)),
+                i,
+            )
+        })
+        .collect()
+}
+
+const START: &str = "2026-03-01T12:00:00Z";
+
+fn everything() -> TimeRange {
+    TimeRange {
+        from: at("2000-01-01T00:00:00Z"),
+        to: at("2100-01-01T00:00:00Z"),
+    }
+}
+
+/// Every stored point of the drone, oldest first.
+async fn stored(store: &Store, org: OrgId, drone: DroneId) -> Vec<TelemetryPoint> {
+    store
+        .history_ascending(org, drone, everything(), None, 100_000)
+        .await
+        .unwrap()
+}
+
+pub async fn points_of_many_drones_are_stored_once_across_shards(store: &Store) {
+    let org = OrgId::new();
+    let drones: Vec<DroneId> = (0..20).map(|i| id_on(store, i % 2)).collect();
+    let start = at(START);
+    let batch: Vec<TelemetryPoint> = drones
+        .iter()
+        .flat_map(|d| track(org, *d, start, 1, 30))
+        .collect();
+
+    assert_eq!(store.write_points(&batch).await.unwrap(), 600);
+    for d in &drones {
+        let mut expected: Vec<_> = batch.iter().filter(|p| p.drone_id == *d).copied().collect();
+        expected.sort_by_key(|p| p.ts);
+        assert_eq!(stored(store, org, *d).await, expected);
+    }
+
+    // The same batch again, as after a redelivery: nothing new, nothing changed.
+    let latest_before = store.latest(org, drones[0]).await.unwrap();
+    assert_eq!(store.write_points(&batch).await.unwrap(), 0);
+    for d in &drones {
+        assert_eq!(stored(store, org, *d).await.len(), 30);
+    }
+    assert_eq!(store.latest(org, drones[0]).await.unwrap(), latest_before);
+
+    // Half replayed, half new: only the new ones count.
+    let mut mixed: Vec<TelemetryPoint> = batch.iter().step_by(6).copied().collect();
+    let replayed = mixed.len();
+    for d in &drones {
+        mixed.extend(track(org, *d, start + Duration::seconds(30), 1, 5));
+    }
+    assert_eq!(replayed, 100);
+    assert_eq!(store.write_points(&mixed).await.unwrap(), 100);
+    for d in &drones {
+        assert_eq!(stored(store, org, *d).await.len(), 35);
+    }
+    assert_eq!(store.write_points(&[]).await.unwrap(), 0);
+}
+
+pub async fn large_batches_and_replays_are_written_in_chunks(store: &Store) {
+    let org = OrgId::new();
+    let (a, b) = (id_on(store, 0), id_on(store, 1));
+    let start = at(START);
+    let first: Vec<_> = [a, b]
+        .iter()
+        .flat_map(|d| track(org, *d, start, 1, 4_500))
+        .collect();
+    assert_eq!(store.write_points(&first).await.unwrap(), 9_000);
+
+    // More rows per shard than one INSERT may carry, most of them already stored.
+    let mut second = first.clone();
+    second.extend(track(org, a, start + Duration::seconds(4_500), 1, 600));
+    assert_eq!(store.write_points(&second).await.unwrap(), 600);
+    assert_eq!(stored(store, org, a).await.len(), 5_100);
+    assert_eq!(stored(store, org, b).await.len(), 4_500);
+    assert_eq!(
+        store.latest(org, a).await.unwrap().unwrap().ts,
+        start + Duration::seconds(5_099)
+    );
+}
+
+pub async fn a_key_repeated_within_a_batch_keeps_the_last_point(store: &Store) {
+    let org = OrgId::new();
+    let drone = id_on(store, 1);
+    let ts = at(START);
+    let mut second = point(org, drone, ts, 7);
+    second.alt_m = 99.0;
+    // Sub-microsecond digits are not stored: this is the same key as well.
+    let mut third = point(org, drone, ts + Duration::nanoseconds(300), 8);
+    third.alt_m = 42.0;
+    let written = store
+        .write_points(&[point(org, drone, ts, 1), second, third])
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    let rows = stored(store, org, drone).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].alt_m, 42.0);
+    assert_eq!(rows[0].ts, ts);
+    assert_eq!(store.latest(org, drone).await.unwrap(), Some(rows[0]));
+}
+
+pub async fn latest_moves_forward_only(store: &Store) {
+    let org = OrgId::new();
+    let drone = id_on(store, 0);
+    let t = at(START);
+    let p10 = point(org, drone, t + Duration::seconds(10), 10);
+    let p5 = point(org, drone, t + Duration::seconds(5), 5);
+    let p20 = point(org, drone, t + Duration::seconds(20), 20);
+
+    assert_eq!(store.latest(org, drone).await.unwrap(), None);
+    store.write_points(&[p10]).await.unwrap();
+    assert_eq!(store.latest(org, drone).await.unwrap(), Some(p10));
+
+    // A late older point is stored but does not move the drone back.
+    assert_eq!(store.write_points(&[p5]).await.unwrap(), 1);
+    assert_eq!(store.latest(org, drone).await.unwrap(), Some(p10));
+
+    store.write_points(&[p20]).await.unwrap();
+    assert_eq!(store.latest(org, drone).await.unwrap(), Some(p20));
+    store.write_points(&[p10, p5]).await.unwrap();
+    assert_eq!(store.latest(org, drone).await.unwrap(), Some(p20));
+    assert_eq!(stored(store, org, drone).await, [p5, p10, p20]);
+}
+
+pub async fn history_pages_newest_first_cover_every_row_once(store: &Store) {
+    let org = OrgId::new();
+    let drone = id_on(store, 1);
+    let start = at(START);
+    let points = track(org, drone, start, 2, 95);
+    store.write_points(&points).await.unwrap();
+    // Outside the range on both sides.
+    let range = TimeRange {
+        from: start + Duration::seconds(10),
+        to: start + Duration::seconds(180),
+    };
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.history(org, drone, range, before, 10).await.unwrap();
+        assert!(page.len() <= 10);
+        let Some(last) = page.last() else { break };
+        before = Some(last.ts);
+        seen.extend(page);
+    }
+    let expected: Vec<_> = points
+        .iter()
+        .rev()
+        .filter(|p| p.ts >= range.from && p.ts < range.to)
+        .copied()
+        .collect();
+    assert_eq!(expected.len(), 85);
+    assert_eq!(seen, expected);
+    assert_eq!(seen[0].ts, start + Duration::seconds(178));
+}
+
+pub async fn history_ascending_pages_oldest_first_cover_every_row_once(store: &Store) {
+    let org = OrgId::new();
+    let drone = id_on(store, 0);
+    let start = at(START);
+    let points = track(org, drone, start, 3, 64);
+    store.write_points(&points).await.unwrap();
+    let range = TimeRange {
+        from: start,
+        to: start + Duration::seconds(3 * 64),
+    };
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .history_ascending(org, drone, range, after, 7)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.ts);
+        seen.extend(page);
+    }
+    assert_eq!(seen, points);
+}
+
+pub async fn downsampling_makes_epoch_aligned_buckets_with_exact_stats(store: &Store) {
+    let org = OrgId::new();
+    let drone = id_on(store, 1);
+    let start = at(START);
+    // Every 10 s for five minutes: six points per minute.
+    let points = track(org, drone, start, 10, 30);
+    store.write_points(&points).await.unwrap();
+    store
+        .write_points(&[point(org, drone, start + Duration::minutes(5), 99)])
+        .await
+        .unwrap();
+    let range = TimeRange {
+        from: start,
+        to: start + Duration::minutes(5),
+    };
+
+    let buckets = store
+        .downsample(org, drone, range, Interval::parse("1m").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(buckets.len(), 5);
+    for (k, bucket) in buckets.iter().enumerate() {
+        let k = k as f64;
+        let first = 6.0 * k;
+        let last = &points[6 * k as usize + 5];
+        assert_eq!(bucket.start, start + Duration::minutes(k as i64));
+        assert_eq!(bucket.count, 6);
+        assert_eq!(
+            bucket.alt_m,
+            Stats {
+                avg: first + 2.5,
+                min: first,
+                max: first + 5.0
+            }
+        );
+        assert_eq!(
+            bucket.speed_mps,
+            Stats {
+                avg: 2.0 * first + 5.0,
+                min: 2.0 * first,
+                max: 2.0 * first + 10.0
+            }
+        );
+        assert_eq!(
+            bucket.heading_deg,
+            Stats {
+                avg: 10.0 * first + 25.0,
+                min: 10.0 * first,
+                max: 10.0 * first + 50.0
+            }
+        );
+        assert_eq!(bucket.battery_pct.min, last.battery_pct);
+        assert_eq!(bucket.battery_pct.max, points[6 * k as usize].battery_pct);
+        assert!((bucket.battery_pct.avg - (100.0 - (first + 2.5) / 10.0)).abs() < 1e-9);
+        assert_eq!(
+            (bucket.last_ts, bucket.last_lat, bucket.last_lon),
+            (last.ts, last.lat, last.lon)
+        );
+    }
+
+    // Buckets stay aligned to the epoch when the range is not; empty ones are left out.
+    let gap = start + Duration::minutes(10);
+    store
+        .write_points(&[point(org, drone, gap, 1)])
+        .await
+        .unwrap();
+    let buckets = store
+        .downsample(
+            org,
+            drone,
+            TimeRange {
+                from: start + Duration::seconds(35),
+                to: gap + Duration::seconds(1),
+            },
+            Interval::parse("2m").unwrap(),
+        )
+        .await
+        .unwrap();
+    let summary: Vec<_> = buckets.iter().map(|b| (b.start, b.count)).collect();
+    assert_eq!(
+        summary,
+        [
+            (start, 8),
+            (start + Duration::minutes(2), 12),
+            (start + Duration::minutes(4), 7),
+            (gap, 1),
+        ]
+    );
+}
+
+pub async fn another_orgs_drone_is_invisible(store: &Store) {
+    let owner = OrgId::new();
+    let stranger = OrgId::new();
+    let drone = id_on(store, 0);
+    let start = at(START);
+    store
+        .write_points(&track(owner, drone, start, 10, 12))
+        .await
+        .unwrap();
+
+    assert!(store.latest(owner, drone).await.unwrap().is_some());
+    assert_eq!(store.latest(stranger, drone).await.unwrap(), None);
+    assert!(store
+        .history(stranger, drone, everything(), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .history_ascending(stranger, drone, everything(), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let interval = Interval::parse("1m").unwrap();
+    assert!(store
+        .downsample(stranger, drone, everything(), interval)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .downsample(owner, drone, everything(), interval)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let (fleet, missing) = store.fleet_positions(stranger, None).await.unwrap();
+    assert!(fleet.is_empty() && missing.is_empty());
+    assert_eq!(
+        store.drones_reporting_since(stranger, start).await.unwrap(),
+        0
+    );
+}
+
+pub async fn fleet_positions_span_shards_and_filter_by_bbox(store: &Store) {
+    let org = OrgId::new();
+    let other = OrgId::new();
+    let t = at(START);
+    let mut expected = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..10u32 {
+        let drone = id_on(store, (i % 2) as u16);
+        let mut p = point(org, drone, t, i);
+        p.lat = 40.0 + f64::from(i);
+        p.lon = 5.0 + f64::from(i);
+        // An older point must not be the one reported.
+        batch.push(point(org, drone, t - Duration::seconds(30), i));
+        batch.push(p);
+        expected.push(p);
+    }
+    batch.push(point(other, id_on(store, 0), t, 1));
+    store.write_points(&batch).await.unwrap();
+    expected.sort_by_key(|p| p.drone_id);
+
+    let (fleet, missing) = store.fleet_positions(org, None).await.unwrap();
+    assert!(missing.is_empty());
+    assert_eq!(fleet, expected);
+    let shards: HashSet<_> = fleet
+        .iter()
+        .map(|p| store.slot_map().shard_of(p.drone_id))
+        .collect();
+    assert_eq!(shards, HashSet::from([ShardId(0), ShardId(1)]));
+
+    // Edges are inside.
+    let bbox = BBox::parse("7.0,42.0,10.0,44.5").unwrap();
+    let (inside, _) = store.fleet_positions(org, Some(bbox)).await.unwrap();
+    let lats: HashSet<_> = inside.iter().map(|p| p.lat as i64).collect();
+    assert_eq!(lats, HashSet::from([42, 43, 44]));
+    assert!(inside.iter().all(|p| bbox.contains(p.lat, p.lon)));
+}
+
+pub async fn drones_reporting_since_counts_each_drone_once(store: &Store) {
+    let org = OrgId::new();
+    let t = at(START);
+    let mut batch = Vec::new();
+    for i in 0..8u32 {
+        let drone = id_on(store, (i % 2) as u16);
+        // Drone i last reported i minutes ago, with a few earlier points.
+        let last = t - Duration::minutes(i64::from(i));
+        batch.extend(track(org, drone, last - Duration::seconds(20), 10, 3));
+    }
+    store.write_points(&batch).await.unwrap();
+
+    assert_eq!(store.drones_reporting_since(org, t).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .drones_reporting_since(org, t - Duration::minutes(3))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .drones_reporting_since(org, t - Duration::hours(1))
+            .await
+            .unwrap(),
+        8
+    );
+    assert_eq!(
+        store
+            .drones_reporting_since(org, t + Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub async fn maintenance_keeps_points_within_retention(store: &Store) {
+    let org = OrgId::new();
+    let drone = id_on(store, 1);
+    let now = at("2026-03-10T12:00:00Z");
+    let expired = point(org, drone, now - Duration::days(40), 1);
+    let kept = point(org, drone, now - Duration::days(10), 2);
+    let fresh = point(org, drone, now - Duration::minutes(1), 3);
+    store.write_points(&[expired, kept, fresh]).await.unwrap();
+
+    store.maintain(now, Duration::days(30)).await.unwrap();
+    store.maintain(now, Duration::days(30)).await.unwrap();
+    assert_eq!(stored(store, org, drone).await, [kept, fresh]);
+    assert_eq!(store.latest(org, drone).await.unwrap(), Some(fresh));
+}
+
+async fn shard_connection(db: &TestDb, shard: usize) -> DatabaseConnection {
+    Database::connect(db.settings.shard_urls[shard].as_str())
+        .await
+        .unwrap()
+}
+
+async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
+    conn.query_one(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+}
+
+async fn partitions(conn: &DatabaseConnection) -> Vec<String> {
+    let rows = conn
+        .query_all(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'telemetry'::regclass ORDER BY 1",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+pub async fn maintenance_partitions_postgres_by_day_without_losing_points(db: &TestDb) {
+    let store = &db.store;
+    let conn = shard_connection(db, 0).await;
+    let org = OrgId::new();
+    let drone = id_on(store, 0);
+    let now = at("2026-03-10T12:00:00Z");
+    let yesterday = point(org, drone, at("2026-03-09T08:00:00Z"), 1);
+    let older = point(org, drone, at("2026-03-01T08:00:00Z"), 2);
+    assert_eq!(partitions(&conn).await, ["telemetry_default"]);
+
+    // No partition yet: the default one takes the points, and they read as usual.
+    store.write_points(&[yesterday, older]).await.unwrap();
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM telemetry_default").await,
+        2
+    );
+    assert_eq!(stored(store, org, drone).await, [older, yesterday]);
+
+    // Two replicas at once.
+    let (a, b) = tokio::join!(
+        store.maintain(now, Duration::days(30)),
+        store.maintain(now, Duration::days(30))
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(
+        partitions(&conn).await,
+        [
+            "telemetry_default",
+            "telemetry_p20260309",
+            "telemetry_p20260310",
+            "telemetry_p20260311",
+            "telemetry_p20260312",
+            "telemetry_p20260313",
+        ]
+    );
+    // Yesterday's point moved into its new partition; the older one stays in the default.
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM telemetry_p20260309").await,
+        1
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM telemetry_default").await,
+        1
+    );
+    assert_eq!(stored(store, org, drone).await, [older, yesterday]);
+
+    let today = point(org, drone, at("2026-03-10T13:00:00Z"), 3);
+    store.write_points(&[today]).await.unwrap();
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM telemetry_p20260310").await,
+        1
+    );
+
+    // Five weeks on: the March days are past a 30-day retention.
+    let later = at("2026-04-15T00:30:00Z");
+    store.maintain(later, Duration::days(30)).await.unwrap();
+    let names = partitions(&conn).await;
+    assert!(
+        !names.iter().any(|n| n.starts_with("telemetry_p202603")),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"telemetry_p20260414".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"telemetry_p20260418".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM telemetry_default").await,
+        0
+    );
+    assert!(stored(store, org, drone).await.is_empty());
+}
+
+/// The raw COPY is all or nothing; `write_points` falls back to skipping stored rows.
+pub async fn a_replayed_copy_fails_where_write_points_succeeds(db: &TestDb) {
+    let store = &db.store;
+    let org = OrgId::new();
+    let drone = id_on(store, 1);
+    let points = track(org, drone, at(START), 1, 50);
+    let pool = store.postgres_shard_pool(ShardId(1)).unwrap();
+    assert_eq!(
+        infra::telemetry::copy_points(pool, &points).await.unwrap(),
+        50
+    );
+
+    let mut replay = points.clone();
+    replay.extend(track(org, drone, at(START) + Duration::seconds(50), 1, 10));
+    let err = infra::telemetry::copy_points(pool, &replay)
+        .await
+        .unwrap_err();
+    let code = err.as_database_error().and_then(|e| e.code()).unwrap();
+    assert_eq!(code, "23505");
+    assert_eq!(stored(store, org, drone).await.len(), 50);
+
+    assert_eq!(store.write_points(&replay).await.unwrap(), 10);
+    assert_eq!(stored(store, org, drone).await, replay);
+    // The pool's connections are still usable after the failed COPY.
+    for _ in 0..5 {
+        assert_eq!(stored(store, org, drone).await.len(), 60);
+    }
+    assert!(store.postgres_shard_pool(ShardId(7)).is_none());
+}
+
+pub async fn a_lost_shard_fails_its_writes_and_is_left_out_of_fleet_reads(db: &TestDb) {
+    let store = &db.store;
+    let org = OrgId::new();
+    let (healthy, lost) = (id_on(store, 0), id_on(store, 1));
+    let t = at(START);
+    store
+        .write_points(&[point(org, healthy, t, 1), point(org, lost, t, 2)])
+        .await
+        .unwrap();
+
+    db.lose_database(2).await;
+
+    let err = store
+        .write_points(&[
+            point(org, healthy, t + Duration::seconds(1), 3),
+            point(org, lost, t + Duration::seconds(1), 4),
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ShardUnavailable { shard: 1, .. }),
+        "{err:?}"
+    );
+    let (fleet, missing) = store.fleet_positions(org, None).await.unwrap();
+    assert_eq!(
+        fleet.iter().map(|p| p.drone_id).collect::<Vec<_>>(),
+        [healthy]
+    );
+    assert_eq!(fleet[0].ts, t + Duration::seconds(1));
+    assert_eq!(missing, [1]);
+    assert_eq!(store.drones_reporting_since(org, t).await.unwrap(), 1);
+}
+
+pub async fn a_failing_sqlite_shard_is_left_out_of_fleet_reads() {
+    let db = TestDb::sqlite().await;
+    let org = OrgId::new();
+    let (healthy, other) = (id_on(&db, 0), id_on(&db, 1));
+    let t = at(START);
+    db.write_points(&[point(org, healthy, t, 1), point(org, other, t, 2)])
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let degraded = StorageSettings {
+        shard_urls: vec![
+            db.settings.shard_urls[0].clone(),
+            sqlite_url(dir.path(), "empty.db"),
+        ],
+        ..db.settings.clone()
+    };
+    let degraded = Store::connect(&degraded).await.unwrap();
+    let (fleet, missing) = degraded.fleet_positions(org, None).await.unwrap();
+    assert_eq!(
+        fleet.iter().map(|p| p.drone_id).collect::<Vec<_>>(),
+        [healthy]
+    );
+    assert_eq!(missing, [1]);
+    assert_eq!(degraded.drones_reporting_since(org, t).await.unwrap(), 1);
+    assert!(degraded.latest(org, other).await.is_err());
+}
+
+pub async fn sqlite_keeps_timestamps_as_microseconds_and_ids_as_blobs(db: &TestDb) {
+    let org = OrgId::new();
+    let drone = id_on(db, 0);
+    let ts = at("2026-03-01T12:00:00.123456Z");
+    db.write_points(&[point(org, drone, ts, 1)]).await.unwrap();
+    let conn = shard_connection(db, 0).await;
+    let row = conn
+        .query_one(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT ts, typeof(drone_id), length(drone_id) FROM telemetry",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.try_get_by_index::<i64>(0).unwrap(),
+        ts.timestamp_micros()
+    );
+    assert_eq!(row.try_get_by_index::<String>(1).unwrap(), "blob");
+    assert_eq!(row.try_get_by_index::<i64>(2).unwrap(), 16);
+}
