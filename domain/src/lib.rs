@@ -8,6 +8,7 @@ pub mod drone;
 pub mod error;
 pub mod flight_plan;
 pub mod ids;
+pub mod limits;
 pub mod org;
 pub mod page;
 pub mod ports;

@@ -239,3 +239,46 @@ pub enum BusError {
 pub trait TelemetryBus: Send + Sync {
     async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<(), BusError>;
 }
+
+/// A key-value cache with TTLs (DESIGN §5). It fails open: an unreachable cache behaves
+/// as a miss on reads and as a no-op on writes, so readers fall back to the database.
+#[async_trait]
+pub trait Cache: Send + Sync {
+    async fn get(&self, key: &str) -> Option<Vec<u8>>;
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: std::time::Duration);
+    async fn delete(&self, key: &str);
+}
+
+/// Counts requests against a quota, shared by every replica when backed by Redis. Never
+/// blocks traffic because of its own failure: an adapter that cannot reach its store
+/// decides locally instead.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    async fn check(&self, key: &str, quota: crate::limits::Quota) -> crate::limits::RateDecision;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency store unavailable")]
+pub struct IdempotencyUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Remembers answers to requests sent with an `Idempotency-Key`.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request whose body hashes to `fingerprint`, or reports who has it.
+    async fn begin(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        ttl: std::time::Duration,
+    ) -> Result<crate::limits::IdempotencyState, IdempotencyUnavailable>;
+    /// Stores the answer of a claimed key for replay.
+    async fn complete(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        response: &crate::limits::StoredResponse,
+        ttl: std::time::Duration,
+    ) -> Result<(), IdempotencyUnavailable>;
+    /// Releases a claimed key whose request failed before answering, so that it can be retried.
+    async fn abandon(&self, key: &str) -> Result<(), IdempotencyUnavailable>;
+}
