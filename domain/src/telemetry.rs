@@ -26,7 +26,7 @@ pub struct PointInput {
 
 /// A validated point of one organisation's drone. `(drone_id, ts)` identifies it: storing
 /// the same point twice changes nothing.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TelemetryPoint {
     pub org_id: OrgId,
     pub drone_id: DroneId,
