@@ -30,9 +30,11 @@ lint:
 fmt:
 	cargo fmt --all
 
-# GET /api/v1/drones/{id} throughput and latency on PostgreSQL (needs wrk).
+# On PostgreSQL: GET /api/v1/drones/{id} throughput and latency (wrk), then telemetry
+# ingest, raw COPY and live latency (one JSON line per figure).
 bench:
 	bench/drone-get.sh
+	bench/ingest
 
 clean-data:
 	rm -rf $(DATA_DIR)

@@ -79,3 +79,28 @@ nf_drop_test_databases() {
         psql "$NIMBUS_TEST_PG_URL/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
     done
 }
+
+nf_redis_ok() { redis-cli -u "$1" ping 2>/dev/null | grep -q PONG; }
+
+# Makes sure redis-server is installed (tests also start private instances of it) and that
+# one answers at NIMBUS_TEST_REDIS_URL (default: 127.0.0.1:6379, started if needed).
+nf_ensure_redis() {
+    local url=${NIMBUS_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        command -v apt-get >/dev/null || { nf_log "redis-server is missing; install Redis 7 and retry"; return 1; }
+        nf_log "installing Redis from Debian's packages"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null
+    fi
+    if ! nf_redis_ok "$url"; then
+        local port=${url##*:}
+        port=${port%%/*}
+        nf_log "starting redis-server on port $port"
+        redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+            --logfile /tmp/nimbusfleet-redis.log >/dev/null
+        for _ in $(seq 50); do nf_redis_ok "$url" && break; sleep 0.1; done
+    fi
+    nf_redis_ok "$url" || { nf_log "Redis does not answer at $url"; return 1; }
+    export NIMBUS_TEST_REDIS_URL=$url
+    nf_log "Redis: $url ($(redis-cli -u "$url" info server | grep -m1 redis_version | tr -d '\r'))"
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: domain unit tests, infra store tests and the API integration tests,
-# on SQLite and on a real PostgreSQL (provisioned by scripts/test-env.sh).
+# The whole test suite: domain unit tests, infra store and Redis adapter tests, and the API
+# integration tests, on SQLite and on real PostgreSQL and Redis (provisioned by scripts/test-env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nimbusfleet/target}
@@ -8,6 +8,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nimbusfleet/target}
 # shellcheck source=scripts/test-env.sh
 . scripts/test-env.sh
 nf_ensure_postgres
+nf_ensure_redis
 nf_drop_test_databases
 
 if ! cargo nextest --version >/dev/null 2>&1; then

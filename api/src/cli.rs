@@ -130,6 +130,24 @@ pub struct OpenapiArgs {
 pub enum AdminCommand {
     /// Create an organisation and its first admin.
     CreateOrg(CreateOrgArgs),
+    /// Change an organisation's plan, and so its API rate limit.
+    SetPlan(SetPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetPlanArgs {
+    /// Name of the organisation.
+    #[arg(long)]
+    pub org: String,
+    /// free (10 req/s, burst 50), standard (100/500), professional (500/2000) or enterprise.
+    #[arg(long)]
+    pub plan: String,
+    /// Enterprise only: sustained requests per second.
+    #[arg(long, requires = "burst")]
+    pub rate: Option<u32>,
+    /// Enterprise only: requests allowed at once.
+    #[arg(long, requires = "rate")]
+    pub burst: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,23 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub flight_plans: FlightPlanSettings,
     pub telemetry: TelemetrySettings,
+    pub redis: RedisSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// `redis://host:6379/0`. Unset: sessions, caches, rate limits, idempotency keys and live
+    /// fan-out stay in this process (embedded mode; one replica only).
+    pub url: Option<SecretString>,
+    /// Prefix of every key and channel, so that installations can share a server.
+    pub key_prefix: String,
+    /// Longest wait for one cache command; past it a read counts as a miss.
+    pub timeout_ms: u64,
+    /// Longest wait for a session, rate-limit or idempotency command. Longer than the cache
+    /// timeout: a session that times out fails closed (503), which users see.
+    pub command_timeout_ms: u64,
+    pub pool_size: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +182,10 @@ impl Settings {
             .set_default("telemetry.live_buffer_batches", 1024)?
             .set_default("telemetry.live_max_hz", 10.0)?
             .set_default("telemetry.maintenance_interval_s", 3600)?
+            .set_default("redis.key_prefix", "nf:v1:")?
+            .set_default("redis.timeout_ms", 50)?
+            .set_default("redis.command_timeout_ms", 500)?
+            .set_default("redis.pool_size", 16)?
             .set_default("log.format", "pretty")?
             .set_default("log.level", "info,sea_orm_migration=warn,sqlx=warn")?;
         builder = match file {
@@ -311,6 +331,21 @@ impl Settings {
         if t.live_buffer_batches == 0 || t.maintenance_interval_s == 0 {
             return Err(invalid(
                 "telemetry.live_buffer_batches/maintenance_interval_s",
+                "must be at least 1",
+            ));
+        }
+        if let Some(url) = &self.redis.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(invalid("redis.url", "must be a redis:// or rediss:// URL"));
+            }
+        }
+        if self.redis.timeout_ms == 0
+            || self.redis.command_timeout_ms == 0
+            || self.redis.pool_size == 0
+        {
+            return Err(invalid(
+                "redis.timeout_ms/command_timeout_ms/pool_size",
                 "must be at least 1",
             ));
         }

@@ -34,7 +34,8 @@ pub struct Problem {
     /// `duplicate_serial`, `duplicate_email`, `duplicate_name`, `illegal_transition`,
     /// `drone_not_flyable`, `drone_has_open_plans`, `last_admin`, `not_editable`,
     /// `concurrent_update`, `precondition_failed`, `payload_too_large`,
-    /// `unsupported_media_type`, `validation_failed`, `service_unavailable`, `internal_error`.
+    /// `unsupported_media_type`, `validation_failed`, `idempotency_key_reused`,
+    /// `idempotency_in_progress`, `rate_limited`, `service_unavailable`, `internal_error`.
     pub code: String,
     pub detail: String,
     /// Every invalid field, for `validation_failed`.
@@ -74,6 +75,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{} problem(s) with the request", .0.0.len())]
     Validation(ValidationErrors),
+    #[error("the organisation's rate limit is exceeded; retry after {retry_after_s} s")]
+    RateLimited { retry_after_s: u32 },
     #[error("{detail}")]
     Unavailable {
         detail: &'static str,
@@ -121,6 +124,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } | Self::PayloadTooLargeDetail(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -162,6 +166,7 @@ impl ResponseError for ApiError {
             }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -202,7 +207,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            Self::Unavailable { retry_after_s, .. } => {
+            Self::Unavailable { retry_after_s, .. } | Self::RateLimited { retry_after_s } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
             }
             _ => {}

@@ -34,6 +34,10 @@ pub struct Metrics {
     queue_capacity: IntGauge,
     live_subscribers: IntGauge,
     pub live_latency: Histogram,
+    pub cache_lookups: IntCounterVec,
+    pub rate_limit_rejections: IntCounterVec,
+    redis_commands: IntCounterVec,
+    redis_latency: HistogramVec,
 }
 
 impl Metrics {
@@ -123,6 +127,41 @@ impl Metrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
             ]),
         )?;
+        let cache_lookups = IntCounterVec::new(
+            Opts::new(
+                "cache_lookups_total",
+                "Cache lookups by cache, layer (redis, memory) and outcome (hit, miss)",
+            ),
+            &["cache", "layer", "outcome"],
+        )?;
+        let rate_limit_rejections = IntCounterVec::new(
+            Opts::new(
+                "rate_limit_rejections_total",
+                "Requests refused with 429, by plan",
+            ),
+            &["plan"],
+        )?;
+        let redis_commands = IntCounterVec::new(
+            Opts::new(
+                "redis_commands_total",
+                "Redis commands by operation and outcome (ok, error)",
+            ),
+            &["op", "outcome"],
+        )?;
+        let redis_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "redis_command_duration_seconds",
+                "Redis command latency by operation",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ]),
+            &["op"],
+        )?;
+        registry.register(Box::new(cache_lookups.clone()))?;
+        registry.register(Box::new(rate_limit_rejections.clone()))?;
+        registry.register(Box::new(redis_commands.clone()))?;
+        registry.register(Box::new(redis_latency.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
@@ -153,6 +192,10 @@ impl Metrics {
             queue_capacity,
             live_subscribers,
             live_latency,
+            cache_lookups,
+            rate_limit_rejections,
+            redis_commands,
+            redis_latency,
         })
     }
 
@@ -211,6 +254,17 @@ impl infra::pipeline::WriteObserver for Metrics {
 
     fn write_failed(&self) {
         self.write_failures.inc();
+    }
+}
+
+impl infra::redis::RedisObserver for Metrics {
+    fn command(&self, op: &'static str, ok: bool, took: Duration) {
+        self.redis_commands
+            .with_label_values(&[op, if ok { "ok" } else { "error" }])
+            .inc();
+        self.redis_latency
+            .with_label_values(&[op])
+            .observe(took.as_secs_f64());
     }
 }
 

@@ -10,8 +10,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use domain::flight_plan::PlanRules;
 use domain::ports::{
-    ApiKeyRepository, DroneRepository, FlightPlanRepository, HealthCheck, OrgRepository,
-    SessionStore, TelemetryBus, TelemetryStore, UserRepository,
+    ApiKeyRepository, Cache, DroneRepository, FlightPlanRepository, HealthCheck, IdempotencyStore,
+    OrgRepository, RateLimiter, SessionStore, TelemetryBus, TelemetryStore, UserRepository,
 };
 use domain::telemetry::TelemetryRules;
 use infra::pipeline::{DroneDirectory, Pipeline, RecentCounter};
@@ -20,8 +20,10 @@ use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::JwtKeys;
+use crate::cache::ResponseCache;
 use crate::configuration::Settings;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
 use crate::{extract, routes};
 
 /// Everything a handler may need, shared by all workers.
@@ -37,6 +39,9 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub directory: DroneDirectory,
     pub recent_points: Arc<RecentCounter>,
+    pub cache: ResponseCache,
+    pub rate_limits: RateLimits,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub health: Vec<Arc<dyn HealthCheck>>,
     pub store: Store,
     pub jwt: JwtKeys,
@@ -88,19 +93,30 @@ impl AppState {
             Arc::new(metrics.clone()),
         ));
         let drones: Arc<dyn DroneRepository> = Arc::new(store.clone());
+        let orgs: Arc<dyn OrgRepository> = Arc::new(store.clone());
+        let shared = Shared::new(settings, &metrics, &pipeline)?;
+        let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
+        health.extend(shared.health);
         Ok(Self {
-            orgs: Arc::new(store.clone()),
+            rate_limits: RateLimits::new(
+                shared.rate_limiter,
+                orgs.clone(),
+                metrics.rate_limit_rejections.clone(),
+            ),
+            cache: ResponseCache::new(shared.cache, shared.layer, metrics.cache_lookups.clone()),
+            idempotency: shared.idempotency,
+            orgs,
             users: Arc::new(store.clone()),
             directory: DroneDirectory::new(drones.clone(), Duration::from_secs(30), 1_000_000),
             drones,
             api_keys: Arc::new(store.clone()),
             plans: Arc::new(store.clone()),
-            sessions: Arc::new(InMemorySessionStore::new()),
+            sessions: shared.sessions,
             telemetry,
             bus: pipeline.bus.clone(),
             pipeline,
             recent_points: Arc::new(RecentCounter::default()),
-            health: vec![Arc::new(store.clone())],
+            health,
             jwt: JwtKeys::new(&secret, &settings.auth.issuer),
             token_ttl: chrono::Duration::seconds(ttl_s),
             plan_rules: settings.plan_rules(),
@@ -117,6 +133,60 @@ impl AppState {
 fn random_secret(len: usize) -> String {
     use rand::distributions::{Alphanumeric, DistString};
     Alphanumeric.sample_string(&mut rand::rngs::OsRng, len)
+}
+
+/// The adapters of the ports that replicas share: Redis when `redis.url` is set, in-process
+/// twins otherwise.
+struct Shared {
+    sessions: Arc<dyn SessionStore>,
+    cache: Arc<dyn Cache>,
+    layer: &'static str,
+    rate_limiter: Arc<dyn RateLimiter>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    health: Vec<Arc<dyn HealthCheck>>,
+}
+
+impl Shared {
+    fn new(settings: &Settings, metrics: &Metrics, pipeline: &Pipeline) -> anyhow::Result<Self> {
+        use secrecy::ExposeSecret;
+        let Some(url) = &settings.redis.url else {
+            return Ok(Self {
+                sessions: Arc::new(InMemorySessionStore::new()),
+                cache: Arc::new(infra::local::InMemoryCache::new(100_000)),
+                layer: "memory",
+                rate_limiter: Arc::new(infra::local::LocalRateLimiter::new()),
+                idempotency: Arc::new(infra::local::InMemoryIdempotencyStore::new()),
+                health: Vec::new(),
+            });
+        };
+        let connect = |timeout_ms: u64| {
+            infra::redis::Redis::new(
+                infra::redis::RedisSettings {
+                    url: url.expose_secret().to_owned(),
+                    key_prefix: settings.redis.key_prefix.clone(),
+                    timeout: Duration::from_millis(timeout_ms),
+                    pool_size: settings.redis.pool_size,
+                },
+                Arc::new(metrics.clone()),
+            )
+            .context("invalid redis.url")
+        };
+        // Two pools: caches give up fast and fall back to the database; sessions, limits
+        // and idempotency keys wait longer, because their failure is visible.
+        let redis = connect(settings.redis.command_timeout_ms)?;
+        let caching = connect(settings.redis.timeout_ms)?;
+        let bridge = redis.live_bridge(pipeline.live.clone());
+        bridge.start_subscriber();
+        pipeline.set_live_publisher(Arc::new(bridge));
+        Ok(Self {
+            sessions: Arc::new(redis.session_store(Duration::from_secs(settings.auth.token_ttl_s))),
+            cache: Arc::new(caching.cache()),
+            layer: "redis",
+            rate_limiter: Arc::new(redis.rate_limiter()),
+            idempotency: Arc::new(redis.idempotency_store()),
+            health: vec![Arc::new(redis)],
+        })
+    }
 }
 
 pub struct Application {
@@ -142,6 +212,10 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::idempotency::middleware,
+                ))
+                .wrap(actix_web::middleware::from_fn(crate::rate_limit::headers))
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .wrap(actix_web::middleware::from_fn(
                     crate::middleware::add_request_id,

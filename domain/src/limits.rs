@@ -16,10 +16,22 @@ impl Quota {
     /// The quota of a plan; Enterprise organisations carry their own.
     pub fn of_plan(plan: Plan, enterprise: Option<Quota>) -> Quota {
         match plan {
-            Plan::Free => Quota { per_second: 10, burst: 50 },
-            Plan::Standard => Quota { per_second: 100, burst: 500 },
-            Plan::Professional => Quota { per_second: 500, burst: 2000 },
-            Plan::Enterprise => enterprise.unwrap_or(Quota { per_second: 2000, burst: 8000 }),
+            Plan::Free => Quota {
+                per_second: 10,
+                burst: 50,
+            },
+            Plan::Standard => Quota {
+                per_second: 100,
+                burst: 500,
+            },
+            Plan::Professional => Quota {
+                per_second: 500,
+                burst: 2000,
+            },
+            Plan::Enterprise => enterprise.unwrap_or(Quota {
+                per_second: 2000,
+                burst: 8000,
+            }),
         }
     }
 
@@ -90,7 +102,10 @@ pub enum IdempotencyState {
     /// Another request with this key is running.
     InProgress { fingerprint: String },
     /// The request ran; replay its answer.
-    Done { fingerprint: String, response: StoredResponse },
+    Done {
+        fingerprint: String,
+        response: StoredResponse,
+    },
 }
 
 #[cfg(test)]
@@ -99,7 +114,10 @@ mod tests {
 
     #[test]
     fn gcra_allows_a_burst_then_the_sustained_rate() {
-        let quota = Quota { per_second: 10, burst: 50 };
+        let quota = Quota {
+            per_second: 10,
+            burst: 50,
+        };
         let mut tat = None;
         let now = 1_000_000_000;
         let mut allowed = 0;
@@ -129,10 +147,31 @@ mod tests {
 
     #[test]
     fn plans_have_the_documented_quotas() {
-        assert_eq!(Quota::of_plan(Plan::Free, None), Quota { per_second: 10, burst: 50 });
-        assert_eq!(Quota::of_plan(Plan::Standard, None), Quota { per_second: 100, burst: 500 });
-        assert_eq!(Quota::of_plan(Plan::Professional, None), Quota { per_second: 500, burst: 2000 });
-        let custom = Quota { per_second: 5000, burst: 20000 };
+        assert_eq!(
+            Quota::of_plan(Plan::Free, None),
+            Quota {
+                per_second: 10,
+                burst: 50
+            }
+        );
+        assert_eq!(
+            Quota::of_plan(Plan::Standard, None),
+            Quota {
+                per_second: 100,
+                burst: 500
+            }
+        );
+        assert_eq!(
+            Quota::of_plan(Plan::Professional, None),
+            Quota {
+                per_second: 500,
+                burst: 2000
+            }
+        );
+        let custom = Quota {
+            per_second: 5000,
+            burst: 20000,
+        };
         assert_eq!(Quota::of_plan(Plan::Enterprise, Some(custom)), custom);
     }
 }

@@ -39,5 +39,14 @@ pub struct Organization {
     pub id: OrgId,
     pub name: String,
     pub plan: Plan,
+    /// The rate limit of an Enterprise organisation (other plans use their plan's).
+    pub custom_quota: Option<crate::limits::Quota>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Organization {
+    /// The API rate limit that applies to this organisation.
+    pub fn quota(&self) -> crate::limits::Quota {
+        crate::limits::Quota::of_plan(self.plan, self.custom_quota)
+    }
 }

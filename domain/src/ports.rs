@@ -23,6 +23,13 @@ pub trait OrgRepository: Send + Sync {
     async fn create_org(&self, org: Organization, admin: NewUser) -> Result<User, StoreError>;
     async fn get_org(&self, id: OrgId) -> Result<Option<Organization>, StoreError>;
     async fn find_org_by_name(&self, name: &str) -> Result<Option<Organization>, StoreError>;
+    /// Changes the plan (and, for Enterprise, the organisation's own quota).
+    async fn set_plan(
+        &self,
+        id: OrgId,
+        plan: crate::org::Plan,
+        custom_quota: Option<crate::limits::Quota>,
+    ) -> Result<Organization, StoreError>;
 }
 
 #[async_trait]

@@ -128,10 +128,13 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = bearer(req).map(str::to_owned);
+        let req = req.clone();
         Box::pin(async move {
             let state = state
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-            authenticate(&state, credential).await
+            let principal = authenticate(&state, credential).await?;
+            state.rate_limits.check(principal.org_id(), &req).await?;
+            Ok(principal)
         })
     }
 }

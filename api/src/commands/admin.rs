@@ -31,6 +31,7 @@ pub async fn create_org(
         id: OrgId::new(),
         name,
         plan,
+        custom_quota: None,
         created_at: Utc::now(),
     };
     let admin = NewUser {
@@ -49,4 +50,33 @@ pub async fn create_org(
         }
         other => anyhow::Error::new(other).context("failed to create the organisation"),
     })
+}
+
+/// `admin set-plan`: Enterprise takes `--rate` and `--burst`; other plans refuse them.
+pub async fn set_plan(
+    orgs: &dyn OrgRepository,
+    args: &crate::cli::SetPlanArgs,
+) -> anyhow::Result<Organization> {
+    let plan = Plan::parse(&args.plan).with_context(|| {
+        format!(
+            "--plan must be free, standard, professional or enterprise, not {}",
+            args.plan
+        )
+    })?;
+    let quota = match (plan, args.rate, args.burst) {
+        (Plan::Enterprise, Some(per_second), Some(burst)) if per_second > 0 && burst > 0 => {
+            Some(domain::limits::Quota { per_second, burst })
+        }
+        (Plan::Enterprise, Some(_), Some(_)) => {
+            anyhow::bail!("--rate and --burst must be at least 1")
+        }
+        (Plan::Enterprise, _, _) => anyhow::bail!("the enterprise plan needs --rate and --burst"),
+        (_, None, None) => None,
+        _ => anyhow::bail!("--rate and --burst apply to the enterprise plan only"),
+    };
+    let org = orgs
+        .find_org_by_name(&args.org)
+        .await?
+        .with_context(|| format!("no organisation is named {:?}", args.org))?;
+    Ok(orgs.set_plan(org.id, plan, quota).await?)
 }

@@ -3,7 +3,7 @@
 mod admin;
 mod demo;
 
-pub use admin::create_org;
+pub use admin::{create_org, set_plan};
 
 use std::time::Duration;
 
@@ -73,6 +73,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.name,
                 admin.org_id,
                 admin.email.as_str()
+            );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::SetPlan(args)) => {
+            let store = open_store(&settings, settings.storage.migrate_on_start).await?;
+            let org = set_plan(&store, &args).await?;
+            let quota = org.quota();
+            println!(
+                "organisation {:?} is on the {} plan: {} requests/s, burst {} (replicas apply it within 30 s)",
+                org.name,
+                org.plan.as_str(),
+                quota.per_second,
+                quota.burst
             );
             Ok(())
         }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
+use crate::cache::{Cached, ResponseCache};
 use crate::error::{ApiError, Problem};
 use crate::routes::telemetry::PointResponse;
 use crate::startup::AppState;
@@ -87,6 +88,12 @@ pub async fn fleet_summary(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let org = principal.require(Role::Viewer)?.org_id;
+    let key = ResponseCache::summary_key(org);
+    if let Some(hit) = state.cache.get(Cached::FleetSummary, &key).await {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(hit.body));
+    }
     let now = Utc::now();
     let (by_status, reporting, active) = futures::try_join!(
         state.drones.count_drones_by_status(org),
@@ -104,11 +111,19 @@ pub async fn fleet_summary(
     for (status, n) in &by_status {
         drones_by_status.insert(status.as_str().to_owned(), *n);
     }
-    Ok(HttpResponse::Ok().json(SummaryResponse {
+    let summary = SummaryResponse {
         drones_total: by_status.iter().map(|(_, n)| n).sum(),
         drones_by_status,
         reporting_last_60s: reporting,
         active_flight_plans: active,
         points_last_minute: state.recent_points.last_minute(org, now),
-    }))
+    };
+    let body = serde_json::to_vec(&summary).map_err(ApiError::internal)?;
+    state
+        .cache
+        .put(Cached::FleetSummary, &key, None, body.clone())
+        .await;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }

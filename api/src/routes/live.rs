@@ -162,6 +162,7 @@ pub async fn live(
         .map(str::to_owned)
         .or_else(|| query.access_token.clone());
     let principal = authenticate(&state, credential).await?;
+    state.rate_limits.check(principal.org_id(), &req).await?;
     let user = principal.require(Role::Viewer)?.clone();
     let drones = query
         .drone_ids

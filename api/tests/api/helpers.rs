@@ -94,19 +94,37 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
     settings
 }
 
-pub async fn spawn(backend: Backend) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = test_settings(backend, dir.path()).await;
-    spawn_with(backend, settings, dir).await
+/// The Redis server the tests share (each test uses its own key prefix).
+pub fn redis_url() -> String {
+    std::env::var("NIMBUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-pub async fn spawn_with(_backend: Backend, settings: Settings, dir: tempfile::TempDir) -> TestApp {
+/// Settings for an app backed by Redis at `url`, with a key prefix of its own.
+pub async fn redis_settings(backend: Backend, dir: &std::path::Path, url: &str) -> Settings {
+    let mut settings = test_settings(backend, dir).await;
+    settings.redis.url = Some(url.to_owned().into());
+    settings.redis.key_prefix = format!("nft:{}:", Uuid::new_v4().simple());
+    settings
+}
+
+/// `n` replicas of one installation: the same databases, the same Redis prefix.
+pub async fn spawn_replicas(backend: Backend, n: usize) -> Vec<TestApp> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = redis_settings(backend, dir.path(), &redis_url()).await;
+    let dir = Arc::new(dir);
+    let mut apps = Vec::new();
+    for _ in 0..n {
+        apps.push(spawn_shared(settings.clone(), dir.clone()).await);
+    }
+    apps
+}
+
+async fn spawn_shared(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
     let store = open_store(&settings, true).await.expect("storage");
     let state = web::Data::new(AppState::new(&settings, store).expect("state"));
     let app = Application::with_state(&settings, state.clone()).expect("app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run());
-    let settings = settings.clone();
     TestApp {
         address,
         client: reqwest::Client::builder()
@@ -115,8 +133,18 @@ pub async fn spawn_with(_backend: Backend, settings: Settings, dir: tempfile::Te
             .expect("client"),
         state,
         settings,
-        _dir: Arc::new(dir),
+        _dir: dir,
     }
+}
+
+pub async fn spawn(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = test_settings(backend, dir.path()).await;
+    spawn_with(backend, settings, dir).await
+}
+
+pub async fn spawn_with(_backend: Backend, settings: Settings, dir: tempfile::TempDir) -> TestApp {
+    spawn_shared(settings, Arc::new(dir)).await
 }
 
 /// An organisation with one user of each role, logged in.
@@ -193,6 +221,11 @@ impl TestApp {
 
     /// Creates an organisation with an admin, an operator and a viewer, all logged in.
     pub async fn org(&self, name: &str) -> Org {
+        self.org_on(name, None).await
+    }
+
+    /// An organisation on `plan` (default: a quota tests never reach).
+    pub async fn org_on(&self, name: &str, plan: Option<domain::org::Plan>) -> Org {
         let tag = Uuid::new_v4().simple().to_string();
         let admin_email = format!("admin-{tag}@{name}.test");
         let admin = api::commands::create_org(
@@ -205,6 +238,21 @@ impl TestApp {
         )
         .await
         .expect("create org");
+        // Tests make many requests quickly: give their organisations a quota they never hit.
+        // The rate-limit tests create Free organisations of their own.
+        let quota = domain::limits::Quota {
+            per_second: 100_000,
+            burst: 100_000,
+        };
+        let (plan, quota) = match plan {
+            Some(plan) => (plan, None),
+            None => (domain::org::Plan::Enterprise, Some(quota)),
+        };
+        self.state
+            .orgs
+            .set_plan(admin.org_id, plan, quota)
+            .await
+            .expect("set plan");
         let admin_token = self.token(&admin_email, PASSWORD).await;
         let mut tokens = Vec::new();
         for role in ["operator", "viewer"] {

@@ -13,6 +13,7 @@ mod flight_plans;
 mod health;
 mod live;
 mod openapi;
+mod redis;
 mod sharding;
 mod telemetry;
 mod tenancy;

@@ -106,7 +106,15 @@ async fn every_accepted_point_is_stored_across_shards_with_exact_counts(app: Tes
     assert_eq!(summary["reporting_last_60s"], drones.len());
     assert_eq!(summary["points_last_minute"], drones.len() * 250);
     assert_eq!(summary["drones_by_status"]["active"], drones.len());
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let total = drones.len() * 250;
     for line in [
         format!("nimbusfleet_telemetry_points_accepted_total {total}"),
@@ -154,8 +162,20 @@ async fn per_point_errors_name_index_and_field(app: TestApp) {
     let json = body(res).await;
     assert_eq!(json["accepted"], 1);
     assert_eq!(json["rejected"], 3);
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(r#"nimbusfleet_telemetry_points_rejected_total{reason="unknown_drone"} 1"#), "{metrics}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"nimbusfleet_telemetry_points_rejected_total{reason="unknown_drone"} 1"#),
+        "{metrics}"
+    );
     let errors: Vec<(u64, String, String)> = json["errors"]
         .as_array()
         .unwrap()

@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use domain::telemetry::TelemetryPoint;
 use tokio::sync::broadcast;
 
@@ -28,5 +30,26 @@ impl LiveHub {
 
     pub fn subscribers(&self) -> usize {
         self.sender.receiver_count()
+    }
+}
+
+/// Where the writer hands written points: straight to this process's hub, or to a
+/// cross-replica fan-out (Redis pub/sub) that feeds every replica's hub.
+#[async_trait]
+pub trait LivePublisher: Send + Sync {
+    async fn publish(&self, points: Arc<[TelemetryPoint]>);
+}
+
+#[async_trait]
+impl LivePublisher for LiveHub {
+    async fn publish(&self, points: Arc<[TelemetryPoint]>) {
+        LiveHub::publish(self, points);
+    }
+}
+
+#[async_trait]
+impl LivePublisher for crate::redis::LiveBridge {
+    async fn publish(&self, points: Arc<[TelemetryPoint]>) {
+        crate::redis::LiveBridge::publish(self, &points).await;
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use bus::InProcessBus;
 pub use counter::RecentCounter;
 pub use directory::{DirectoryEntry, DroneDirectory};
-pub use live::LiveHub;
+pub use live::{LiveHub, LivePublisher};
 pub use writer::WriteObserver;
 
 use domain::ports::TelemetryStore;
@@ -42,6 +42,7 @@ pub struct Pipeline {
     pub bus: Arc<InProcessBus>,
     pub live: LiveHub,
     paused: watch::Sender<bool>,
+    publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -56,12 +57,14 @@ impl Pipeline {
         let bus = Arc::new(bus);
         let live = LiveHub::new(settings.live_buffer_batches);
         let (paused, paused_rx) = watch::channel(false);
+        let publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>> =
+            Arc::new(std::sync::RwLock::new(Arc::new(live.clone())));
         let writer = tokio::spawn(writer::run(
             writer::Writer {
                 queue,
                 bus: bus.clone(),
                 store,
-                live: live.clone(),
+                publisher: publisher.clone(),
                 observer,
                 batch_max_points: settings.batch_max_points.max(1),
                 flush_interval: settings.flush_interval,
@@ -72,7 +75,16 @@ impl Pipeline {
             bus,
             live,
             paused,
+            publisher,
             writer: tokio::sync::Mutex::new(Some(writer)),
+        }
+    }
+
+    /// Sends written points through `publisher` (e.g. Redis pub/sub, which feeds every
+    /// replica's hub) instead of straight to this process's hub.
+    pub fn set_live_publisher(&self, publisher: Arc<dyn LivePublisher>) {
+        if let Ok(mut current) = self.publisher.write() {
+            *current = publisher;
         }
     }
 

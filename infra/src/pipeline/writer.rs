@@ -6,7 +6,7 @@ use domain::telemetry::TelemetryPoint;
 use tokio::sync::{mpsc, watch};
 
 use super::bus::InProcessBus;
-use super::live::LiveHub;
+use super::live::LivePublisher;
 
 /// Told about every write, so the API can export metrics without infra knowing Prometheus.
 pub trait WriteObserver: Send + Sync {
@@ -18,7 +18,7 @@ pub(super) struct Writer {
     pub queue: mpsc::UnboundedReceiver<Vec<TelemetryPoint>>,
     pub bus: Arc<InProcessBus>,
     pub store: Arc<dyn TelemetryStore>,
-    pub live: LiveHub,
+    pub publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>>,
     pub observer: Arc<dyn WriteObserver>,
     pub batch_max_points: usize,
     pub flush_interval: Duration,
@@ -45,7 +45,10 @@ pub(super) async fn run(mut w: Writer, mut paused: watch::Receiver<bool>) {
         }
         write_with_retry(&w, &batch).await;
         w.bus.release(batch.len());
-        w.live.publish(batch.into());
+        let publisher = w.publisher.read().map(|p| p.clone()).ok();
+        if let Some(publisher) = publisher {
+            publisher.publish(batch.into()).await;
+        }
     }
     tracing::info!("telemetry writer drained its queue and stopped");
 }

@@ -1,6 +1,7 @@
 //! Organisations (tenants), in the catalog.
 
 use async_trait::async_trait;
+use domain::limits::Quota;
 use domain::org::{Organization, Plan};
 use domain::ports::OrgRepository;
 use domain::user::{NewUser, User};
@@ -26,6 +27,8 @@ impl OrgRepository for Store {
             id: Set(org.id.as_uuid()),
             name: Set(org.name),
             plan: Set(org.plan.as_str().to_owned()),
+            rate_limit_per_s: Set(org.custom_quota.map(|q| q.per_second as i32)),
+            rate_limit_burst: Set(org.custom_quota.map(|q| q.burst as i32)),
             created_at: Set(db_time(org.created_at)),
         };
         organizations::Entity::insert(row)
@@ -62,6 +65,41 @@ impl OrgRepository for Store {
             .map(from_row)
             .transpose()
     }
+
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
+    async fn set_plan(
+        &self,
+        id: OrgId,
+        plan: Plan,
+        custom_quota: Option<Quota>,
+    ) -> Result<Organization, StoreError> {
+        let quota = if plan == Plan::Enterprise {
+            custom_quota
+        } else {
+            None
+        };
+        let row = organizations::ActiveModel {
+            id: Set(id.as_uuid()),
+            plan: Set(plan.as_str().to_owned()),
+            rate_limit_per_s: Set(quota.map(|q| i32::try_from(q.per_second).unwrap_or(i32::MAX))),
+            rate_limit_burst: Set(quota.map(|q| i32::try_from(q.burst).unwrap_or(i32::MAX))),
+            ..Default::default()
+        };
+        let updated = organizations::Entity::update_many()
+            .set(row)
+            .filter(organizations::Column::Id.eq(id.as_uuid()))
+            .exec(self.catalog())
+            .await
+            .map_err(|e| Db::Catalog.err(e))?;
+        if updated.rows_affected == 0 {
+            return Err(StoreError::NotFound {
+                entity: "organization",
+            });
+        }
+        self.get_org(id).await?.ok_or(StoreError::NotFound {
+            entity: "organization",
+        })
+    }
 }
 
 fn from_row(row: organizations::Model) -> Result<Organization, StoreError> {
@@ -76,6 +114,13 @@ fn from_row(row: organizations::Model) -> Result<Organization, StoreError> {
         id: OrgId::from_uuid(row.id),
         name: row.name,
         plan,
+        custom_quota: match (row.rate_limit_per_s, row.rate_limit_burst) {
+            (Some(per_second), Some(burst)) if per_second > 0 && burst > 0 => Some(Quota {
+                per_second: per_second as u32,
+                burst: burst as u32,
+            }),
+            _ => None,
+        },
         created_at: row.created_at,
     })
 }

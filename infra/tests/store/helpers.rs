@@ -126,6 +126,7 @@ pub async fn new_org(store: &Store) -> (OrgId, User) {
         id,
         name: format!("Org {id}"),
         plan: Plan::Standard,
+        custom_quota: None,
         created_at: Utc::now(),
     };
     let admin = new_user(id, &format!("admin-{id}@example.com"), Role::Admin);

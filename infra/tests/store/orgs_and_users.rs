@@ -13,6 +13,7 @@ fn organization(name: &str) -> Organization {
         id: OrgId::new(),
         name: name.to_owned(),
         plan: Plan::Professional,
+        custom_quota: None,
         created_at: Utc::now(),
     }
 }

@@ -7,6 +7,7 @@ mod m20261123_000002_create_users;
 mod m20261123_000003_create_api_keys;
 mod m20261123_000004_create_drone_serials;
 mod m20261123_000005_create_shard_map;
+mod m20261123_000006_add_quota_to_organizations;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_api_keys::Migration),
             Box::new(m20261123_000004_create_drone_serials::Migration),
             Box::new(m20261123_000005_create_shard_map::Migration),
+            Box::new(m20261123_000006_add_quota_to_organizations::Migration),
         ]
     }
 

@@ -8,10 +8,33 @@ use uuid::Uuid;
 
 use super::dto::{CreateDroneRequest, DroneList, DroneQuery, DroneResponse, UpdateDroneRequest};
 use crate::auth::Principal;
+use crate::cache::{Cached, CachedBody, ResponseCache};
 use crate::error::{ApiError, Problem};
 use crate::extract::{encode_cursor, Pagination, ValidJson};
 use crate::routes::{check_if_match, etag, location, not_modified, precondition};
 use crate::startup::AppState;
+
+/// Every plan of a drone, whose cached answers go when the drone (and so they) go.
+async fn plan_ids_of(
+    state: &AppState,
+    org: domain::OrgId,
+    drone: DroneId,
+) -> Result<Vec<domain::FlightPlanId>, ApiError> {
+    let filter = domain::flight_plan::FlightPlanFilter {
+        drone_id: Some(drone),
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    let mut page = domain::page::PageRequest::first(domain::page::MAX_LIMIT);
+    loop {
+        let found = state.plans.list_plans(org, &filter, page).await?;
+        ids.extend(found.items.iter().map(|p| p.id));
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => return Ok(ids),
+        }
+    }
+}
 
 /// The organisation's drones across all shards, in registration order.
 #[utoipa::path(context_path = "/api/v1", tag = "drones", security(("bearer" = [])), params(Pagination, DroneQuery),
@@ -81,17 +104,37 @@ pub async fn get_drone(
     if !principal.may_read_drone(id) {
         return Err(ApiError::NotFound("drone"));
     }
-    let drone = state
-        .drones
-        .get_drone(principal.org_id(), id)
-        .await?
-        .ok_or(ApiError::NotFound("drone"))?;
-    if let Some(response) = not_modified(&req, drone.version) {
+    let org = principal.org_id();
+    let key = ResponseCache::drone_key(org, id);
+    let cached = match state.cache.get(Cached::Drone, &key).await {
+        Some(hit) => hit,
+        None => {
+            let drone = state
+                .drones
+                .get_drone(org, id)
+                .await?
+                .ok_or(ApiError::NotFound("drone"))?;
+            let version = drone.version;
+            let body =
+                serde_json::to_vec(&DroneResponse::from(drone)).map_err(ApiError::internal)?;
+            state
+                .cache
+                .put(Cached::Drone, &key, Some(version), body.clone())
+                .await;
+            CachedBody {
+                version: Some(version),
+                body,
+            }
+        }
+    };
+    let version = cached.version.unwrap_or_default();
+    if let Some(response) = not_modified(&req, version) {
         return Ok(response);
     }
     Ok(HttpResponse::Ok()
-        .insert_header(header::ETag(etag(drone.version)))
-        .json(DroneResponse::from(drone)))
+        .insert_header(header::ETag(etag(version)))
+        .content_type("application/json")
+        .body(cached.body))
 }
 
 /// Changes some fields of a drone (operators and admins). Send `If-Match: "<version>"` to
@@ -132,9 +175,22 @@ pub async fn update_drone(
         .await
         .map_err(precondition(matched))?;
     state.directory.invalidate(caller.org_id, id);
+    // Write-through: the next read on any replica gets the new version from the cache.
+    let version = drone.version;
+    let body = serde_json::to_vec(&DroneResponse::from(drone)).map_err(ApiError::internal)?;
+    state
+        .cache
+        .put(
+            Cached::Drone,
+            &ResponseCache::drone_key(caller.org_id, id),
+            Some(version),
+            body.clone(),
+        )
+        .await;
     Ok(HttpResponse::Ok()
-        .insert_header(header::ETag(etag(drone.version)))
-        .json(DroneResponse::from(drone)))
+        .insert_header(header::ETag(etag(version)))
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Deletes a drone with its flight plans and API keys (admins). Refused while one of its
@@ -171,7 +227,18 @@ pub async fn delete_drone(
             "the drone has an approved or active flight plan; complete or cancel it first",
         ));
     }
+    let plans = plan_ids_of(&state, caller.org_id, id).await?;
     state.drones.delete_drone(caller.org_id, id).await?;
     state.directory.invalidate(caller.org_id, id);
+    state
+        .cache
+        .invalidate(&ResponseCache::drone_key(caller.org_id, id))
+        .await;
+    for plan in plans {
+        state
+            .cache
+            .invalidate(&ResponseCache::plan_key(caller.org_id, plan))
+            .await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -13,6 +13,7 @@ use super::dto::{
     UpdateFlightPlanRequest,
 };
 use crate::auth::Principal;
+use crate::cache::{Cached, CachedBody, ResponseCache};
 use crate::error::{ApiError, Problem};
 use crate::extract::{encode_cursor, Pagination, ValidJson};
 use crate::routes::{check_if_match, etag, location, precondition};
@@ -43,10 +44,27 @@ fn with_valid(mut plan: FlightPlan, valid: ValidPlan) -> FlightPlan {
     plan
 }
 
-fn ok_with_etag(plan: FlightPlan) -> HttpResponse {
+/// Answers with the plan and refreshes its cached answer (write-through), so that every
+/// replica reads the new version next.
+async fn respond(state: &AppState, plan: FlightPlan) -> Result<HttpResponse, ApiError> {
+    let key = ResponseCache::plan_key(plan.org_id, plan.id);
+    let version = plan.version;
+    let body = serde_json::to_vec(&FlightPlanResponse::from(plan)).map_err(ApiError::internal)?;
+    state
+        .cache
+        .put(Cached::FlightPlan, &key, Some(version), body.clone())
+        .await;
+    Ok(cached_response(CachedBody {
+        version: Some(version),
+        body,
+    }))
+}
+
+fn cached_response(cached: CachedBody) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header(header::ETag(etag(plan.version)))
-        .json(FlightPlanResponse::from(plan))
+        .insert_header(header::ETag(etag(cached.version.unwrap_or_default())))
+        .content_type("application/json")
+        .body(cached.body)
 }
 
 /// Flight plans of the organisation, optionally by drone, state and time window.
@@ -123,7 +141,11 @@ pub async fn get_plan(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = principal.require(Role::Viewer)?;
-    Ok(ok_with_etag(plan_of(&state, caller.org_id, *id).await?))
+    let key = ResponseCache::plan_key(caller.org_id, FlightPlanId::from_uuid(*id));
+    if let Some(hit) = state.cache.get(Cached::FlightPlan, &key).await {
+        return Ok(cached_response(hit));
+    }
+    respond(&state, plan_of(&state, caller.org_id, *id).await?).await
 }
 
 /// Edits a draft plan (operators and admins). Honours `If-Match`. Plans that left the
@@ -168,7 +190,7 @@ pub async fn update_plan(
         .update_plan(next, version)
         .await
         .map_err(precondition(matched))?;
-    Ok(ok_with_etag(stored))
+    respond(&state, stored).await
 }
 
 /// Moves a plan through its life: `submit` (draft → submitted), `approve` / `reject`
@@ -212,5 +234,5 @@ pub async fn transition_plan(
     next.updated_at = now;
     let stored = state.plans.update_plan(next, version).await?;
     tracing::info!(plan_id = %stored.id, action = action.as_str(), state = stored.state.as_str(), "flight plan transition");
-    Ok(ok_with_etag(stored))
+    respond(&state, stored).await
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::dto::{HistoryQuery, HistoryResponse, PointResponse};
 use crate::auth::Principal;
+use crate::cache::{Cached, ResponseCache};
 use crate::error::{ApiError, Problem};
 use crate::startup::AppState;
 
@@ -79,12 +80,27 @@ pub async fn latest_telemetry(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, drone) = readable_drone(&state, &principal, *id).await?;
-    let point = state
-        .telemetry
-        .latest(org, drone)
-        .await?
-        .ok_or(ApiError::NotFound("telemetry of this drone"))?;
-    Ok(HttpResponse::Ok().json(PointResponse::from(point)))
+    let key = ResponseCache::latest_key(org, drone);
+    let body = match state.cache.get(Cached::LatestTelemetry, &key).await {
+        Some(hit) => hit.body,
+        None => {
+            let point = state
+                .telemetry
+                .latest(org, drone)
+                .await?
+                .ok_or(ApiError::NotFound("telemetry of this drone"))?;
+            let body =
+                serde_json::to_vec(&PointResponse::from(point)).map_err(ApiError::internal)?;
+            state
+                .cache
+                .put(Cached::LatestTelemetry, &key, None, body.clone())
+                .await;
+            body
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// The drone's history in `[from, to)`: raw points newest first (cursor-paginated), or with

@@ -7,6 +7,8 @@ pub struct Model {
     pub id: Uuid,
     pub name: String,
     pub plan: String,
+    pub rate_limit_per_s: Option<i32>,
+    pub rate_limit_burst: Option<i32>,
     pub created_at: DateTimeUtc,
 }
 

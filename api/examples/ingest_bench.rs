@@ -1,0 +1,265 @@
+//! The telemetry ingest benchmark (`bench/ingest`): on fresh PostgreSQL databases (a catalog
+//! and two shards) it starts the real application in-process on a free loopback port and
+//! measures, in one run:
+//!
+//! 1. sustained ingest through `POST /api/v1/telemetry` with N concurrent senders, in
+//!    points per second from the first request until the writer's queue is empty;
+//! 2. the raw binary `COPY` rate of as many rows of the same drones into the same table,
+//!    split by shard and chunked like the writer's batches — the reference limit;
+//! 3. the drone-to-live-stream latency (the point's `ts`, set when it is sent, to its
+//!    arrival in a `GET /api/v1/live` Server-Sent Events client) at 10,000 drones × 1 Hz.
+//!
+//! Each figure is one JSON line on stdout; progress goes to stderr. The databases are
+//! dropped at the end, also after an error or Ctrl-C.
+
+#[path = "ingest_bench/copy.rs"]
+mod copy;
+#[path = "ingest_bench/ingest.rs"]
+mod ingest;
+#[path = "ingest_bench/live.rs"]
+mod live;
+#[path = "ingest_bench/points.rs"]
+mod points;
+#[path = "ingest_bench/setup.rs"]
+mod setup;
+#[path = "ingest_bench/stats.rs"]
+mod stats;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chrono::{SubsecRound, Utc};
+use clap::Parser;
+use serde_json::{json, Value};
+
+use setup::Databases;
+
+/// The targets, printed beside the figures.
+const TARGET_INGEST_VS_COPY: f64 = 0.6;
+const TARGET_LIVE_P99_MS: f64 = 50.0;
+/// Live samples whose point was sent this early in the run are not counted.
+const LIVE_WARMUP: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Parser)]
+#[command(about = "NimbusFleet telemetry ingest benchmark (run it through bench/ingest)")]
+struct Args {
+    /// Concurrent HTTP senders in the ingest figure.
+    #[arg(long, default_value_t = 8)]
+    senders: usize,
+    /// Seconds the senders send in the ingest figure.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Points per POST in the ingest figure (at most `telemetry.max_batch_points`).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Drones the ingest figure's points are spread over.
+    #[arg(long, default_value_t = 1000)]
+    drones: usize,
+    /// Drones reporting once a second in the live-latency figure.
+    #[arg(long, default_value_t = 10_000)]
+    live_drones: usize,
+    /// Seconds of the live-latency figure, the first 2 of which are warm-up.
+    #[arg(long, default_value_t = 15)]
+    live_seconds: u64,
+    /// PostgreSQL base URL, without a database name.
+    #[arg(
+        long,
+        env = "NIMBUS_TEST_PG_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    pg_url: String,
+}
+
+impl Args {
+    fn check(&self) -> anyhow::Result<()> {
+        if self.senders == 0 || self.batch == 0 || self.drones == 0 || self.live_drones == 0 {
+            bail!("--senders, --batch, --drones and --live-drones must be at least 1");
+        }
+        if self.duration == 0 {
+            bail!("--duration must be at least 1 second");
+        }
+        if self.live_seconds <= LIVE_WARMUP.as_secs() {
+            bail!(
+                "--live-seconds must be more than the {} s warm-up",
+                LIVE_WARMUP.as_secs()
+            );
+        }
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    args.check()?;
+    let databases = Databases::create(&args.pg_url).await?;
+    let outcome = tokio::select! {
+        outcome = run(&args, &databases) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let dropped = databases.drop_all().await;
+    outcome?;
+    dropped
+}
+
+/// Prints one figure as a JSON line, `figure` first and the other fields in key order.
+fn emit(figure: &str, fields: Value) {
+    let fields = fields.to_string();
+    let rest = fields
+        .strip_prefix('{')
+        .filter(|rest| *rest != "}")
+        .map_or_else(|| "}".to_owned(), |rest| format!(",{rest}"));
+    println!("{{\"figure\":{}{rest}", json!(figure));
+}
+
+fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
+    let settings = setup::settings(databases)?;
+    api::telemetry::init(&settings.log);
+    let bench = setup::start(&settings).await?;
+    progress(&format!(
+        "app on {} (PostgreSQL, catalog + 2 shards); write batches of {} points, flush after {} ms",
+        bench.address, settings.telemetry.write_batch_points, settings.telemetry.flush_interval_ms
+    ));
+    if args.batch > settings.telemetry.max_batch_points {
+        bail!(
+            "--batch {} exceeds telemetry.max_batch_points ({})",
+            args.batch,
+            settings.telemetry.max_batch_points
+        );
+    }
+
+    let fleet = bench.org("Ingest").await?;
+    progress(&format!("registering {} drones", args.drones));
+    let drones = setup::register_drones(&bench.state, fleet.id, "ING", args.drones).await?;
+    // Ingest is measured warm: each drone's first lookup is not part of the sustained rate.
+    for drone in &drones {
+        bench.state.directory.lookup(fleet.id, *drone).await?;
+    }
+    // Whole seconds, far enough back that every generated `ts` lies in the past.
+    let t0 = Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(60);
+    progress(&format!(
+        "ingest: {} senders × {}-point batches for {} s",
+        args.senders, args.batch, args.duration
+    ));
+    let ingested = ingest::run(
+        &bench,
+        &fleet,
+        &drones,
+        &ingest::Config {
+            senders: args.senders,
+            batch: args.batch,
+            duration: Duration::from_secs(args.duration),
+            t0,
+        },
+    )
+    .await?;
+    let ingest_rate = ingested.points as f64 / ingested.elapsed.as_secs_f64();
+    let http = stats::Summary::of(ingested.http_ms.clone());
+    emit(
+        "ingest_points_per_s",
+        json!({
+            "value": round(ingest_rate, 1),
+            "senders": args.senders,
+            "batch": args.batch,
+            "drones": args.drones,
+            "points": ingested.points,
+            "seconds": round(ingested.elapsed.as_secs_f64(), 3),
+            "drain_ms": round(ingested.drain.as_secs_f64() * 1e3, 1),
+            "requests": ingested.http_ms.len(),
+            "retries": ingested.retries,
+            "http_p50_ms": http.as_ref().map(|s| round(s.p50, 2)),
+            "http_p99_ms": http.as_ref().map(|s| round(s.p99, 2)),
+        }),
+    );
+
+    let chunk = settings.telemetry.write_batch_points;
+    progress(&format!(
+        "raw COPY: {} rows in writer-sized batches of {chunk}",
+        ingested.points
+    ));
+    let copied = copy::run(
+        &bench.state,
+        fleet.id,
+        &drones,
+        &copy::Config {
+            rows: ingested.points,
+            first_index: ingested.next_index,
+            chunk,
+            t0,
+        },
+    )
+    .await?;
+    let copy_rate = copied.rows as f64 / copied.elapsed.as_secs_f64();
+    emit(
+        "raw_copy_points_per_s",
+        json!({
+            "value": round(copy_rate, 1),
+            "rows": copied.rows,
+            "batch": chunk,
+            "copies": copied.copies,
+            "shards": bench.state.store.shard_count(),
+            "seconds": round(copied.elapsed.as_secs_f64(), 3),
+        }),
+    );
+    let ratio = ingest_rate / copy_rate;
+    emit(
+        "ingest_vs_copy_ratio",
+        json!({
+            "value": round(ratio, 3),
+            "target": TARGET_INGEST_VS_COPY,
+            "met": ratio >= TARGET_INGEST_VS_COPY,
+        }),
+    );
+
+    let watchers = bench.org("Live").await?;
+    progress(&format!("registering {} drones", args.live_drones));
+    let live_drones =
+        setup::register_drones(&bench.state, watchers.id, "LIVE", args.live_drones).await?;
+    progress(&format!(
+        "live: {} drones × 1 Hz for {} s, one SSE client at max_hz={}",
+        args.live_drones,
+        args.live_seconds,
+        live::MAX_HZ
+    ));
+    let observed = live::run(
+        &bench,
+        &watchers,
+        &live_drones,
+        Duration::from_secs(args.live_seconds),
+        LIVE_WARMUP,
+    )
+    .await?;
+    let latency = stats::Summary::of(observed.latency_ms)
+        .context("the live stream delivered no position after the warm-up")?;
+    let posts = stats::Summary::of(observed.http_ms);
+    emit(
+        "live_latency_ms",
+        json!({
+            "p50": round(latency.p50, 2),
+            "p99": round(latency.p99, 2),
+            "max": round(latency.max, 2),
+            "samples": latency.count,
+            "sent": observed.sent_after_warmup,
+            "drones": args.live_drones,
+            "rate_hz": 1,
+            "max_hz": live::MAX_HZ,
+            "warmup_s": LIVE_WARMUP.as_secs(),
+            "http_p50_ms": posts.as_ref().map(|s| round(s.p50, 2)),
+            "http_p99_ms": posts.as_ref().map(|s| round(s.p99, 2)),
+            "target_p99_ms": TARGET_LIVE_P99_MS,
+            "met": latency.p99 < TARGET_LIVE_P99_MS,
+        }),
+    );
+
+    bench.stop().await;
+    Ok(())
+}
+
+fn progress(message: &str) {
+    eprintln!("[ingest-bench] {message}");
+}

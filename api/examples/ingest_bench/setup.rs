@@ -1,0 +1,260 @@
+//! Fresh databases, the application started in-process like the integration tests start
+//! it, organisations with a logged-in operator, and drones registered straight through
+//! the repository.
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use anyhow::{anyhow, Context};
+use api::configuration::{Overrides, Settings};
+use api::startup::{open_store, AppState, Application};
+use chrono::Utc;
+use domain::drone::{DroneStatus, Limits, NewDrone, Serial};
+use domain::position::Position;
+use domain::{DroneId, OrgId};
+use futures::{StreamExt, TryStreamExt};
+use reqwest::StatusCode;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+const PASSWORD: &str = "bench password, not a secret";
+/// Drones registered at once.
+const REGISTER_CONCURRENCY: usize = 32;
+
+/// The catalog and two shard databases of one run, named `nf_bench_<uuid>_{catalog,s0,s1}`.
+pub struct Databases {
+    base: String,
+    names: Vec<String>,
+}
+
+impl Databases {
+    pub async fn create(base: &str) -> anyhow::Result<Self> {
+        let id = Uuid::new_v4().simple();
+        let mut databases = Self {
+            base: base.trim_end_matches('/').to_owned(),
+            names: Vec::new(),
+        };
+        let admin = databases.admin().await?;
+        for part in ["catalog", "s0", "s1"] {
+            let name = format!("nf_bench_{id}_{part}");
+            let created = admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .with_context(|| format!("failed to create database {name}"));
+            if let Err(error) = created {
+                admin.close().await.ok();
+                databases.drop_all().await.ok();
+                return Err(error);
+            }
+            databases.names.push(name);
+        }
+        admin.close().await.ok();
+        Ok(databases)
+    }
+
+    async fn admin(&self) -> anyhow::Result<DatabaseConnection> {
+        let mut options = ConnectOptions::new(format!("{}/postgres", self.base));
+        // Dropping a database that was just written to waits for a checkpoint; that is
+        // not worth a warning.
+        options.sqlx_logging(false);
+        Database::connect(options).await.with_context(|| {
+            format!(
+                "PostgreSQL is not reachable at {}; bench/ingest starts it",
+                self.base
+            )
+        })
+    }
+
+    fn url(&self, index: usize) -> anyhow::Result<String> {
+        let name = self.names.get(index).context("no such database")?;
+        Ok(format!("{}/{name}", self.base))
+    }
+
+    /// Drops every database of the run, closing the connections still open to them.
+    pub async fn drop_all(&self) -> anyhow::Result<()> {
+        if self.names.is_empty() {
+            return Ok(());
+        }
+        let admin = self.admin().await?;
+        let mut failure = None;
+        for name in &self.names {
+            let dropped = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await
+                .with_context(|| format!("failed to drop database {name}"));
+            if let Err(error) = dropped {
+                failure.get_or_insert(error);
+            }
+        }
+        admin.close().await.ok();
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// The defaults (and any `NIMBUS__…` variables), on this run's databases, with a free
+/// loopback port, a throwaway JWT key, warnings-only logs, a queue large enough that
+/// senders are not pushed back before the writer is saturated, and live clients allowed
+/// 100 updates a second. Explicit `NIMBUS__TELEMETRY__…` variables for the last two win;
+/// `RUST_LOG` wins over the log filter.
+pub fn settings(databases: &Databases) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(None, &Overrides::default())?;
+    s.server.bind = "127.0.0.1:0".into();
+    s.server.shutdown_timeout_s = 1;
+    let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+    s.auth.jwt_secret = Some(secret.into());
+    // 503s under backpressure are expected here (the senders count and resend them), and
+    // the server logs each one; a real failure stops the run with its answer.
+    s.log.level = "warn,tracing_actix_web=off,api::error=off".into();
+    s.storage.catalog_url = Some(databases.url(0)?.into());
+    s.storage.shard_urls = vec![databases.url(1)?.into(), databases.url(2)?.into()];
+    if std::env::var_os("NIMBUS__TELEMETRY__QUEUE_CAPACITY_POINTS").is_none() {
+        s.telemetry.queue_capacity_points = 1_000_000;
+    }
+    if std::env::var_os("NIMBUS__TELEMETRY__LIVE_MAX_HZ").is_none() {
+        s.telemetry.live_max_hz = 100.0;
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+pub struct Bench {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: web::Data<AppState>,
+    handle: ServerHandle,
+}
+
+/// An organisation and the token of one of its operators.
+pub struct Org {
+    pub id: OrgId,
+    pub token: String,
+}
+
+/// Opens the store (running the migrations), builds the state and serves on the bound port.
+pub async fn start(settings: &Settings) -> anyhow::Result<Bench> {
+    let store = open_store(settings, true).await?;
+    let state = web::Data::new(AppState::new(settings, store)?);
+    let app = Application::with_state(settings, state.clone())?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("failed to build the HTTP client")?;
+    Ok(Bench {
+        address,
+        client,
+        state,
+        handle,
+    })
+}
+
+impl Bench {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Stops serving at once; the databases are dropped afterwards anyway.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+
+    async fn login(&self, email: &str) -> anyhow::Result<String> {
+        let res = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .context("login request failed")?;
+        if res.status() != StatusCode::OK {
+            anyhow::bail!("login of {email} answered {}", res.status());
+        }
+        let body: Value = res.json().await.context("login answered no JSON")?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("login answered no access_token")
+    }
+
+    /// Creates an organisation with an admin, who adds an operator; returns the operator's
+    /// token.
+    pub async fn org(&self, name: &str) -> anyhow::Result<Org> {
+        let tag = Uuid::new_v4().simple().to_string();
+        let admin_email = format!("admin-{tag}@bench.test");
+        let admin = api::commands::create_org(
+            self.state.orgs.as_ref(),
+            &format!("Bench {name} {tag}"),
+            domain::org::Plan::Enterprise,
+            &admin_email,
+            "Bench admin",
+            PASSWORD.to_owned(),
+        )
+        .await?;
+        let admin_token = self.login(&admin_email).await?;
+        let operator_email = format!("operator-{tag}@bench.test");
+        let res = self
+            .client
+            .post(self.url("/api/v1/users"))
+            .bearer_auth(&admin_token)
+            .json(&json!({
+                "email": operator_email, "name": "Bench operator",
+                "role": "operator", "password": PASSWORD
+            }))
+            .send()
+            .await
+            .context("creating the operator failed")?;
+        if res.status() != StatusCode::CREATED {
+            anyhow::bail!("creating the operator answered {}", res.status());
+        }
+        Ok(Org {
+            id: admin.org_id,
+            token: self.login(&operator_email).await?,
+        })
+    }
+}
+
+/// Registers `count` active drones through the repository (much faster than HTTP), a few
+/// at a time; returns their ids in registration order.
+pub async fn register_drones(
+    state: &AppState,
+    org: OrgId,
+    prefix: &str,
+    count: usize,
+) -> anyhow::Result<Vec<DroneId>> {
+    let now = Utc::now();
+    futures::stream::iter(0..count)
+        .map(|i| async move {
+            let serial = Serial::parse(&format!("{prefix}-{i:06}"))
+                .map_err(|e| anyhow!("serial: {}", e.message))?;
+            let (lat, lon) = crate::points::home(i);
+            let home = Position::parse(lat, lon, 0.0).map_err(|e| anyhow!("home: {e:?}"))?;
+            let drone = NewDrone {
+                org_id: org,
+                serial,
+                name: format!("Bench {prefix} {i}"),
+                model: "Matrice 300 RTK".into(),
+                manufacturer: Some("DJI".into()),
+                status: DroneStatus::Active,
+                limits: Limits {
+                    max_altitude_m: 150.0,
+                    max_speed_mps: 20.0,
+                    endurance_min: 40,
+                },
+                firmware_version: None,
+                home: Some(home),
+            }
+            .into_drone(DroneId::new(), now);
+            let id = drone.id;
+            state
+                .drones
+                .create_drone(drone)
+                .await
+                .context("failed to register a drone")?;
+            Ok::<_, anyhow::Error>(id)
+        })
+        .buffered(REGISTER_CONCURRENCY)
+        .try_collect()
+        .await
+}

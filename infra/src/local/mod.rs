@@ -1,0 +1,11 @@
+//! In-process twins of the Redis adapters for the embedded mode (DESIGN §2): the same ports,
+//! state in this process only. `LocalRateLimiter` is also what the Redis rate limiter falls
+//! back to while Redis is unreachable.
+
+mod cache;
+mod idempotency;
+mod rate_limit;
+
+pub use cache::InMemoryCache;
+pub use idempotency::InMemoryIdempotencyStore;
+pub use rate_limit::LocalRateLimiter;

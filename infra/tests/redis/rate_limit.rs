@@ -1,0 +1,129 @@
+use std::time::{Duration, Instant};
+
+use domain::limits::{gcra, Quota};
+use domain::ports::RateLimiter;
+
+use crate::helpers::{redis, unique_prefix};
+
+#[tokio::test]
+async fn a_burst_is_allowed_then_the_sustained_rate() {
+    let quota = Quota {
+        per_second: 5,
+        burst: 10,
+    };
+    let limiter = redis(&unique_prefix()).rate_limiter();
+    let start = Instant::now();
+
+    let first = limiter.check("org", quota).await;
+    assert!(first.allowed);
+    assert_eq!((first.limit, first.remaining), (10, 9));
+    let mut allowed = 1;
+    for _ in 0..14 {
+        allowed += usize::from(limiter.check("org", quota).await.allowed);
+    }
+    let refilled = (start.elapsed().as_secs_f64() * 5.0).floor() as usize;
+    assert!(
+        (10..=10 + refilled).contains(&allowed),
+        "{allowed} allowed at once; the burst is 10"
+    );
+    let refused = limiter.check("org", quota).await;
+    if !refused.allowed {
+        assert_eq!(refused.remaining, 0);
+        assert!(refused.retry_after > Duration::ZERO);
+        assert!(
+            refused.retry_after <= Duration::from_millis(200),
+            "{:?}",
+            refused.retry_after
+        );
+        assert!(
+            refused.reset_after <= Duration::from_secs(2),
+            "{:?}",
+            refused.reset_after
+        );
+    } else {
+        allowed += 1;
+    }
+
+    while start.elapsed() < Duration::from_millis(1200) {
+        allowed += usize::from(limiter.check("org", quota).await.allowed);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    allowed += usize::from(limiter.check("org", quota).await.allowed);
+    let expected = 10.0 + (start.elapsed().as_secs_f64() * 5.0).floor();
+    assert!(
+        (allowed as f64 - expected).abs() <= 1.0,
+        "{allowed} allowed over {:?}; expected {expected}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_budget() {
+    let prefix = unique_prefix();
+    let (a, b) = (redis(&prefix).rate_limiter(), redis(&prefix).rate_limiter());
+    let quota = Quota {
+        per_second: 1,
+        burst: 10,
+    };
+    let start = Instant::now();
+    let (mut from_a, mut from_b) = (0, 0);
+    for _ in 0..15 {
+        from_a += usize::from(a.check("org", quota).await.allowed);
+        from_b += usize::from(b.check("org", quota).await.allowed);
+    }
+    let refilled = start.elapsed().as_secs() as usize;
+    assert!(from_a > 0 && from_b > 0);
+    assert!(
+        (10..=10 + refilled).contains(&(from_a + from_b)),
+        "{from_a} + {from_b} allowed; the shared burst is 10"
+    );
+}
+
+#[tokio::test]
+async fn keys_and_prefixes_have_separate_budgets() {
+    let prefix = unique_prefix();
+    let quota = Quota {
+        per_second: 1,
+        burst: 2,
+    };
+    let limiter = redis(&prefix).rate_limiter();
+    for _ in 0..2 {
+        assert!(limiter.check("a", quota).await.allowed);
+    }
+    assert!(!limiter.check("a", quota).await.allowed);
+    assert!(limiter.check("b", quota).await.allowed);
+    let other = redis(&unique_prefix()).rate_limiter();
+    assert!(other.check("a", quota).await.allowed);
+}
+
+#[tokio::test]
+async fn the_script_decides_like_the_domain_rule() {
+    let quota = Quota {
+        per_second: 1,
+        burst: 3,
+    };
+    let limiter = redis(&unique_prefix()).rate_limiter();
+    let start = Instant::now();
+    let mut in_redis = Vec::new();
+    for _ in 0..5 {
+        in_redis.push(limiter.check("org", quota).await);
+    }
+    let slack = start.elapsed();
+
+    let (mut tat, now) = (None, 1_700_000_000_000_000);
+    let mut pure = Vec::new();
+    for _ in 0..5 {
+        let (decision, new_tat) = gcra(tat, now, quota);
+        tat = Some(new_tat);
+        pure.push(decision);
+    }
+    for (r, p) in in_redis.iter().zip(&pure) {
+        assert_eq!(
+            (r.allowed, r.limit, r.remaining),
+            (p.allowed, p.limit, p.remaining)
+        );
+        // Redis's clock moved on a little between the calls.
+        assert!(r.reset_after <= p.reset_after && r.reset_after + slack >= p.reset_after);
+        assert!(r.retry_after <= p.retry_after && r.retry_after + slack >= p.retry_after);
+    }
+}

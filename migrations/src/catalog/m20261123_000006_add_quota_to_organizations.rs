@@ -1,0 +1,45 @@
+//! Enterprise organisations carry their own rate limit.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Organizations {
+    Table,
+    RateLimitPerS,
+    RateLimitBurst,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per ALTER TABLE.
+        for column in [Organizations::RateLimitPerS, Organizations::RateLimitBurst] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Organizations::Table)
+                        .add_column(ColumnDef::new(column).integer().null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [Organizations::RateLimitBurst, Organizations::RateLimitPerS] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Organizations::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
