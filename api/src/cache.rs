@@ -68,6 +68,20 @@ impl CachedBody {
     }
 }
 
+/// A cache that never holds anything (`cache.enabled = false`).
+pub struct NoCache;
+
+#[async_trait::async_trait]
+impl Cache for NoCache {
+    async fn get(&self, _key: &str) -> Option<Vec<u8>> {
+        None
+    }
+
+    async fn set(&self, _key: &str, _value: Vec<u8>, _ttl: Duration) {}
+
+    async fn delete(&self, _key: &str) {}
+}
+
 #[derive(Clone)]
 pub struct ResponseCache {
     cache: Arc<dyn Cache>,

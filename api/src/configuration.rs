@@ -19,7 +19,15 @@ pub struct Settings {
     pub flight_plans: FlightPlanSettings,
     pub telemetry: TelemetrySettings,
     pub redis: RedisSettings,
+    pub cache: CacheSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    /// Serve hot reads from the cache (Redis, or in-process without Redis). Off: every read
+    /// goes to the database (for benchmarks and troubleshooting).
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +194,7 @@ impl Settings {
             .set_default("redis.timeout_ms", 50)?
             .set_default("redis.command_timeout_ms", 500)?
             .set_default("redis.pool_size", 16)?
+            .set_default("cache.enabled", true)?
             .set_default("log.format", "pretty")?
             .set_default("log.level", "info,sea_orm_migration=warn,sqlx=warn")?;
         builder = match file {

@@ -103,11 +103,29 @@ impl AppState {
                 orgs.clone(),
                 metrics.rate_limit_rejections.clone(),
             ),
-            cache: ResponseCache::new(shared.cache, shared.layer, metrics.cache_lookups.clone()),
+            cache: if settings.cache.enabled {
+                ResponseCache::new(
+                    shared.cache.clone(),
+                    shared.layer,
+                    metrics.cache_lookups.clone(),
+                )
+            } else {
+                ResponseCache::new(
+                    Arc::new(crate::cache::NoCache),
+                    "none",
+                    metrics.cache_lookups.clone(),
+                )
+            },
             idempotency: shared.idempotency,
             orgs,
             users: Arc::new(store.clone()),
-            directory: DroneDirectory::new(drones.clone(), Duration::from_secs(30), 1_000_000),
+            directory: DroneDirectory::new(
+                drones.clone(),
+                shared.cache.clone(),
+                Duration::from_secs(2),
+                Duration::from_secs(300),
+                1_000_000,
+            ),
             drones,
             api_keys: Arc::new(store.clone()),
             plans: Arc::new(store.clone()),

@@ -442,3 +442,34 @@ async fn sessions_fail_closed_and_caches_fail_open_while_redis_is_down() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_drone_retired_on_one_replica_is_refused_telemetry_by_the_others_within_seconds() {
+    let apps = spawn_replicas(Backend::Postgres, 2).await;
+    let org = apps[0].org("directory").await;
+    let drone = apps[0].drone(&org.operator, "DIR-1").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |app: &TestApp| {
+        let batch = [point(&drone, chrono::Utc::now(), 47.0, 8.0)];
+        let token = org.operator.clone();
+        async move { ingest(app, &token, &batch).await.status() }
+    };
+    assert_eq!(send(&apps[1]).await, StatusCode::ACCEPTED);
+    apps[0]
+        .patch(
+            &format!("/api/v1/drones/{drone}"),
+            &org.operator,
+            &json!({"status": "retired"}),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while send(&apps[1]).await != StatusCode::UNPROCESSABLE_ENTITY {
+        assert!(
+            Instant::now() < deadline,
+            "replica B still takes telemetry for a retired drone"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

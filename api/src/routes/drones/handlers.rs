@@ -78,7 +78,7 @@ pub async fn create_drone(
         .drones
         .create_drone(new.into_drone(DroneId::new(), Utc::now()))
         .await?;
-    state.directory.invalidate(drone.org_id, drone.id);
+    state.directory.invalidate(drone.org_id, drone.id).await;
     tracing::info!(drone_id = %drone.id, org_id = %drone.org_id, "drone registered");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location(&req, drone.id)))
@@ -174,7 +174,7 @@ pub async fn update_drone(
         )
         .await
         .map_err(precondition(matched))?;
-    state.directory.invalidate(caller.org_id, id);
+    state.directory.invalidate(caller.org_id, id).await;
     // Write-through: the next read on any replica gets the new version from the cache.
     let version = drone.version;
     let body = serde_json::to_vec(&DroneResponse::from(drone)).map_err(ApiError::internal)?;
@@ -229,7 +229,7 @@ pub async fn delete_drone(
     }
     let plans = plan_ids_of(&state, caller.org_id, id).await?;
     state.drones.delete_drone(caller.org_id, id).await?;
-    state.directory.invalidate(caller.org_id, id);
+    state.directory.invalidate(caller.org_id, id).await;
     state
         .cache
         .invalidate(&ResponseCache::drone_key(caller.org_id, id))
