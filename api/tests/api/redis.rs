@@ -451,12 +451,15 @@ async fn a_drone_retired_on_one_replica_is_refused_telemetry_by_the_others_withi
         .as_str()
         .unwrap()
         .to_owned();
-    let send = |app: &TestApp| {
-        let batch = [point(&drone, chrono::Utc::now(), 47.0, 8.0)];
-        let token = org.operator.clone();
-        async move { ingest(app, &token, &batch).await.status() }
-    };
-    assert_eq!(send(&apps[1]).await, StatusCode::ACCEPTED);
+    async fn send(app: &TestApp, token: &str, drone: &str) -> StatusCode {
+        ingest(app, token, &[point(drone, chrono::Utc::now(), 47.0, 8.0)])
+            .await
+            .status()
+    }
+    assert_eq!(
+        send(&apps[1], &org.operator, &drone).await,
+        StatusCode::ACCEPTED
+    );
     apps[0]
         .patch(
             &format!("/api/v1/drones/{drone}"),
@@ -465,7 +468,7 @@ async fn a_drone_retired_on_one_replica_is_refused_telemetry_by_the_others_withi
         )
         .await;
     let deadline = Instant::now() + Duration::from_secs(3);
-    while send(&apps[1]).await != StatusCode::UNPROCESSABLE_ENTITY {
+    while send(&apps[1], &org.operator, &drone).await != StatusCode::UNPROCESSABLE_ENTITY {
         assert!(
             Instant::now() < deadline,
             "replica B still takes telemetry for a retired drone"
