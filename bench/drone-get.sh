@@ -93,3 +93,6 @@ kill $SERVER; wait $SERVER 2>/dev/null || true
 for mode in $MODES; do
     run_mode "$mode"
 done
+for db in nf_bench_catalog nf_bench_s0 nf_bench_s1; do
+    PGOPTIONS="-c client_min_messages=warning" psql "$NIMBUS_TEST_PG_URL/postgres" -qc "drop database if exists $db with (force)" >/dev/null
+done

@@ -25,6 +25,7 @@ mod setup;
 #[path = "ingest_bench/stats.rs"]
 mod stats;
 
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -95,21 +96,41 @@ async fn main() -> anyhow::Result<()> {
     let databases = Databases::create(&args.pg_url).await?;
     let outcome = tokio::select! {
         outcome = run(&args, &databases) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        signal = interrupted() => Err(anyhow::anyhow!("stopped by {signal}")),
     };
     let dropped = databases.drop_all().await;
     outcome?;
     dropped
 }
 
+/// Waits for Ctrl-C or SIGTERM (`timeout`, CI cancellation), so that the run can still
+/// drop its databases.
+async fn interrupted() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
 /// Prints one figure as a JSON line, `figure` first and the other fields in key order.
-fn emit(figure: &str, fields: Value) {
+/// A closed stdout is an error, not a panic, so that the databases are still dropped.
+fn emit(figure: &str, fields: Value) -> anyhow::Result<()> {
     let fields = fields.to_string();
     let rest = fields
         .strip_prefix('{')
         .filter(|rest| *rest != "}")
         .map_or_else(|| "}".to_owned(), |rest| format!(",{rest}"));
-    println!("{{\"figure\":{}{rest}", json!(figure));
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{{\"figure\":{}{rest}", json!(figure))
+        .and_then(|()| out.flush())
+        .context("failed to write to stdout")
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -175,7 +196,7 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
             "http_p50_ms": http.as_ref().map(|s| round(s.p50, 2)),
             "http_p99_ms": http.as_ref().map(|s| round(s.p99, 2)),
         }),
-    );
+    )?;
 
     let chunk = settings.telemetry.write_batch_points;
     progress(&format!(
@@ -205,7 +226,7 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
             "shards": bench.state.store.shard_count(),
             "seconds": round(copied.elapsed.as_secs_f64(), 3),
         }),
-    );
+    )?;
     let ratio = ingest_rate / copy_rate;
     emit(
         "ingest_vs_copy_ratio",
@@ -214,7 +235,7 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
             "target": TARGET_INGEST_VS_COPY,
             "met": ratio >= TARGET_INGEST_VS_COPY,
         }),
-    );
+    )?;
 
     let watchers = bench.org("Live").await?;
     progress(&format!("registering {} drones", args.live_drones));
@@ -254,7 +275,7 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
             "target_p99_ms": TARGET_LIVE_P99_MS,
             "met": latency.p99 < TARGET_LIVE_P99_MS,
         }),
-    );
+    )?;
 
     bench.stop().await;
     Ok(())

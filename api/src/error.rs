@@ -174,8 +174,16 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
-            tracing::error!(error.code = self.code(), error.details = ?self, "request failed");
+        match self {
+            Self::Internal(_) => {
+                tracing::error!(error.code = self.code(), error.details = ?self, "request failed")
+            }
+            // Expected under load or during an outage, counted in metrics: no error log per
+            // request (the causes are logged, throttled, where they happen).
+            Self::Unavailable { .. } => {
+                tracing::debug!(error.code = self.code(), error.details = ?self, "request refused")
+            }
+            _ => {}
         }
         let detail = match self {
             Self::Internal(_) => "an unexpected error occurred; it has been logged".to_owned(),
