@@ -31,10 +31,11 @@ impl Store {
             Dialect::Postgres => {
                 let (stored, latest) = futures::join!(
                     copy_or_insert(conn, points),
-                    upsert_latest(conn, Dialect::Postgres, points)
+                    upsert_latest_postgres(conn, points)
                 );
+                let stored = stored.map_err(|e| db.err(e))?;
                 latest.map_err(|e| db.err(e))?;
-                stored.map_err(|e| db.err(e))
+                Ok(stored)
             }
             Dialect::Sqlite => write_sqlite(conn, points).await.map_err(|e| db.err(e)),
         }
@@ -139,6 +140,85 @@ async fn upsert_latest(
 }
 
 /// The last point of each drone's run in `points` (sorted by `(drone_id, ts)`).
+/// The PostgreSQL upsert: the batch's columns as 13 arrays, `unnest`ed into rows, so that
+/// one statement binds 13 parameters instead of 13 per drone.
+async fn upsert_latest_postgres(
+    conn: &DatabaseConnection,
+    points: &[TelemetryPoint],
+) -> Result<(), DbErr> {
+    let newest = newest_per_drone(points);
+    if newest.is_empty() {
+        return Ok(());
+    }
+    let column =
+        |f: &dyn Fn(&TelemetryPoint) -> f64| newest.iter().map(|p| f(p)).collect::<Vec<f64>>();
+    let updates = VALUE_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO drone_latest ({COLUMNS}) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::float8[], $5::float8[], \
+         $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::int2[], \
+         $12::float8[], $13::uuid[]) \
+         ON CONFLICT (drone_id) DO UPDATE SET {updates} WHERE excluded.ts > drone_latest.ts"
+    );
+    let mut pg = conn
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e)))?;
+    sqlx::query(&sql)
+        .bind(
+            newest
+                .iter()
+                .map(|p| p.drone_id.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            newest
+                .iter()
+                .map(|p| p.org_id.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(newest.iter().map(|p| db_time(p.ts)).collect::<Vec<_>>())
+        .bind(column(&|p| p.lat))
+        .bind(column(&|p| p.lon))
+        .bind(column(&|p| p.alt_m))
+        .bind(column(&|p| p.speed_mps))
+        .bind(column(&|p| p.heading_deg))
+        .bind(column(&|p| p.battery_pct))
+        .bind(
+            newest
+                .iter()
+                .map(|p| p.vertical_speed_mps)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            newest
+                .iter()
+                .map(|p| p.satellites.map(super::sql::satellites_to_db))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            newest
+                .iter()
+                .map(|p| p.link_quality_pct)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            newest
+                .iter()
+                .map(|p| p.flight_plan_id.map(|id| id.as_uuid()))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *pg)
+        .await
+        .map_err(|e| DbErr::Exec(RuntimeErr::SqlxError(e)))?;
+    Ok(())
+}
+
 fn newest_per_drone(points: &[TelemetryPoint]) -> Vec<&TelemetryPoint> {
     points
         .iter()
