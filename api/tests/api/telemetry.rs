@@ -539,3 +539,42 @@ mod full_queue {
         super::a_full_queue_is_503_and_loses_no_accepted_point(super::Backend::Postgres).await
     }
 }
+
+/// Shutdown refuses new points and writes every accepted one before it returns.
+async fn shutdown_writes_every_queued_point(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(backend, dir.path()).await;
+    let app = spawn_with(backend, settings, dir).await;
+    let org = app.org("drain").await;
+    let d = app.drone(&org.operator, "DRAIN-1").await;
+    let id = d["id"].as_str().unwrap();
+    app.state.pipeline.pause_writer();
+    for chunk in track(id, 300, 1).chunks(100) {
+        assert_eq!(
+            ingest(&app, &org.operator, chunk).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    assert_eq!(app.state.pipeline.queued_points(), 300);
+    app.state.pipeline.shutdown().await;
+    assert_eq!(app.state.pipeline.queued_points(), 0);
+    assert_eq!(history_count(&app, &org.viewer, id).await, 300);
+    let refused = ingest(&app, &org.operator, &track(id, 1, 1)).await;
+    problem(
+        refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+}
+
+mod shutdown {
+    #[tokio::test]
+    async fn sqlite() {
+        super::shutdown_writes_every_queued_point(super::Backend::Sqlite).await
+    }
+    #[tokio::test]
+    async fn postgres() {
+        super::shutdown_writes_every_queued_point(super::Backend::Postgres).await
+    }
+}
