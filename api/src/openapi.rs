@@ -15,7 +15,11 @@ use crate::routes::{
 #[openapi(
     info(
         title = "NimbusFleet API",
-        description = "Drone fleet management: drones, flight plans, users and device keys.\n\n\
+        description = "Drone fleet management: drones, flight plans, users, device keys, live telemetry.\n\n\
+            Every authenticated answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` \
+            (the organisation's plan: Free 10 req/s burst 50, Standard 100/500, Professional 500/2000); \
+            past the limit the answer is `429` with `Retry-After`. POSTs accept an `Idempotency-Key` header: \
+            a repeat with the same body replays the first answer (`Idempotent-Replayed: true`), another body is `422`.\n\n\
             Units are in field names (`alt_m`, `speed_mps`, `endurance_min`). Positions are WGS 84 degrees; \
             altitudes are metres above the take-off point. Times are RFC 3339 UTC.\n\n\
             Errors are RFC 7807 `application/problem+json` documents with a stable `code` (see the `Problem` schema). \
