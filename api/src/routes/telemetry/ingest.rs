@@ -80,13 +80,18 @@ pub async fn ingest_telemetry(
             state.max_batch_points
         )));
     }
+    // One lookup per distinct drone, and none for drones a key may not send anyway.
     let mut directory: HashMap<DroneId, DirectoryEntry> = HashMap::new();
     for point in &points {
         let drone = DroneId::from_uuid(point.drone_id);
+        if only.is_some_and(|own| own != drone) {
+            continue;
+        }
         if let std::collections::hash_map::Entry::Vacant(slot) = directory.entry(drone) {
             slot.insert(state.directory.lookup(org, drone).await?);
         }
     }
+    let total = points.len();
     let now = Utc::now();
     let mut accepted = Vec::with_capacity(points.len());
     let mut errors = Vec::new();
@@ -105,8 +110,6 @@ pub async fn ingest_telemetry(
             Err(problems) => errors.extend(problems.into_iter().map(|e| (index, e))),
         }
     }
-    let rejected_indices: std::collections::BTreeSet<usize> =
-        errors.iter().map(|(i, _)| *i).collect();
     for (_, e) in &errors {
         state
             .metrics
@@ -139,7 +142,7 @@ pub async fn ingest_telemetry(
     state.recent_points.add(org, count as u64, now);
     Ok(HttpResponse::Accepted().json(IngestResponse {
         accepted: count,
-        rejected: rejected_indices.len(),
+        rejected: total - count,
         errors: errors
             .into_iter()
             .map(|(index, e)| PointError {
