@@ -8,7 +8,7 @@ use crate::error::FieldError;
 use crate::ids::{DroneId, FlightPlanId, OrgId};
 
 /// A point as received (already JSON-decoded), before its ranges are checked.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PointInput {
     pub drone_id: DroneId,
     pub ts: DateTime<Utc>,

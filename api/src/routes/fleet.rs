@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Principal;
 use crate::cache::{Cached, ResponseCache};
 use crate::error::{ApiError, Problem};
-use crate::routes::telemetry::PointResponse;
+use crate::routes::telemetry::PointDto;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,7 +32,7 @@ pub struct PositionsQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PositionsResponse {
     /// The latest state of every drone that has reported.
-    pub items: Vec<PointResponse>,
+    pub items: Vec<PointDto>,
     /// True when a shard could not be read and its drones are missing.
     pub incomplete: bool,
 }

@@ -26,7 +26,7 @@ use utoipa::IntoParams;
 use crate::auth::{authenticate, bearer};
 use crate::error::{ApiError, Problem};
 use crate::metrics::Metrics;
-use crate::routes::telemetry::PointResponse;
+use crate::routes::telemetry::PointDto;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -113,7 +113,7 @@ async fn next_event(mut l: Live) -> Option<(Result<Bytes, actix_web::Error>, Liv
                     let lag = (now - p.ts).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
                     l.metrics.live_latency.observe(lag);
                 }
-                let positions: Vec<PointResponse> = points.into_iter().map(Into::into).collect();
+                let positions: Vec<PointDto> = points.into_iter().map(Into::into).collect();
                 return Some((Ok(event("positions", &serde_json::json!({"positions": positions}))), l));
             }
             _ = l.heartbeat.tick() => {

@@ -5,9 +5,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-/// One telemetry sample. Units are in the names; positions are WGS 84 degrees and
-/// altitudes metres above the take-off point.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+/// One telemetry sample, as sent and as read back. Units are in the names; positions are
+/// WGS 84 degrees and altitudes metres above the take-off point.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "drone_id": "01936f3e-8a1b-7c2d-9e4f-5a6b7c8d9e0f", "ts": "2026-11-23T10:15:30.250Z",
@@ -85,24 +85,7 @@ pub struct IngestResponse {
     pub errors: Vec<PointError>,
 }
 
-/// A stored point.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PointResponse {
-    pub drone_id: Uuid,
-    pub ts: DateTime<Utc>,
-    pub lat: f64,
-    pub lon: f64,
-    pub alt_m: f64,
-    pub speed_mps: f64,
-    pub heading_deg: f64,
-    pub battery_pct: f64,
-    pub vertical_speed_mps: Option<f64>,
-    pub satellites: Option<u16>,
-    pub link_quality_pct: Option<f64>,
-    pub flight_plan_id: Option<Uuid>,
-}
-
-impl From<TelemetryPoint> for PointResponse {
+impl From<TelemetryPoint> for PointDto {
     fn from(p: TelemetryPoint) -> Self {
         Self {
             drone_id: p.drone_id.as_uuid(),
@@ -177,7 +160,7 @@ pub struct HistoryResponse {
     pub to: DateTime<Utc>,
     /// Bucket width in seconds when downsampled; `null` for raw points.
     pub interval_s: Option<i64>,
-    pub items: Vec<PointResponse>,
+    pub items: Vec<PointDto>,
     pub buckets: Vec<BucketResponse>,
     pub next_cursor: Option<String>,
 }

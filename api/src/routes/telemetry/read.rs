@@ -8,7 +8,7 @@ use domain::{DroneId, OrgId};
 use infra::pipeline::DirectoryEntry;
 use uuid::Uuid;
 
-use super::dto::{HistoryQuery, HistoryResponse, PointResponse};
+use super::dto::{HistoryQuery, HistoryResponse, PointDto};
 use crate::auth::Principal;
 use crate::cache::{Cached, ResponseCache};
 use crate::error::{ApiError, Problem};
@@ -70,7 +70,7 @@ const MAX_BUCKETS: i64 = 10_000;
 /// The drone's latest reported state.
 #[utoipa::path(context_path = "/api/v1", tag = "telemetry", security(("bearer" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "drone id")), responses(
-    (status = 200, body = PointResponse),
+    (status = 200, body = PointDto),
     (status = 404, description = "unknown drone, or no telemetry yet", body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/drones/{id}/telemetry/latest")]
@@ -89,8 +89,7 @@ pub async fn latest_telemetry(
                 .latest(org, drone)
                 .await?
                 .ok_or(ApiError::NotFound("telemetry of this drone"))?;
-            let body =
-                serde_json::to_vec(&PointResponse::from(point)).map_err(ApiError::internal)?;
+            let body = serde_json::to_vec(&PointDto::from(point)).map_err(ApiError::internal)?;
             state
                 .cache
                 .put(Cached::LatestTelemetry, &key, None, body.clone())
