@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
+use actix_web::error::{PayloadError, QueryPayloadError};
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -178,20 +178,6 @@ pub fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Erro
 /// Maps `web::Path` failures (an id that is not a UUID) to 404: no such resource exists.
 pub fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound("resource").into()
-}
-
-/// For `web::Json` used anywhere outside [`ValidJson`].
-pub fn json_error(error: JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
-    match error {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::PayloadTooLarge {
-                limit: body_limit(req),
-            }
-            .into()
-        }
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType.into(),
-        other => ApiError::bad_request("malformed_request", other.to_string()).into(),
-    }
 }
 
 /// `limit` and `cursor` of every list.

@@ -241,11 +241,6 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(body_limit)
-                        .error_handler(extract::json_error),
-                )
                 .app_data(web::QueryConfig::default().error_handler(extract::query_error))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
                 .configure(routes::configure)
