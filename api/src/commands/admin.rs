@@ -57,12 +57,7 @@ pub async fn set_plan(
     orgs: &dyn OrgRepository,
     args: &crate::cli::SetPlanArgs,
 ) -> anyhow::Result<Organization> {
-    let plan = Plan::parse(&args.plan).with_context(|| {
-        format!(
-            "--plan must be free, standard, professional or enterprise, not {}",
-            args.plan
-        )
-    })?;
+    let plan = parse_plan(&args.plan)?;
     let quota = match (plan, args.rate, args.burst) {
         (Plan::Enterprise, Some(per_second), Some(burst)) if per_second > 0 && burst > 0 => {
             Some(domain::limits::Quota { per_second, burst })
@@ -79,4 +74,11 @@ pub async fn set_plan(
         .await?
         .with_context(|| format!("no organisation is named {:?}", args.org))?;
     Ok(orgs.set_plan(org.id, plan, quota).await?)
+}
+
+/// The `--plan` of the admin commands.
+pub fn parse_plan(raw: &str) -> anyhow::Result<Plan> {
+    Plan::parse(raw).with_context(|| {
+        format!("--plan must be free, standard, professional or enterprise, not {raw}")
+    })
 }

@@ -53,12 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Admin(AdminCommand::CreateOrg(args)) => {
             let store = open_store(&settings, settings.storage.migrate_on_start).await?;
-            let plan = domain::org::Plan::parse(&args.plan).with_context(|| {
-                format!(
-                    "--plan must be free, standard, professional or enterprise, not {}",
-                    args.plan
-                )
-            })?;
+            let plan = admin::parse_plan(&args.plan)?;
             let admin = create_org(
                 &store,
                 &args.name,

@@ -14,24 +14,25 @@ use crate::extract::{encode_cursor, Pagination, ValidJson};
 use crate::routes::{check_if_match, etag, location, not_modified, precondition};
 use crate::startup::AppState;
 
-/// Every plan of a drone, whose cached answers go when the drone (and so they) go.
-async fn plan_ids_of(
+/// Every plan of a drone: to refuse deleting a drone that is flying or cleared to fly, and
+/// to drop the plans' cached answers when the drone (and so they) go.
+async fn plans_of(
     state: &AppState,
     org: domain::OrgId,
     drone: DroneId,
-) -> Result<Vec<domain::FlightPlanId>, ApiError> {
+) -> Result<Vec<domain::flight_plan::FlightPlan>, ApiError> {
     let filter = domain::flight_plan::FlightPlanFilter {
         drone_id: Some(drone),
         ..Default::default()
     };
-    let mut ids = Vec::new();
+    let mut plans = Vec::new();
     let mut page = domain::page::PageRequest::first(domain::page::MAX_LIMIT);
     loop {
         let found = state.plans.list_plans(org, &filter, page).await?;
-        ids.extend(found.items.iter().map(|p| p.id));
+        plans.extend(found.items);
         match found.next_after {
             Some(after) => page.after = Some(after),
-            None => return Ok(ids),
+            None => return Ok(plans),
         }
     }
 }
@@ -213,21 +214,16 @@ pub async fn delete_drone(
         .get_drone(caller.org_id, id)
         .await?
         .ok_or(ApiError::NotFound("drone"))?;
-    let open = state
-        .plans
-        .count_plans(
-            caller.org_id,
-            id,
-            &[FlightPlanState::Approved, FlightPlanState::Active],
-        )
-        .await?;
-    if open > 0 {
+    let plans = plans_of(&state, caller.org_id, id).await?;
+    if plans
+        .iter()
+        .any(|p| matches!(p.state, FlightPlanState::Approved | FlightPlanState::Active))
+    {
         return Err(ApiError::conflict(
             "drone_has_open_plans",
             "the drone has an approved or active flight plan; complete or cancel it first",
         ));
     }
-    let plans = plan_ids_of(&state, caller.org_id, id).await?;
     state.drones.delete_drone(caller.org_id, id).await?;
     state.directory.invalidate(caller.org_id, id).await;
     state
@@ -237,7 +233,7 @@ pub async fn delete_drone(
     for plan in plans {
         state
             .cache
-            .invalidate(&ResponseCache::plan_key(caller.org_id, plan))
+            .invalidate(&ResponseCache::plan_key(caller.org_id, plan.id))
             .await;
     }
     Ok(HttpResponse::NoContent().finish())
