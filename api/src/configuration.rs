@@ -55,6 +55,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_s: u64,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// The built dashboard (`frontend/dist`), served at `/`. When it holds no `index.html`,
+    /// `/` explains how to build it and links to the API docs.
+    pub dashboard_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +174,7 @@ impl Settings {
             .set_default("server.workers", 0)?
             .set_default("server.shutdown_timeout_s", 30)?
             .set_default("server.body_limit_bytes", 1_048_576)?
+            .set_default("server.dashboard_dir", "frontend/dist")?
             .set_default("storage.data_dir", "./data")?
             .set_default("storage.max_connections", 10)?
             .set_default("storage.connect_timeout_s", 5)?

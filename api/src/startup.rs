@@ -227,6 +227,7 @@ impl Application {
             .with_context(|| format!("failed to bind {}", settings.server.bind))?;
         let port = listener.local_addr()?.port();
         let body_limit = settings.server.body_limit_bytes;
+        let dashboard_dir = settings.server.dashboard_dir.clone();
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -236,6 +237,9 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(crate::rate_limit::headers))
                 .wrap(actix_web::middleware::from_fn(crate::metrics::record))
                 .wrap(actix_web::middleware::from_fn(
+                    routes::dashboard::cache_headers,
+                ))
+                .wrap(actix_web::middleware::from_fn(
                     crate::middleware::add_request_id,
                 ))
                 .wrap(TracingLogger::default())
@@ -243,7 +247,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(extract::query_error))
                 .app_data(web::PathConfig::default().error_handler(extract::path_error))
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, &dashboard_dir))
         })
         .listen(listener)?
         .shutdown_timeout(settings.server.shutdown_timeout_s);

@@ -8,7 +8,6 @@ use crate::openapi::ApiDoc;
 /// binary, so it works without internet).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/docs", web::get().to(|| async { redirect("/docs/") }))
-        .route("/", web::get().to(|| async { redirect("/docs/") }))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()));
 }
 

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod dashboard;
 pub mod docs;
 pub mod drones;
 pub mod fleet;
@@ -18,7 +19,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Every route: health, docs, the API under `/api/v1`, then the dashboard at `/` (served
+/// from `dashboard_dir`), which answers whatever the others do not.
+pub fn configure(cfg: &mut web::ServiceConfig, dashboard_dir: &std::path::Path) {
     cfg.configure(health::configure)
         .configure(docs::configure)
         .service(
@@ -31,12 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(flight_plans::configure)
                 .configure(telemetry::configure)
                 .configure(fleet::configure)
-                .configure(live::configure),
-        )
-        .default_service(web::to(not_found));
+                .configure(live::configure)
+                .default_service(web::to(not_found)),
+        );
+    dashboard::configure(cfg, dashboard_dir);
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("route"))
 }
 

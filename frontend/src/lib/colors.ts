@@ -1,0 +1,21 @@
+/** Marker colours by drone status and battery, shared by the map and the legend. */
+
+export const STATUS_COLORS: Record<string, string> = {
+  active: '#1f7a3a',
+  maintenance: '#b35c00',
+  grounded: '#8a1c1c',
+  retired: '#5f6368',
+};
+
+export function batteryColor(pct: number | null | undefined): string {
+  if (pct === null || pct === undefined || !Number.isFinite(pct)) return '#5f6368';
+  if (pct < 20) return '#c62828';
+  if (pct < 50) return '#d08700';
+  return '#1f7a3a';
+}
+
+/** Fill from the battery for active drones, from the status otherwise. */
+export function droneColor(status: string | undefined, batteryPct: number | null | undefined): string {
+  if (status && status !== 'active') return STATUS_COLORS[status] ?? '#5f6368';
+  return batteryColor(batteryPct);
+}

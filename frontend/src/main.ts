@@ -1,0 +1,135 @@
+import 'leaflet/dist/leaflet.css';
+import 'uplot/dist/uPlot.min.css';
+import './styles.css';
+import { api, setUnauthorizedHandler } from './api/client';
+import { fleet } from './fleet-store';
+import { LiveConnection, type LiveStatus } from './live';
+import { interceptLinks, navigate, render, route } from './router';
+import { session } from './session';
+import { h, toast } from './ui';
+import { loginView } from './views/login';
+import { fleetView } from './views/fleet';
+import { droneView } from './views/drone';
+import { plansView } from './views/plans';
+import { planEditorView } from './views/plan-editor';
+import { adminView } from './views/admin';
+import { settingsView } from './views/settings';
+import { installTestHook } from './test-hook';
+
+let live: LiveConnection | null = null;
+let ending = false;
+
+/** Ends the session locally and shows the login screen with `message`. */
+export function signOut(message: string): void {
+  if (ending) return;
+  ending = true;
+  live?.stop();
+  live = null;
+  session.clear();
+  fleet.reset();
+  renderHeader();
+  navigate(`/login?msg=${encodeURIComponent(message)}`, true);
+  ending = false;
+}
+
+setUnauthorizedHandler((message) => {
+  if (session.token) signOut(message);
+});
+
+function statusLabel(s: LiveStatus): string {
+  return { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' }[s];
+}
+
+function renderHeader(): void {
+  const header = document.getElementById('header')!;
+  if (!session.me) {
+    header.hidden = true;
+    header.replaceChildren();
+    return;
+  }
+  header.hidden = false;
+  const indicator = h('button', { class: 'live-indicator', type: 'button', 'data-testid': 'live-status', title: 'Live connection; click to reconnect now' });
+  live?.onStatus((s, detail) => {
+    indicator.dataset.state = s;
+    indicator.textContent = statusLabel(s);
+    indicator.title = detail ? `${statusLabel(s)}: ${detail}. Click to retry now.` : `Live updates: ${statusLabel(s)}`;
+  });
+  indicator.addEventListener('click', () => live?.retryNow());
+  const link = (href: string, text: string) => h('a', { href, 'data-link': true, class: 'nav-link' }, text);
+  const me = session.me;
+  header.replaceChildren(
+    h('a', { href: '/', 'data-link': true, class: 'brand' }, 'NimbusFleet'),
+    h('nav', { 'aria-label': 'Main' },
+      link('/', 'Fleet'),
+      link('/plans', 'Flight plans'),
+      session.can('admin') ? link('/admin', 'Admin') : null,
+      link('/settings', 'Settings'),
+    ),
+    h('div', { class: 'header-right' },
+      indicator,
+      h('span', { class: 'who' }, `${me.user.name} · ${me.user.role} · ${me.organization.name}`),
+      h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'logout', onclick: () => void logout() }, 'Sign out'),
+    ),
+  );
+  const mark = () => {
+    for (const a of header.querySelectorAll<HTMLAnchorElement>('nav a')) {
+      const href = a.getAttribute('href')!;
+      const here = href === '/' ? location.pathname === '/' || location.pathname.startsWith('/drones') : location.pathname.startsWith(href);
+      if (here) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+  };
+  mark();
+  document.addEventListener('nimbus:route', mark);
+}
+
+async function logout(): Promise<void> {
+  try {
+    await api.logout();
+  } catch {
+    // Signing out locally is what matters; the session also expires on its own.
+  }
+  signOut('You have signed out.');
+}
+
+/** Called after a successful login, or at start with a stored token. */
+export async function startSession(): Promise<boolean> {
+  try {
+    session.me = await api.me();
+  } catch {
+    session.clear();
+    return false;
+  }
+  live = new LiveConnection({ maxHz: 2, onLogout: (m) => signOut(m) });
+  renderHeader();
+  live.start();
+  fleet.load().catch((e) => toast(`Could not load the fleet: ${e instanceof Error ? e.message : e}`, 'error'));
+  return true;
+}
+
+function guarded(view: Parameters<typeof route>[1]): Parameters<typeof route>[1] {
+  return (root, params, query) => {
+    if (!session.me) {
+      navigate('/login', true);
+      return;
+    }
+    return view(root, params, query);
+  };
+}
+
+route('/login', loginView);
+route('/', guarded(fleetView));
+route('/drones/:id', guarded(droneView));
+route('/plans', guarded(plansView));
+route('/plans/new', guarded(planEditorView));
+route('/admin', guarded(adminView));
+route('/settings', guarded(settingsView));
+
+interceptLinks();
+installTestHook(() => live);
+
+(async () => {
+  if (session.token && location.pathname !== '/login') await startSession();
+  if (!session.me && location.pathname !== '/login') navigate('/login', true);
+  else await render();
+})();

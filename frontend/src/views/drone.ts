@@ -1,0 +1,246 @@
+/** Drone detail: metadata (editable with If-Match), live values, history charts, plans, exports. */
+import type uPlot from 'uplot';
+import { api, type Drone, type DroneUpdate, type ExportFormat, type Point } from '../api/client';
+import { fleet } from '../fleet-store';
+import * as fmt from '../lib/format';
+import { ApiError } from '../lib/problem';
+import { session } from '../session';
+import { downloadBlob, errorText, h, notice, toast } from '../ui';
+import { chartData, makeChart, RANGES, SERIES } from './charts';
+import { planTable } from './plans';
+
+export async function droneView(root: HTMLElement, params: Record<string, string>): Promise<() => void> {
+  const id = params.id!;
+  const cleanups: Array<() => void> = [];
+  root.append(notice('loading', 'Loading the drone…'));
+  let drone: Drone;
+  let etag: string;
+  try {
+    const r = await api.drone(id);
+    drone = r.body;
+    etag = r.etag ?? `"${drone.version}"`;
+  } catch (e) {
+    root.replaceChildren(
+      notice('error', e instanceof ApiError && e.status === 404 ? 'This drone does not exist (or belongs to another organisation). ' : `Could not load the drone: ${errorText(e)}. `,
+        h('a', { href: '/', 'data-link': true }, 'Back to the fleet')),
+    );
+    return () => undefined;
+  }
+
+  const title = h('h1', {}, drone.name);
+  const meta = h('section', { class: 'card', 'aria-labelledby': 'meta-title' });
+  const liveCard = h('section', { class: 'card', 'aria-labelledby': 'live-title', 'data-testid': 'live-values' });
+  const charts = h('section', { class: 'card charts-card', 'aria-labelledby': 'charts-title' });
+  const plans = h('section', { class: 'card', 'aria-labelledby': 'plans-title' });
+  const exports = h('section', { class: 'card', 'aria-labelledby': 'export-title' });
+  root.replaceChildren(h('div', { class: 'page' },
+    h('p', {}, h('a', { href: '/', 'data-link': true }, '← Fleet')),
+    title,
+    h('div', { class: 'grid-2' }, meta, liveCard),
+    charts,
+    h('div', { class: 'grid-2' }, plans, exports),
+  ));
+
+  const renderMeta = (editing = false, errors: Map<string, string> = new Map()) => {
+    const rows: Array<[string, string, keyof DroneUpdate | null, string]> = [
+      ['Name', drone.name, 'name', 'text'],
+      ['Serial', drone.serial, 'serial', 'text'],
+      ['Model', drone.model, 'model', 'text'],
+      ['Manufacturer', drone.manufacturer ?? '', 'manufacturer', 'text'],
+      ['Firmware', drone.firmware_version ?? '', 'firmware_version', 'text'],
+      ['Status', drone.status, 'status', 'status'],
+      ['Max altitude (m)', String(drone.max_altitude_m), 'max_altitude_m', 'number'],
+      ['Max speed (m/s)', String(drone.max_speed_mps), 'max_speed_mps', 'number'],
+      ['Endurance (min)', String(drone.endurance_min), 'endurance_min', 'number'],
+    ];
+    const heading = h('h2', { id: 'meta-title' }, 'Details');
+    if (!editing) {
+      const display: Record<string, string> = {
+        max_altitude_m: fmt.metres(drone.max_altitude_m, 0),
+        max_speed_mps: fmt.speed(drone.max_speed_mps, 0),
+        endurance_min: fmt.minutes(drone.endurance_min),
+      };
+      meta.replaceChildren(heading,
+        h('dl', { class: 'dl' }, ...rows.flatMap(([label, value, key]) => [h('dt', {}, label.replace(/ \(.*\)$/, '')), h('dd', {}, (key && display[key]) || value || '—')]),
+          h('dt', {}, 'Home'), h('dd', {}, drone.home ? `${fmt.coordinate(drone.home.lat)}, ${fmt.coordinate(drone.home.lon)}` : '—'),
+          h('dt', {}, 'Updated'), h('dd', {}, `${fmt.dateTime(drone.updated_at)} (version ${drone.version})`)),
+        session.can('operator')
+          ? h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => renderMeta(true) }, 'Edit details')
+          : h('p', { class: 'hint' }, 'Viewers cannot edit drones; ask an operator or admin.'),
+      );
+      return;
+    }
+    const form = h('form', { class: 'form-grid', novalidate: true });
+    for (const [label, value, key, kind] of rows) {
+      if (!key) continue;
+      const inputId = `drone-${key}`;
+      const input = kind === 'status'
+        ? h('select', { id: inputId, name: key }, ...['active', 'maintenance', 'grounded', 'retired'].map((s) => h('option', { value: s, selected: s === value }, s)))
+        : h('input', { id: inputId, name: key, type: kind, value, step: kind === 'number' ? 'any' : null, 'aria-invalid': errors.has(key) ? 'true' : null });
+      form.append(h('label', { for: inputId }, label), h('div', {}, input, errors.has(key) ? h('span', { class: 'field-error', role: 'alert' }, errors.get(key)!) : null));
+    }
+    const general = h('p', { class: 'field-error', role: 'alert' }, errors.get('') ?? '');
+    form.append(general, h('div', { class: 'row' },
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save'),
+      h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => renderMeta(false) }, 'Cancel')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      const patch: DroneUpdate = {};
+      const text = (k: 'name' | 'serial' | 'model' | 'status') => {
+        const v = String(data.get(k) ?? '').trim();
+        if (v !== drone[k]) patch[k] = v;
+      };
+      text('name'); text('serial'); text('model'); text('status');
+      const optional = (k: 'manufacturer' | 'firmware_version') => {
+        const v = String(data.get(k) ?? '').trim();
+        if (v !== (drone[k] ?? '')) patch[k] = v === '' ? null : v;
+      };
+      optional('manufacturer'); optional('firmware_version');
+      const num = (k: 'max_altitude_m' | 'max_speed_mps' | 'endurance_min') => {
+        const v = Number(data.get(k));
+        if (v !== drone[k]) patch[k] = v;
+      };
+      num('max_altitude_m'); num('max_speed_mps'); num('endurance_min');
+      if (Object.keys(patch).length === 0) {
+        renderMeta(false);
+        return;
+      }
+      try {
+        const r = await api.updateDrone(id, etag, patch);
+        drone = r.body;
+        etag = r.etag ?? `"${drone.version}"`;
+        title.textContent = drone.name;
+        fleet.upsertDrone(drone);
+        toast('Drone saved');
+        renderMeta(false);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 412) {
+          const fresh = await api.drone(id);
+          drone = fresh.body;
+          etag = fresh.etag ?? `"${drone.version}"`;
+          renderMeta(true, new Map([['', 'Someone else changed this drone meanwhile. The form now shows their version; apply your change again and save.']]));
+          return;
+        }
+        const map = new Map<string, string>();
+        if (err instanceof ApiError) for (const f of err.fieldErrors) map.set(f.field, f.message);
+        if (!map.size || err instanceof ApiError && err.fieldErrors.some((f) => !rows.some((r) => r[2] === f.field))) map.set('', errorText(err));
+        renderMeta(true, map);
+      }
+    });
+    meta.replaceChildren(heading, form);
+    form.querySelector<HTMLElement>('input')?.focus();
+  };
+  renderMeta();
+
+  // Live values: from the fleet store (kept current by the live stream), seeded by `latest`.
+  const liveBody = h('dl', { class: 'dl' });
+  const liveNote = h('p', { class: 'hint' });
+  liveCard.append(h('h2', { id: 'live-title' }, 'Live telemetry'), liveNote, liveBody);
+  const renderLive = (p: Point | null) => {
+    if (!p) {
+      liveNote.textContent = 'No telemetry yet. Values appear as soon as the drone (or the simulator) sends points to POST /api/v1/telemetry.';
+      liveBody.replaceChildren();
+      return;
+    }
+    liveNote.textContent = `Last point ${fmt.ago(p.ts)} (${fmt.dateTime(p.ts)})`;
+    const item = (k: string, v: string, testid?: string) => [h('dt', {}, k), h('dd', testid ? { 'data-testid': testid } : {}, v)];
+    liveBody.replaceChildren(
+      ...item('Position', `${fmt.coordinate(p.lat)}, ${fmt.coordinate(p.lon)}`),
+      ...item('Altitude', fmt.metres(p.alt_m), 'live-alt'),
+      ...item('Speed', fmt.speed(p.speed_mps), 'live-speed'),
+      ...item('Vertical speed', fmt.speed(p.vertical_speed_mps)),
+      ...item('Heading', fmt.degrees(p.heading_deg)),
+      ...item('Battery', fmt.percent(p.battery_pct, 1), 'live-battery'),
+      ...item('Link quality', fmt.percent(p.link_quality_pct)),
+      ...item('Satellites', p.satellites === null || p.satellites === undefined ? '—' : `${p.satellites} satellites`),
+    );
+  };
+  const known = fleet.drones.get(id)?.point ?? null;
+  renderLive(known);
+  if (!known) api.latest(id).then(renderLive).catch(() => renderLive(null));
+  cleanups.push(fleet.subscribe((u) => {
+    if (u.changed.has(id)) renderLive(fleet.drones.get(id)?.point ?? null);
+  }));
+  const ageTimer = window.setInterval(() => renderLive(fleet.drones.get(id)?.point ?? null), 5000);
+  cleanups.push(() => window.clearInterval(ageTimer));
+
+  // History charts.
+  const rangeSelect = h('select', { id: 'range', 'aria-label': 'Time range' }, ...RANGES.map((r, i) => h('option', { value: String(i), selected: i === 0 }, `${r.label} (per ${r.interval})`)));
+  const chartArea = h('div', { class: 'charts', 'data-testid': 'charts' });
+  const chartNote = h('p', { class: 'hint', role: 'status' });
+  charts.append(h('div', { class: 'row spread' }, h('h2', { id: 'charts-title' }, 'History'), h('label', { class: 'row' }, 'Range ', rangeSelect)), chartNote, chartArea);
+  let plots: uPlot[] = [];
+  const loadCharts = async () => {
+    const range = RANGES[Number(rangeSelect.value)] ?? RANGES[0];
+    const to = new Date();
+    const from = new Date(to.getTime() - range.minutes * 60_000);
+    chartNote.textContent = 'Loading history…';
+    try {
+      const hist = await api.history(id, { from: from.toISOString(), to: to.toISOString(), interval: range.interval });
+      for (const p of plots) p.destroy();
+      plots = [];
+      chartArea.replaceChildren();
+      chartArea.dataset.points = String(hist.buckets.length);
+      if (hist.buckets.length === 0) {
+        chartNote.textContent = 'No telemetry in this range. Pick a longer range, or wait for the drone to report.';
+        return;
+      }
+      chartNote.textContent = `${hist.buckets.length} buckets of ${hist.interval_s ?? '?'} s: average (solid) with minimum and maximum (dashed).`;
+      const width = Math.max(280, Math.min(chartArea.clientWidth || 900, 1400) / (chartArea.clientWidth > 1000 ? 3 : 1) - 16);
+      for (const s of SERIES) {
+        const box = h('div', { class: 'chart', 'data-series': s.title });
+        chartArea.append(box);
+        plots.push(makeChart(box, s, chartData(hist.buckets, s.pick), width));
+      }
+    } catch (e) {
+      chartNote.textContent = `Could not load the history: ${errorText(e)}. Try another range or reload.`;
+    }
+  };
+  rangeSelect.addEventListener('change', () => void loadCharts());
+  void loadCharts();
+  const chartTimer = window.setInterval(() => void loadCharts(), 30_000);
+  cleanups.push(() => {
+    window.clearInterval(chartTimer);
+    for (const p of plots) p.destroy();
+  });
+
+  // Flight plans of this drone.
+  plans.append(h('div', { class: 'row spread' }, h('h2', { id: 'plans-title' }, 'Flight plans'),
+    session.can('operator') ? h('a', { href: `/plans/new?drone_id=${id}`, 'data-link': true, class: 'btn btn-secondary' }, 'New plan') : null));
+  const planBox = h('div', {}, notice('loading', 'Loading plans…'));
+  plans.append(planBox);
+  const loadPlans = async () => {
+    try {
+      const list = await api.plans({ drone_id: id, limit: 100 });
+      planBox.replaceChildren(list.items.length ? planTable(list.items, loadPlans, false) : notice('empty', 'No flight plans for this drone yet. Create one with "New plan".'));
+    } catch (e) {
+      planBox.replaceChildren(notice('error', `Could not load plans: ${errorText(e)}`));
+    }
+  };
+  void loadPlans();
+
+  // Track export: the API needs the auth header, so fetch as a blob and save it.
+  exports.append(h('h2', { id: 'export-title' }, 'Export track'), h('p', { class: 'hint' }, 'The track of the range selected above, streamed by the server.'));
+  const row = h('div', { class: 'row' });
+  for (const [format, label] of [['geojson', 'GeoJSON'], ['csv', 'CSV'], ['gpx', 'GPX']] as Array<[ExportFormat, string]>) {
+    row.append(h('button', { type: 'button', class: 'btn btn-secondary', onclick: async (e: Event) => {
+      const b = e.currentTarget as HTMLButtonElement;
+      b.disabled = true;
+      const range = RANGES[Number(rangeSelect.value)] ?? RANGES[0];
+      const to = new Date();
+      const from = new Date(to.getTime() - range.minutes * 60_000);
+      try {
+        const blob = await api.exportTrack(id, format, from.toISOString(), to.toISOString());
+        downloadBlob(blob, `${drone.serial}-track.${format === 'geojson' ? 'geojson' : format}`);
+      } catch (err) {
+        toast(`Export failed: ${errorText(err)}`, 'error');
+      } finally {
+        b.disabled = false;
+      }
+    } }, `Download ${label}`));
+  }
+  exports.append(row);
+
+  return () => cleanups.forEach((c) => c());
+}
