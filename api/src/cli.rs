@@ -36,6 +36,16 @@ pub enum Command {
     Admin(AdminCommand),
     /// Fly simulated drones and send their telemetry to a running server.
     Simulate(SimulateArgs),
+    /// Consume telemetry from Kafka and write it to the shards, as one member of the ingest
+    /// consumer group (needs `kafka.brokers`). Serves /metrics and /health on `ingest.bind`.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Address of /metrics and /health/* [default: 127.0.0.1:9464].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +142,19 @@ pub enum AdminCommand {
     CreateOrg(CreateOrgArgs),
     /// Change an organisation's plan, and so its API rate limit.
     SetPlan(SetPlanArgs),
+    /// Create the Kafka telemetry and dead-letter topics (`kafka.topic`,
+    /// `kafka.dead_letter_topic`) when they do not exist.
+    CreateTopics(CreateTopicsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateTopicsArgs {
+    /// Partitions of the telemetry topic: the most ingest workers that can share the load.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub partitions: i32,
+    /// Copies of each partition.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=10))]
+    pub replication: i32,
 }
 
 #[derive(Debug, Args)]

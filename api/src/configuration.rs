@@ -20,7 +20,50 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub redis: RedisSettings,
     pub cache: CacheSettings,
+    pub kafka: KafkaSettings,
+    pub ingest: IngestSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSettings {
+    /// `host:9092[,host:9092…]`. Unset: telemetry goes through the in-process queue and
+    /// `serve` writes it itself (embedded mode). Set: `serve` produces accepted points to
+    /// Kafka and `nimbusfleet ingest` workers write them.
+    pub brokers: Option<String>,
+    pub topic: String,
+    pub dead_letter_topic: String,
+    pub client_id: String,
+    /// Most points per Kafka record (points are grouped by partition).
+    pub record_max_points: usize,
+    /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    pub compression: String,
+    pub linger_ms: u64,
+    /// Bound of the producer's unacknowledged records, in KiB and in records; when either is
+    /// reached, ingest answers 503 with `Retry-After`.
+    pub queue_max_kbytes: u64,
+    pub queue_max_records: u64,
+    /// Longest wait for the brokers' acknowledgement before ingest answers 503.
+    pub delivery_timeout_ms: u64,
+    /// Further librdkafka settings (e.g. `security.protocol`), applied to every client.
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestSettings {
+    /// Where `nimbusfleet ingest` serves `/health/live`, `/health/ready` and `/metrics`.
+    pub bind: String,
+    /// The consumer group every ingest worker joins.
+    pub group_id: String,
+    /// A write batch closes at this many points…
+    pub batch_max_points: usize,
+    /// …or this many milliseconds after its first record.
+    pub flush_interval_ms: u64,
+    /// How long the group waits for a silent worker before moving its partitions.
+    pub session_timeout_ms: u64,
+    /// How often the consumer lag in `/metrics` is refreshed.
+    pub lag_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +178,7 @@ pub struct LogSettings {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub bind: Option<String>,
+    pub ingest_bind: Option<String>,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -199,6 +243,21 @@ impl Settings {
             .set_default("redis.command_timeout_ms", 500)?
             .set_default("redis.pool_size", 16)?
             .set_default("cache.enabled", true)?
+            .set_default("kafka.topic", "nimbus.telemetry")?
+            .set_default("kafka.dead_letter_topic", "nimbus.telemetry.dead-letter")?
+            .set_default("kafka.client_id", "nimbusfleet")?
+            .set_default("kafka.record_max_points", 1000)?
+            .set_default("kafka.compression", "lz4")?
+            .set_default("kafka.linger_ms", 5)?
+            .set_default("kafka.queue_max_kbytes", 65_536)?
+            .set_default("kafka.queue_max_records", 100_000)?
+            .set_default("kafka.delivery_timeout_ms", 10_000)?
+            .set_default("ingest.bind", "127.0.0.1:9464")?
+            .set_default("ingest.group_id", "nimbus-ingest")?
+            .set_default("ingest.batch_max_points", 5000)?
+            .set_default("ingest.flush_interval_ms", 5)?
+            .set_default("ingest.session_timeout_ms", 10_000)?
+            .set_default("ingest.lag_interval_ms", 1000)?
             .set_default("log.format", "pretty")?
             .set_default("log.level", "info,sea_orm_migration=warn,sqlx=warn")?;
         builder = match file {
@@ -215,6 +274,9 @@ impl Settings {
         );
         if let Some(bind) = &overrides.bind {
             builder = builder.set_override("server.bind", bind.as_str())?;
+        }
+        if let Some(bind) = &overrides.ingest_bind {
+            builder = builder.set_override("ingest.bind", bind.as_str())?;
         }
         if let Some(dir) = &overrides.data_dir {
             builder = builder.set_override("storage.data_dir", dir.to_string_lossy().as_ref())?;
@@ -268,6 +330,7 @@ impl Settings {
             return Err(invalid("storage.shard_urls", "lists too many shards"));
         }
         self.slot_map()?;
+        self.validate_kafka()?;
         match &self.auth.jwt_secret {
             Some(secret) if secret.expose_secret().len() < 32 => {
                 return Err(invalid("auth.jwt_secret", "must be at least 32 bytes long"))
@@ -404,6 +467,95 @@ impl Settings {
         }
     }
 
+    fn validate_kafka(&self) -> Result<(), SettingsError> {
+        let k = &self.kafka;
+        if k.brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+            return Err(invalid(
+                "kafka.brokers",
+                "must list host:port pairs, or be unset",
+            ));
+        }
+        if k.topic.is_empty() || k.dead_letter_topic.is_empty() || k.topic == k.dead_letter_topic {
+            return Err(invalid(
+                "kafka.dead_letter_topic",
+                "kafka.topic and kafka.dead_letter_topic must be set and differ",
+            ));
+        }
+        if k.record_max_points == 0 {
+            return Err(invalid("kafka.record_max_points", "must be at least 1"));
+        }
+        if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&k.compression.as_str()) {
+            return Err(invalid(
+                "kafka.compression",
+                "must be none, gzip, snappy, lz4 or zstd",
+            ));
+        }
+        if k.queue_max_kbytes == 0 || k.queue_max_records == 0 {
+            return Err(invalid(
+                "kafka.queue_max_kbytes",
+                "kafka.queue_max_kbytes and kafka.queue_max_records must be at least 1",
+            ));
+        }
+        if !(100..=300_000).contains(&k.delivery_timeout_ms) {
+            return Err(invalid(
+                "kafka.delivery_timeout_ms",
+                "must be between 100 and 300000 milliseconds",
+            ));
+        }
+        let i = &self.ingest;
+        i.bind
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("ingest.bind", "must be an address such as 127.0.0.1:9464"))?;
+        if i.group_id.is_empty() {
+            return Err(invalid("ingest.group_id", "must not be empty"));
+        }
+        if i.batch_max_points == 0 {
+            return Err(invalid("ingest.batch_max_points", "must be at least 1"));
+        }
+        if !(1_000..=300_000).contains(&i.session_timeout_ms) {
+            return Err(invalid(
+                "ingest.session_timeout_ms",
+                "must be between 1000 and 300000 milliseconds",
+            ));
+        }
+        if i.lag_interval_ms < 100 {
+            return Err(invalid(
+                "ingest.lag_interval_ms",
+                "must be at least 100 milliseconds",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The Kafka settings for `infra`, when `kafka.brokers` is set.
+    pub fn kafka_settings(&self) -> Option<infra::kafka::KafkaSettings> {
+        let k = &self.kafka;
+        Some(infra::kafka::KafkaSettings {
+            brokers: k.brokers.clone()?,
+            topic: k.topic.clone(),
+            dead_letter_topic: k.dead_letter_topic.clone(),
+            client_id: k.client_id.clone(),
+            record_max_points: k.record_max_points,
+            compression: k.compression.clone(),
+            linger: Duration::from_millis(k.linger_ms),
+            queue_max_kbytes: k.queue_max_kbytes,
+            queue_max_records: k.queue_max_records,
+            delivery_timeout: Duration::from_millis(k.delivery_timeout_ms),
+            options: k.options.clone(),
+        })
+    }
+
+    pub fn ingest_settings(&self) -> infra::kafka::IngestSettings {
+        let i = &self.ingest;
+        infra::kafka::IngestSettings {
+            group_id: i.group_id.clone(),
+            batch_max_points: i.batch_max_points,
+            flush_interval: Duration::from_millis(i.flush_interval_ms),
+            session_timeout: Duration::from_millis(i.session_timeout_ms),
+            stats_interval: Duration::from_millis(i.lag_interval_ms),
+        }
+    }
+
     pub fn pipeline_settings(&self) -> infra::pipeline::PipelineSettings {
         infra::pipeline::PipelineSettings {
             queue_capacity_points: self.telemetry.queue_capacity_points,
@@ -489,10 +641,12 @@ mod tests {
     fn command_line_flags_win_over_defaults() {
         let overrides = Overrides {
             bind: Some("0.0.0.0:9999".into()),
+            ingest_bind: Some("0.0.0.0:9465".into()),
             data_dir: Some("/tmp/nf".into()),
         };
         let s = Settings::load(None, &overrides).unwrap();
         assert_eq!(s.server.bind, "0.0.0.0:9999");
+        assert_eq!(s.ingest.bind, "0.0.0.0:9465");
         assert_eq!(s.storage.data_dir, PathBuf::from("/tmp/nf"));
     }
 }

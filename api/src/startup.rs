@@ -14,6 +14,7 @@ use domain::ports::{
     OrgRepository, RateLimiter, SessionStore, TelemetryBus, TelemetryStore, UserRepository,
 };
 use domain::telemetry::TelemetryRules;
+use infra::kafka::KafkaBus;
 use infra::pipeline::{DroneDirectory, Pipeline, RecentCounter};
 use infra::{InMemorySessionStore, Store};
 use secrecy::SecretString;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub sessions: Arc<dyn SessionStore>,
     pub telemetry: Arc<dyn TelemetryStore>,
     pub bus: Arc<dyn TelemetryBus>,
+    /// Set when `kafka.brokers` is: accepted points go to Kafka and no writer runs here.
+    pub kafka: Option<Arc<KafkaBus>>,
     pub pipeline: Arc<Pipeline>,
     pub directory: DroneDirectory,
     pub recent_points: Arc<RecentCounter>,
@@ -74,8 +77,34 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<St
 }
 
 impl AppState {
-    /// Builds the state and starts the telemetry writer; needs a Tokio runtime.
+    /// Builds the state with the embedded telemetry pipeline (whatever `kafka.brokers` says)
+    /// and starts its writer; needs a Tokio runtime.
     pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
+        let metrics = Metrics::new().context("failed to register metrics")?;
+        Self::assemble(settings, store, metrics, None)
+    }
+
+    /// Builds the state for `serve`: with `kafka.brokers` set, accepted telemetry goes to
+    /// Kafka (connecting first; the topic must exist) and no writer runs in this process.
+    pub async fn connect(settings: &Settings, store: Store) -> anyhow::Result<Self> {
+        let metrics = Metrics::new().context("failed to register metrics")?;
+        let kafka = match settings.kafka_settings() {
+            Some(kafka) => Some(Arc::new(
+                KafkaBus::connect(&kafka, Arc::new(metrics.clone()))
+                    .await
+                    .with_context(|| format!("failed to connect to Kafka at {}", kafka.brokers))?,
+            )),
+            None => None,
+        };
+        Self::assemble(settings, store, metrics, kafka)
+    }
+
+    fn assemble(
+        settings: &Settings,
+        store: Store,
+        metrics: Metrics,
+        kafka: Option<Arc<KafkaBus>>,
+    ) -> anyhow::Result<Self> {
         let secret = match &settings.auth.jwt_secret {
             Some(secret) => secret.clone(),
             None => {
@@ -85,18 +114,27 @@ impl AppState {
         };
         let ttl_s =
             i64::try_from(settings.auth.token_ttl_s).context("auth.token_ttl_s is too large")?;
-        let metrics = Metrics::new().context("failed to register metrics")?;
         let telemetry: Arc<dyn TelemetryStore> = Arc::new(store.clone());
-        let pipeline = Arc::new(Pipeline::start(
-            &settings.pipeline_settings(),
-            telemetry.clone(),
-            Arc::new(metrics.clone()),
-        ));
+        let pipeline = Arc::new(match kafka {
+            Some(_) => Pipeline::live_only(&settings.pipeline_settings()),
+            None => Pipeline::start(
+                &settings.pipeline_settings(),
+                telemetry.clone(),
+                Arc::new(metrics.clone()),
+            ),
+        });
         let drones: Arc<dyn DroneRepository> = Arc::new(store.clone());
         let orgs: Arc<dyn OrgRepository> = Arc::new(store.clone());
         let shared = Shared::new(settings, &metrics, &pipeline)?;
         let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
         health.extend(shared.health);
+        let bus: Arc<dyn TelemetryBus> = match &kafka {
+            Some(kafka) => {
+                health.push(kafka.clone());
+                kafka.clone()
+            }
+            None => pipeline.bus.clone(),
+        };
         Ok(Self {
             rate_limits: RateLimits::new(
                 shared.rate_limiter,
@@ -131,7 +169,8 @@ impl AppState {
             plans: Arc::new(store.clone()),
             sessions: shared.sessions,
             telemetry,
-            bus: pipeline.bus.clone(),
+            bus,
+            kafka,
             pipeline,
             recent_points: Arc::new(RecentCounter::default()),
             health,
@@ -218,7 +257,7 @@ impl Application {
     /// `server.bind` and prepares the server; nothing is served until [`Application::run`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings, settings.storage.migrate_on_start).await?;
-        let state = web::Data::new(AppState::new(&settings, store)?);
+        let state = web::Data::new(AppState::connect(&settings, store).await?);
         Self::with_state(&settings, state)
     }
 
@@ -281,6 +320,9 @@ impl Application {
         let queued = self.state.pipeline.queued_points();
         tracing::info!(queued, "draining the telemetry queue");
         self.state.pipeline.shutdown().await;
+        if let Some(kafka) = &self.state.kafka {
+            kafka.flush(Duration::from_secs(10)).await;
+        }
         served
     }
 

@@ -238,6 +238,10 @@ pub enum BusError {
     /// The service is shutting down and takes no more points.
     #[error("telemetry queue is closed")]
     Closed,
+    /// The bus did not confirm the write (e.g. the Kafka brokers are unreachable): nothing
+    /// may be assumed stored; the caller should answer 503 and the client retry.
+    #[error("telemetry bus unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Where accepted points go on their way to storage: an in-process bounded queue when

@@ -8,6 +8,7 @@ import type { DroneLayer } from './map/drone-layer';
 
 interface Hook {
   droneCount(): number;
+  droneName(id: string): string | null;
   positions(): Array<{ id: string; lat: number; lon: number; x: number; y: number }>;
   liveStatus(): string;
   liveEvents(): number;
@@ -26,6 +27,7 @@ declare global {
 export function installTestHook(live: () => LiveConnection | null): void {
   window.__nimbus = {
     droneCount: () => fleet.drones.size,
+    droneName: (id) => fleet.drones.get(id)?.drone?.name ?? null,
     positions: () => (window.__nimbus.layer?.positions ?? []).map((d) => ({ ...d })),
     liveStatus: () => live()?.status ?? 'offline',
     liveEvents: () => live()?.events ?? 0,

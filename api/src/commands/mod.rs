@@ -2,6 +2,7 @@
 
 mod admin;
 mod demo;
+mod ingest;
 
 pub use admin::{create_org, set_plan};
 
@@ -37,12 +38,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Serve(args) => args.bind.map(|b| b.to_string()),
             _ => None,
         },
+        ingest_bind: match &cli.command {
+            Command::Ingest(args) => args.bind.map(|b| b.to_string()),
+            _ => None,
+        },
         data_dir: cli.data_dir.clone(),
     };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     crate::telemetry::init(&settings.log);
     match cli.command {
         Command::Serve(args) => serve(settings, args).await,
+        Command::Ingest(_) => ingest::run(settings).await,
+        Command::Admin(AdminCommand::CreateTopics(args)) => {
+            let kafka = settings
+                .kafka_settings()
+                .context("kafka.brokers is not set (NIMBUS__KAFKA__BROKERS=host:9092)")?;
+            infra::kafka::create_topics(&kafka, args.partitions, args.replication).await?;
+            println!(
+                "topics {} ({} partitions) and {} exist on {}",
+                kafka.topic, args.partitions, kafka.dead_letter_topic, kafka.brokers
+            );
+            Ok(())
+        }
         Command::Migrate => {
             open_store(&settings, true).await?;
             println!(
@@ -90,7 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(&settings, settings.storage.migrate_on_start).await?;
-    let state = actix_web::web::Data::new(AppState::new(&settings, store)?);
+    let state = actix_web::web::Data::new(AppState::connect(&settings, store).await?);
     let app = Application::with_state(&settings, state.clone())?;
     let host = settings
         .server

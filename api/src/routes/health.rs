@@ -79,6 +79,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
                 queued_points: state.pipeline.queued_points(),
                 queue_capacity: state.pipeline.bus.capacity(),
                 live_subscribers: state.pipeline.live.subscribers(),
+                kafka_in_flight: state.kafka.as_ref().map_or(0, |k| k.in_flight()),
             },
         )
         .map_err(ApiError::internal)?;

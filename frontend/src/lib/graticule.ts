@@ -33,7 +33,8 @@ function round(v: number, step: number): number {
 
 function multiples(from: number, to: number, step: number, limit: number): number[] {
   const out: number[] = [];
-  for (let i = Math.ceil(from / step); i * step <= to && out.length < limit; i++) out.push(round(i * step, step));
+  const eps = step * 1e-9;
+  for (let i = Math.ceil((from - eps) / step); i * step <= to + eps && out.length < limit; i++) out.push(round(i * step, step));
   return out;
 }
 

@@ -26,7 +26,7 @@ export class DroneTable {
     this.viewport = h('div', { class: 'vt-viewport', tabindex: 0, 'aria-label': 'Drones; use the arrow keys to move the selection' }, this.spacer);
     this.el = h('div', { class: 'vt', role: 'table', 'aria-label': 'Drones', 'data-testid': 'drone-table' },
       h('div', { class: 'vt-head', role: 'row' },
-        ...['Drone', 'Status', 'Battery', 'Altitude', 'Speed', 'Last seen'].map((t) => h('span', { role: 'columnheader' }, t))),
+        ...['Drone', 'Status', 'Battery', 'Altitude', 'Speed', 'Last seen', ''].map((t) => h('span', { role: 'columnheader' }, t))),
       this.viewport,
     );
     this.viewport.addEventListener('scroll', () => this.renderWindow(), { passive: true });
@@ -122,14 +122,15 @@ export class DroneTable {
     el.replaceChildren(
       h('span', { role: 'cell', class: 'vt-name' },
         h('span', { class: 'swatch', style: `background:${color}`, 'aria-hidden': 'true' }),
-        h('button', { type: 'button', class: 'linkish', title: 'Select on the map', onclick: () => { this.select(s.id, false); this.onSelect?.(s.id); } }, name),
-        h('a', { href: `/drones/${s.id}`, 'data-link': true, class: 'row-open', 'aria-label': `Details of ${name}` }, 'Details'),
-        d ? h('small', { class: 'muted' }, d.serial) : null),
+        h('span', { class: 'vt-name-text' },
+          h('button', { type: 'button', class: 'linkish', title: 'Select on the map', onclick: () => { this.select(s.id, false); this.onSelect?.(s.id); } }, name),
+          d ? h('small', { class: 'muted' }, d.serial) : null)),
       h('span', { role: 'cell' }, d?.status ?? '—'),
       h('span', { role: 'cell' }, fmt.percent(p?.battery_pct)),
       h('span', { role: 'cell' }, fmt.metres(p?.alt_m)),
       h('span', { role: 'cell' }, fmt.speed(p?.speed_mps)),
       h('span', { role: 'cell' }, p ? fmt.ago(s.t) : 'no data'),
+      h('span', { role: 'cell' }, h('a', { href: `/drones/${s.id}`, 'data-link': true, class: 'row-open', 'aria-label': `Details of ${name}` }, 'Details')),
     );
     el.setAttribute('aria-selected', String(s.id === this.selected));
   }

@@ -1,4 +1,5 @@
 /** Fleet overview: live map, KPIs and the drone table, kept in sync. */
+import L from 'leaflet';
 import { api, type Summary } from '../api/client';
 import { fleet, type DroneState, type FrameUpdate } from '../fleet-store';
 import { STATUS_COLORS, batteryColor } from '../lib/colors';
@@ -27,6 +28,8 @@ function legend(): HTMLElement {
       item(STATUS_COLORS.grounded!, 'grounded'),
       item(STATUS_COLORS.retired!, 'retired'),
       h('li', {}, h('span', { class: 'swatch hollow', 'aria-hidden': 'true' }), 'no report for 60 s'),
+      h('li', {}, h('span', { class: 'line-swatch', 'aria-hidden': 'true' }), 'active plan route'),
+      h('li', {}, h('span', { class: 'line-swatch dashed', 'aria-hidden': 'true' }), 'approved plan route'),
     ),
   );
 }
@@ -64,6 +67,25 @@ export function fleetView(root: HTMLElement): () => void {
   const layer = new DroneLayer(() => fleet.drones.values());
   layer.addTo(base.map);
   window.__nimbus.layer = layer;
+
+  // Routes of approved and active plans, on Leaflet's canvas renderer.
+  const planLayer = L.layerGroup().addTo(base.map);
+  const loadPlans = async () => {
+    try {
+      const [active, approved] = await Promise.all([api.plans({ state: 'active', limit: 200 }), api.plans({ state: 'approved', limit: 200 })]);
+      planLayer.clearLayers();
+      for (const p of [...active.items, ...approved.items]) {
+        const color = p.state === 'active' ? '#7a3fb0' : '#0b57d0';
+        L.polyline(p.waypoints.map((w) => [w.lat, w.lon] as [number, number]), { color, weight: 2, dashArray: p.state === 'active' ? undefined : '6 4', renderer: base.renderer })
+          .bindTooltip(`${p.name} (${p.state})`)
+          .addTo(planLayer);
+      }
+    } catch {
+      // Plans are context on this map; the plans screen reports errors.
+    }
+  };
+  void loadPlans();
+  const planTimer = window.setInterval(() => void loadPlans(), 30_000);
 
   let pendingLag: number[] = [];
   layer.onDraw = (at) => {
@@ -171,6 +193,7 @@ export function fleetView(root: HTMLElement): () => void {
     unsubscribe();
     window.clearInterval(summaryTimer);
     window.clearInterval(ageTimer);
+    window.clearInterval(planTimer);
     window.__nimbus.layer = null;
     base.destroy();
   };

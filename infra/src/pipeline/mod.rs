@@ -19,7 +19,7 @@ pub use bus::InProcessBus;
 pub use counter::RecentCounter;
 pub use directory::{DirectoryEntry, DroneDirectory};
 pub use live::{LiveHub, LivePublisher};
-pub use writer::WriteObserver;
+pub use writer::{write_durably, WriteObserver};
 
 use domain::ports::TelemetryStore;
 use tokio::sync::watch;
@@ -77,6 +77,33 @@ impl Pipeline {
             paused,
             publisher,
             writer: tokio::sync::Mutex::new(Some(writer)),
+        }
+    }
+
+    /// Only the live hub, with no writer: for `serve` when Kafka carries telemetry and the
+    /// ingest workers write it (DESIGN §4). The in-process bus is closed from the start.
+    pub fn live_only(settings: &PipelineSettings) -> Self {
+        let (bus, _queue) = InProcessBus::new(0);
+        bus.close();
+        let live = LiveHub::new(settings.live_buffer_batches);
+        let (paused, _) = watch::channel(false);
+        let publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>> =
+            Arc::new(std::sync::RwLock::new(Arc::new(live.clone())));
+        Self {
+            bus: Arc::new(bus),
+            live,
+            paused,
+            publisher,
+            writer: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Where written points go: this process's hub, or the cross-replica publisher set by
+    /// [`Pipeline::set_live_publisher`].
+    pub fn live_publisher(&self) -> Arc<dyn LivePublisher> {
+        match self.publisher.read() {
+            Ok(p) => p.clone(),
+            Err(_) => Arc::new(self.live.clone()),
         }
     }
 

@@ -43,7 +43,7 @@ pub(super) async fn run(mut w: Writer, mut paused: watch::Receiver<bool>) {
                 break;
             }
         }
-        write_with_retry(&w, &batch).await;
+        write_durably(w.store.as_ref(), w.observer.as_ref(), &batch).await;
         w.bus.release(batch.len());
         let publisher = w.publisher.read().map(|p| p.clone()).ok();
         if let Some(publisher) = publisher {
@@ -53,20 +53,25 @@ pub(super) async fn run(mut w: Writer, mut paused: watch::Receiver<bool>) {
     tracing::info!("telemetry writer drained its queue and stopped");
 }
 
-/// Accepted points are never dropped: a failing write is retried with backoff while the
-/// queue fills up and pushes back on ingest.
-async fn write_with_retry(w: &Writer, batch: &[TelemetryPoint]) {
+/// Writes one batch to its shards and returns once it is durable. Accepted points are never
+/// dropped: a failing write is retried with backoff while the queue (or, with Kafka, the
+/// consumer lag) grows and pushes back on ingest. Shared by the embedded writer and the
+/// Kafka ingest worker.
+pub async fn write_durably(
+    store: &dyn TelemetryStore,
+    observer: &dyn WriteObserver,
+    batch: &[TelemetryPoint],
+) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let started = Instant::now();
-        match w.store.write_points(batch).await {
+        match store.write_points(batch).await {
             Ok(new_rows) => {
-                w.observer
-                    .batch_written(batch.len(), new_rows, started.elapsed());
+                observer.batch_written(batch.len(), new_rows, started.elapsed());
                 return;
             }
             Err(error) => {
-                w.observer.write_failed();
+                observer.write_failed();
                 tracing::warn!(points = batch.len(), error = %error, retry_in_ms = backoff.as_millis() as u64, "telemetry write failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -137,6 +137,13 @@ pub async fn ingest_telemetry(
             detail: "the service is shutting down; retry on another replica",
             retry_after_s: 1,
         },
+        BusError::Unavailable(reason) => {
+            tracing::warn!(%reason, "telemetry bus did not confirm a batch");
+            ApiError::Unavailable {
+                detail: "the telemetry bus is unavailable; retry the same batch later",
+                retry_after_s: 2,
+            }
+        }
     })?;
     state.metrics.points_accepted.inc_by(count as u64);
     state.recent_points.add(org, count as u64, now);

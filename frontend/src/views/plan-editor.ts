@@ -1,0 +1,197 @@
+/** New flight plan: click the map to add waypoints, edit altitude/speed/hold in the list, submit. */
+import L from 'leaflet';
+import { api, type NewPlan, type Waypoint } from '../api/client';
+import { fleet } from '../fleet-store';
+import * as fmt from '../lib/format';
+import { ApiError, groupFieldErrors, type GroupedErrors } from '../lib/problem';
+import { createBaseMap } from '../map/base';
+import { DroneLayer } from '../map/drone-layer';
+import { navigate } from '../router';
+import { session } from '../session';
+import { errorText, h, notice, toast } from '../ui';
+
+interface Draft {
+  lat: number;
+  lon: number;
+  alt_m: string;
+  speed_mps: string;
+  hold_s: string;
+}
+
+/** `datetime-local` value for a date, in local time. */
+function localInput(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+function optionalNumber(s: string): number | null {
+  return s.trim() === '' ? null : Number(s);
+}
+
+export function planEditorView(root: HTMLElement, _p: Record<string, string>, query: URLSearchParams): () => void {
+  if (!session.can('operator')) {
+    root.append(notice('error', 'Only operators and admins can create flight plans. ', h('a', { href: '/plans', 'data-link': true }, 'Back to the plans')));
+    return () => undefined;
+  }
+  const waypoints: Draft[] = [];
+  let errors: GroupedErrors = { items: new Map(), fields: new Map(), general: [] };
+
+  const wanted = query.get('drone_id');
+  const droneSelect = h('select', { id: 'plan-drone', name: 'drone_id', required: true });
+  const fillDrones = () => {
+    const drones = fleet.list().filter((s) => s.drone).sort((a, b) => a.drone!.name.localeCompare(b.drone!.name));
+    const keep = droneSelect.value || wanted;
+    droneSelect.replaceChildren(
+      ...(drones.length ? [] : [h('option', { value: '' }, fleet.loaded ? 'No drones: register one first' : 'Loading drones…')]),
+      ...drones.map((s) => h('option', { value: s.id, selected: s.id === keep }, `${s.drone!.name} (${s.drone!.serial}) · max ${fmt.metres(s.drone!.max_altitude_m, 0)}, ${fmt.speed(s.drone!.max_speed_mps, 0)}`)));
+    return drones.length;
+  };
+  const unsubscribe = fillDrones() > 0 && fleet.loaded ? () => undefined : fleet.subscribe((u) => { if (u.listChanged) fillDrones(); });
+  const name = h('input', { id: 'plan-name', name: 'name', type: 'text', value: `Plan ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`, required: true });
+  const start = h('input', { id: 'plan-start', name: 'planned_start', type: 'datetime-local', value: localInput(new Date(Date.now() + 60 * 60_000)) });
+  const end = h('input', { id: 'plan-end', name: 'planned_end', type: 'datetime-local', value: localInput(new Date(Date.now() + 120 * 60_000)) });
+  const fieldErr = (field: string) => h('span', { class: 'field-error', role: 'alert', 'data-field': field });
+  const fieldErrors = { drone_id: fieldErr('drone_id'), name: fieldErr('name'), planned_start: fieldErr('planned_start'), planned_end: fieldErr('planned_end'), waypoints: fieldErr('waypoints') };
+  const general = h('div', { class: 'general-errors', role: 'alert' });
+  const list = h('ol', { class: 'waypoints', 'data-testid': 'waypoints' });
+  const saveDraft = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'save-draft' }, 'Save as draft');
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'submit-plan' }, 'Save and submit');
+  const addCentre = h('button', { type: 'button', class: 'btn btn-small btn-secondary' }, 'Add waypoint at map centre');
+  const mapEl = h('div', { class: 'map', 'data-testid': 'plan-map', 'aria-label': 'Map: click to add a waypoint' });
+
+  const form = h('form', { class: 'plan-form', novalidate: true, 'aria-label': 'New flight plan' },
+    h('h1', {}, 'New flight plan'),
+    h('label', { for: 'plan-drone' }, 'Drone'), droneSelect, fieldErrors.drone_id,
+    h('label', { for: 'plan-name' }, 'Name'), name, fieldErrors.name,
+    h('div', { class: 'row times' },
+      h('div', {}, h('label', { for: 'plan-start' }, 'Planned start (local time)'), start, fieldErrors.planned_start),
+      h('div', {}, h('label', { for: 'plan-end' }, 'Planned end (local time)'), end, fieldErrors.planned_end)),
+    h('h2', {}, 'Waypoints'),
+    h('p', { class: 'hint' }, 'Click the map to add a waypoint; drag a numbered marker to move it. Altitudes are metres above the take-off point; leave speed empty for the default cruise speed.'),
+    h('div', {}, addCentre), fieldErrors.waypoints, list, general,
+    h('div', { class: 'row' }, submit, saveDraft, h('a', { href: '/plans', 'data-link': true, class: 'btn btn-secondary' }, 'Cancel')),
+  );
+  root.append(h('div', { class: 'editor-page' }, h('div', { class: 'map-wrap' }, mapEl), form));
+
+  const selected = fleet.drones.get(droneSelect.value);
+  const center: [number, number] = selected?.point ? [selected.point.lat, selected.point.lon] : selected?.drone?.home ? [selected.drone.home.lat, selected.drone.home.lon] : [47.3769, 8.5417];
+  const base = createBaseMap(mapEl, center, 15);
+  new DroneLayer(() => fleet.drones.values()).addTo(base.map);
+  const route = L.polyline([], { color: '#0050d0', weight: 3, dashArray: '6 4', renderer: base.renderer }).addTo(base.map);
+  const markers = L.layerGroup().addTo(base.map);
+
+  const renderMap = () => {
+    route.setLatLngs(waypoints.map((w) => [w.lat, w.lon]));
+    markers.clearLayers();
+    waypoints.forEach((w, i) => {
+      const bad = errors.items.has(i);
+      const m = L.marker([w.lat, w.lon], {
+        draggable: true,
+        keyboard: false,
+        title: `Waypoint ${i + 1}`,
+        icon: L.divIcon({ className: `wp-icon${bad ? ' wp-bad' : ''}`, html: String(i + 1), iconSize: [24, 24] }),
+      });
+      m.on('dragend', () => {
+        const ll = m.getLatLng();
+        w.lat = ll.lat;
+        w.lon = ll.lng;
+        render();
+      });
+      markers.addLayer(m);
+    });
+  };
+
+  const renderList = () => {
+    list.replaceChildren(...waypoints.map((w, i) => {
+      const errs = errors.items.get(i);
+      const input = (key: 'alt_m' | 'speed_mps' | 'hold_s', label: string, unit: string) => {
+        const id = `wp-${i}-${key}`;
+        const msg = errs?.get(key);
+        const el = h('input', { id, type: 'number', step: 'any', value: w[key], inputmode: 'decimal', 'data-testid': `wp-${key}`, 'aria-invalid': msg ? 'true' : null, 'aria-describedby': msg ? `${id}-err` : null });
+        el.addEventListener('input', () => { w[key] = el.value; });
+        if (msg) messages.push(h('span', { class: 'field-error', id: `${id}-err`, 'data-testid': 'wp-error', 'data-field': key }, `${label}: ${msg.join('; ')}`));
+        return h('div', { class: 'wp-field' }, h('label', { for: id }, `${label} (${unit})`), el);
+      };
+      const messages: HTMLElement[] = [];
+      const whole = errs?.get('') ?? [];
+      const other = [...(errs?.entries() ?? [])].filter(([k]) => !['', 'alt_m', 'speed_mps', 'hold_s'].includes(k)).map(([k, v]) => `${k}: ${v.join('; ')}`);
+      return h('li', { class: `wp${errs ? ' wp-has-error' : ''}`, 'data-index': String(i) },
+        h('div', { class: 'row spread' },
+          h('strong', {}, `Waypoint ${i + 1}`),
+          h('span', { class: 'muted small' }, `${fmt.coordinate(w.lat)}, ${fmt.coordinate(w.lon)}`),
+          h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Remove waypoint ${i + 1}`, onclick: () => { waypoints.splice(i, 1); errors = { items: new Map(), fields: errors.fields, general: errors.general }; render(); } }, 'Remove')),
+        h('div', { class: 'row' }, input('alt_m', 'Altitude', 'm'), input('speed_mps', 'Speed', 'm/s'), input('hold_s', 'Hold', 's')),
+        ...messages,
+        ...[...whole, ...other].map((m) => h('span', { class: 'field-error', 'data-testid': 'wp-error' }, m)));
+    }));
+    if (waypoints.length === 0) list.append(h('li', { class: 'muted' }, 'No waypoints yet: click the map (at least 2).'));
+  };
+
+  const renderErrors = () => {
+    for (const [k, el] of Object.entries(fieldErrors)) el.textContent = (errors.fields.get(k) ?? []).join('; ');
+    general.replaceChildren(...errors.general.map((m) => h('p', { class: 'field-error' }, m)));
+  };
+
+  const render = () => {
+    renderMap();
+    renderList();
+    renderErrors();
+  };
+
+  const addWaypoint = (ll: L.LatLng) => {
+    const prev = waypoints[waypoints.length - 1];
+    waypoints.push({ lat: Number(ll.lat.toFixed(6)), lon: Number(ll.lng.toFixed(6)), alt_m: prev?.alt_m ?? '50', speed_mps: prev?.speed_mps ?? '', hold_s: '' });
+    render();
+  };
+  base.map.on('click', (e: L.LeafletMouseEvent) => addWaypoint(e.latlng));
+  // Keyboard users: pan the map with the arrow keys, then add the centre.
+  addCentre.addEventListener('click', () => addWaypoint(base.map.getCenter()));
+  render();
+
+  const body = (): NewPlan => ({
+    drone_id: droneSelect.value,
+    name: name.value.trim(),
+    planned_start: new Date(start.value).toISOString(),
+    planned_end: new Date(end.value).toISOString(),
+    waypoints: waypoints.map((w): Waypoint => ({ lat: w.lat, lon: w.lon, alt_m: Number(w.alt_m), speed_mps: optionalNumber(w.speed_mps), hold_s: optionalNumber(w.hold_s) })),
+  });
+
+  const send = async (andSubmit: boolean) => {
+    errors = { items: new Map(), fields: new Map(), general: [] };
+    if (!droneSelect.value) errors.fields.set('drone_id', ['Pick a drone. If the list is empty, wait for the fleet to load or register a drone.']);
+    if (!start.value || Number.isNaN(Date.parse(start.value))) errors.fields.set('planned_start', ['Enter a start time.']);
+    if (!end.value || Number.isNaN(Date.parse(end.value))) errors.fields.set('planned_end', ['Enter an end time.']);
+    if (errors.fields.size) {
+      render();
+      return;
+    }
+    submit.disabled = saveDraft.disabled = true;
+    let created = null;
+    try {
+      created = await api.createPlan(body());
+      if (andSubmit) await api.transition(created.id, 'submit');
+      toast(andSubmit ? `Plan "${created.name}" submitted for approval` : `Plan "${created.name}" saved as draft`);
+      navigate(`/plans?state=${andSubmit ? 'submitted' : 'draft'}`);
+    } catch (e) {
+      if (e instanceof ApiError && e.fieldErrors.length) errors = groupFieldErrors(e.fieldErrors);
+      else errors.general = [errorText(e)];
+      if (created) errors.general.unshift(`The plan was saved as a draft, but submitting it failed. Fix it under Flight plans → draft.`);
+      render();
+      list.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+    } finally {
+      submit.disabled = saveDraft.disabled = false;
+    }
+  };
+  form.addEventListener('submit', (e) => { e.preventDefault(); void send(true); });
+  saveDraft.addEventListener('click', () => void send(false));
+  droneSelect.addEventListener('change', () => {
+    const s = fleet.drones.get(droneSelect.value);
+    const p = s?.point ?? s?.drone?.home;
+    if (p) base.map.panTo([p.lat, p.lon]);
+  });
+
+  return () => {
+    unsubscribe();
+    base.destroy();
+  };
+}

@@ -1,0 +1,81 @@
+/** Flight plans: a list by state with the transitions the user's role allows. */
+import { api, type Plan } from '../api/client';
+import { fleet } from '../fleet-store';
+import * as fmt from '../lib/format';
+import { allowedActions, PLAN_STATES } from '../lib/plan-actions';
+import { ApiError } from '../lib/problem';
+import { session } from '../session';
+import { errorText, h, notice, toast } from '../ui';
+
+const LABEL: Record<string, string> = {
+  submit: 'Submit', approve: 'Approve', reject: 'Reject', activate: 'Activate', complete: 'Complete', cancel: 'Cancel',
+};
+
+export function planTable(plans: Plan[], reload: () => void, showDrone = true): HTMLElement {
+  const rows = plans.map((p) => {
+    const actions = allowedActions(p.state, session.role);
+    const droneName = fleet.drones.get(p.drone_id)?.drone?.name ?? p.drone_id.slice(0, 8) + '…';
+    return h('tr', { 'data-plan-id': p.id, 'data-state': p.state },
+      h('td', {}, p.name),
+      showDrone ? h('td', {}, h('a', { href: `/drones/${p.drone_id}`, 'data-link': true }, droneName)) : null,
+      h('td', {}, h('span', { class: `state state-${p.state}`, 'data-testid': 'plan-state' }, p.state)),
+      h('td', {}, fmt.dateTime(p.planned_start)),
+      h('td', {}, `${p.waypoints.length} waypoints · ${fmt.distance(p.estimate.distance_m)} · ${fmt.seconds(p.estimate.duration_s)}`),
+      h('td', { class: 'actions' }, actions.length === 0 ? h('span', { class: 'muted' }, '—') : null,
+        ...actions.map((a) => h('button', {
+          type: 'button', class: `btn btn-small ${a === 'reject' || a === 'cancel' ? 'btn-danger' : 'btn-secondary'}`,
+          'aria-label': `${LABEL[a]} plan ${p.name}`,
+          onclick: async (e: Event) => {
+            const b = e.currentTarget as HTMLButtonElement;
+            if ((a === 'cancel' || a === 'reject') && !window.confirm(`${LABEL[a]} the plan "${p.name}"?`)) return;
+            b.disabled = true;
+            try {
+              const next = await api.transition(p.id, a);
+              toast(`Plan "${p.name}" is now ${next.state}`);
+              reload();
+            } catch (err) {
+              const detail = err instanceof ApiError && err.fieldErrors.length ? err.fieldErrors.map((f) => `${f.field}: ${f.message}`).join('; ') : errorText(err);
+              toast(`${LABEL[a]} failed: ${detail}`, 'error');
+              b.disabled = false;
+            }
+          },
+        }, LABEL[a]))),
+    );
+  });
+  return h('table', { class: 'table', 'data-testid': 'plan-table' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Name'), showDrone ? h('th', {}, 'Drone') : null, h('th', {}, 'State'), h('th', {}, 'Planned start'), h('th', {}, 'Route'), h('th', {}, 'Actions'))),
+    h('tbody', {}, ...rows));
+}
+
+export function plansView(root: HTMLElement, _p: Record<string, string>, query: URLSearchParams): () => void {
+  let state = query.get('state') ?? '';
+  const list = h('div', {});
+  const more = h('div', {});
+  const tabs = h('div', { class: 'tabs', role: 'group', 'aria-label': 'Filter by state' });
+  const renderTabs = () => tabs.replaceChildren(...['', ...PLAN_STATES].map((s) =>
+    h('button', { type: 'button', class: 'tab', 'aria-pressed': String(s === state), onclick: () => { state = s; history.replaceState(null, '', s ? `/plans?state=${s}` : '/plans'); renderTabs(); void load(); } }, s || 'all')));
+  renderTabs();
+  root.append(h('div', { class: 'page' },
+    h('div', { class: 'row spread' }, h('h1', {}, 'Flight plans'),
+      session.can('operator') ? h('a', { href: '/plans/new', 'data-link': true, class: 'btn btn-primary', 'data-testid': 'new-plan' }, 'New flight plan') : h('span', { class: 'hint' }, 'Viewers can look, not plan.')),
+    tabs, list, more));
+  let alive = true;
+  const load = async (cursor?: string, items: Plan[] = []) => {
+    if (!cursor) list.replaceChildren(notice('loading', 'Loading plans…'));
+    try {
+      const page = await api.plans({ state: state || undefined, limit: 100, cursor });
+      if (!alive) return;
+      const all = [...items, ...page.items];
+      list.replaceChildren(all.length ? planTable(all, () => void load()) : notice('empty', state
+        ? `No plans in state "${state}". Pick another state above${session.can('operator') ? ' or create a new plan' : ''}.`
+        : session.can('operator') ? 'No flight plans yet. Create one with "New flight plan": click the map to add waypoints.' : 'No flight plans yet.'));
+      more.replaceChildren(page.next_cursor
+        ? h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => void load(page.next_cursor!, all) }, 'Load more')
+        : page.incomplete ? notice('info', 'Some plans could not be read (a shard is down); the list may be incomplete.') : '');
+    } catch (e) {
+      list.replaceChildren(notice('error', `Could not load plans: ${errorText(e)}. `, h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => void load() }, 'Try again')));
+    }
+  };
+  void load();
+  return () => { alive = false; };
+}

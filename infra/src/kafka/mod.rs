@@ -1,0 +1,186 @@
+//! Telemetry over Kafka (DESIGN §4): API replicas produce accepted points to a topic
+//! ([`KafkaBus`]), a consumer group of ingest workers ([`IngestWorker`]) writes them to the
+//! shards and fans them out live, and records that cannot be decoded go to a dead-letter
+//! topic.
+//!
+//! A record carries many points of one partition (JSON, `{"v":1,"points":[…]}`), so the
+//! broker's per-record cost does not cap throughput. A drone always maps to the same
+//! partition (its slot modulo the partition count), so its points stay in order.
+
+mod consumer;
+mod producer;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use domain::ids::DroneId;
+use domain::telemetry::TelemetryPoint;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+use serde::{Deserialize, Serialize};
+
+pub use consumer::{IngestObserver, IngestSettings, IngestWorker};
+pub use producer::{KafkaBus, ProducerObserver};
+
+/// Brokers, topics and client settings shared by the producer and the ingest workers.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    pub topic: String,
+    pub dead_letter_topic: String,
+    pub client_id: String,
+    /// Most points in one record.
+    pub record_max_points: usize,
+    /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    pub compression: String,
+    /// How long the producer waits to fill a batch of records.
+    pub linger: Duration,
+    /// Bound of the producer's queue of records not yet acknowledged; when full, `publish`
+    /// reports `Full` at once.
+    pub queue_max_kbytes: u64,
+    pub queue_max_records: u64,
+    /// How long a record may wait for the brokers' acknowledgement before `publish` gives up
+    /// (the API then answers 503; the client retries, and a replay is harmless).
+    pub delivery_timeout: Duration,
+    /// Any further librdkafka settings (`security.protocol`, `sasl.*`, …), applied last.
+    pub options: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id);
+        for (key, value) in &self.options {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// The partition that carries `drone`'s points.
+pub fn partition_for(drone: DroneId, partitions: i32) -> i32 {
+    let slot = i32::from(domain::shard::slot_of(drone).get());
+    slot % partitions.max(1)
+}
+
+const RECORD_VERSION: u8 = 1;
+
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    v: u8,
+    points: &'a [TelemetryPoint],
+}
+
+#[derive(Deserialize)]
+struct RecordIn {
+    v: u8,
+    points: Vec<TelemetryPoint>,
+}
+
+/// The payload of one record.
+pub fn encode_points(points: &[TelemetryPoint]) -> Vec<u8> {
+    serde_json::to_vec(&RecordOut {
+        v: RECORD_VERSION,
+        points,
+    })
+    .unwrap_or_default()
+}
+
+/// Reads a record's payload; the error says why it cannot be read (for the dead-letter
+/// topic).
+pub fn decode_points(payload: Option<&[u8]>) -> Result<Vec<TelemetryPoint>, String> {
+    let payload = payload.ok_or_else(|| "record has no payload".to_owned())?;
+    let record: RecordIn =
+        serde_json::from_slice(payload).map_err(|e| format!("undecodable payload: {e}"))?;
+    if record.v != RECORD_VERSION {
+        return Err(format!("unsupported record version {}", record.v));
+    }
+    Ok(record.points)
+}
+
+/// Creates the telemetry and dead-letter topics when they do not exist yet (brokers that do
+/// not create topics on first use need this; see `nimbusfleet admin create-topics`).
+pub async fn create_topics(
+    settings: &KafkaSettings,
+    partitions: i32,
+    replication: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
+    let topics = [
+        NewTopic::new(
+            &settings.topic,
+            partitions,
+            TopicReplication::Fixed(replication),
+        ),
+        NewTopic::new(
+            &settings.dead_letter_topic,
+            1,
+            TopicReplication::Fixed(replication),
+        ),
+    ];
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&topics, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => anyhow::bail!("could not create topic {topic}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use domain::ids::OrgId;
+
+    fn point(drone: DroneId) -> TelemetryPoint {
+        TelemetryPoint {
+            org_id: OrgId::new(),
+            drone_id: drone,
+            ts: Utc::now(),
+            lat: 47.1,
+            lon: 8.5,
+            alt_m: 100.0,
+            speed_mps: 12.0,
+            heading_deg: 90.0,
+            battery_pct: 80.0,
+            vertical_speed_mps: None,
+            satellites: Some(12),
+            link_quality_pct: None,
+            flight_plan_id: None,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_bad_ones_say_why() {
+        let drone = DroneId::new();
+        let points = vec![point(drone), point(drone)];
+        let decoded = decode_points(Some(&encode_points(&points))).unwrap();
+        assert_eq!(decoded.len(), 2);
+        assert_eq!(decoded[0].drone_id, drone);
+
+        assert!(decode_points(None).unwrap_err().contains("no payload"));
+        assert!(decode_points(Some(b"{not json"))
+            .unwrap_err()
+            .contains("undecodable"));
+        assert!(decode_points(Some(br#"{"v":9,"points":[]}"#))
+            .unwrap_err()
+            .contains("version 9"));
+    }
+
+    #[test]
+    fn a_drone_always_maps_to_the_same_partition_within_range() {
+        for _ in 0..200 {
+            let drone = DroneId::new();
+            let p = partition_for(drone, 6);
+            assert!((0..6).contains(&p));
+            assert_eq!(p, partition_for(drone, 6));
+        }
+    }
+}

@@ -1,0 +1,199 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use domain::ports::{BusError, TelemetryBus};
+use domain::telemetry::TelemetryPoint;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::{encode_points, partition_for, KafkaSettings};
+
+/// Told about every produced batch, so the API can export metrics.
+pub trait ProducerObserver: Send + Sync {
+    fn records_produced(&self, records: usize, points: usize, took: Duration);
+    /// `reason`: `queue_full` or `unavailable`.
+    fn produce_failed(&self, reason: &'static str);
+}
+
+/// The bus of an API replica in a cluster: accepted points become Kafka records. `publish`
+/// returns once the brokers have acknowledged every record (`acks=all`, idempotent
+/// producer), so a `202` means the points are durable in Kafka.
+pub struct KafkaBus {
+    producer: FutureProducer,
+    topic: String,
+    partitions: i32,
+    record_max_points: usize,
+    observer: Arc<dyn ProducerObserver>,
+}
+
+impl std::fmt::Debug for KafkaBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBus")
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaBus {
+    /// Creates the producer and reads the topic's partition count; fails when the brokers
+    /// cannot be reached or the topic does not exist.
+    pub async fn connect(
+        settings: &KafkaSettings,
+        observer: Arc<dyn ProducerObserver>,
+    ) -> anyhow::Result<Self> {
+        let mut config = settings.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", &settings.compression)
+            .set("linger.ms", settings.linger.as_millis().to_string())
+            .set(
+                "queue.buffering.max.kbytes",
+                settings.queue_max_kbytes.to_string(),
+            )
+            .set(
+                "queue.buffering.max.messages",
+                settings.queue_max_records.to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                settings.delivery_timeout.as_millis().to_string(),
+            );
+        for (key, value) in &settings.options {
+            config.set(key, value);
+        }
+        let producer: FutureProducer = config.create()?;
+        let partitions = topic_partitions(&producer, &settings.topic).await?;
+        tracing::info!(topic = %settings.topic, partitions, brokers = %settings.brokers, "telemetry goes to Kafka");
+        Ok(Self {
+            producer,
+            topic: settings.topic.clone(),
+            partitions,
+            record_max_points: settings.record_max_points.max(1),
+            observer,
+        })
+    }
+
+    pub fn partitions(&self) -> i32 {
+        self.partitions
+    }
+
+    /// Records handed to the producer and not yet acknowledged.
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+
+    /// Waits until every record in flight is acknowledged (at shutdown).
+    pub async fn flush(&self, timeout: Duration) {
+        let producer = self.producer.clone();
+        let flushed = tokio::task::spawn_blocking(move || producer.flush(timeout)).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            tracing::warn!(
+                in_flight = self.in_flight(),
+                "Kafka producer did not flush in time"
+            );
+        }
+    }
+}
+
+async fn topic_partitions(producer: &FutureProducer, topic: &str) -> anyhow::Result<i32> {
+    let client = producer.clone();
+    let name = topic.to_owned();
+    let metadata = tokio::task::spawn_blocking(move || {
+        client
+            .client()
+            .fetch_metadata(Some(&name), Duration::from_secs(10))
+    })
+    .await??;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
+    if partitions == 0 {
+        anyhow::bail!(
+            "Kafka topic {topic} does not exist; create it with `nimbusfleet admin create-topics`"
+        );
+    }
+    Ok(i32::try_from(partitions)?)
+}
+
+#[async_trait]
+impl TelemetryBus for KafkaBus {
+    async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<(), BusError> {
+        let started = Instant::now();
+        let total = points.len();
+        let mut by_partition: BTreeMap<i32, Vec<TelemetryPoint>> = BTreeMap::new();
+        for point in points {
+            by_partition
+                .entry(partition_for(point.drone_id, self.partitions))
+                .or_default()
+                .push(point);
+        }
+        let mut deliveries = Vec::new();
+        for (partition, points) in &by_partition {
+            // The key names the partition: every record of a drone has the same one, and the
+            // idempotent producer keeps a partition's records in order.
+            let key = partition.to_string();
+            for chunk in points.chunks(self.record_max_points) {
+                let payload = encode_points(chunk);
+                let record = FutureRecord::to(&self.topic)
+                    .partition(*partition)
+                    .key(&key)
+                    .payload(&payload);
+                match self.producer.send_result(record) {
+                    Ok(delivery) => deliveries.push(delivery),
+                    // Records already handed over still get delivered; the client retries the
+                    // whole batch and the replayed points are ignored by their key.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        self.observer.produce_failed("queue_full");
+                        return Err(BusError::Full);
+                    }
+                    Err((error, _)) => {
+                        self.observer.produce_failed("unavailable");
+                        return Err(BusError::Unavailable(error.to_string()));
+                    }
+                }
+            }
+        }
+        let records = deliveries.len();
+        for delivery in futures::future::join_all(deliveries).await {
+            let failure = match delivery {
+                Ok(Ok(_)) => continue,
+                Ok(Err((error, _))) => error.to_string(),
+                Err(_) => "the producer was closed".to_owned(),
+            };
+            self.observer.produce_failed("unavailable");
+            return Err(BusError::Unavailable(failure));
+        }
+        self.observer
+            .records_produced(records, total, started.elapsed());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl domain::ports::HealthCheck for KafkaBus {
+    async fn check(&self) -> Vec<(String, Option<String>)> {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(1))
+                .map(|_| ())
+        })
+        .await;
+        let error = match answer {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(error) => Some(error.to_string()),
+        };
+        vec![("kafka".to_owned(), error)]
+    }
+}
