@@ -55,6 +55,7 @@ struct KafkaMetrics {
     dead_lettered: IntCounter,
     lag: IntGaugeVec,
     lag_total: IntGauge,
+    assigned: IntGauge,
 }
 
 impl KafkaMetrics {
@@ -111,6 +112,10 @@ impl KafkaMetrics {
                 "ingest_consumer_lag_records_total",
                 "Records not yet written over every partition assigned to this worker",
             )?,
+            assigned: IntGauge::new(
+                "ingest_assigned_partitions",
+                "Partitions of the telemetry topic this worker holds",
+            )?,
         };
         registry.register(Box::new(metrics.records_produced.clone()))?;
         registry.register(Box::new(metrics.points_produced.clone()))?;
@@ -122,6 +127,7 @@ impl KafkaMetrics {
         registry.register(Box::new(metrics.dead_lettered.clone()))?;
         registry.register(Box::new(metrics.lag.clone()))?;
         registry.register(Box::new(metrics.lag_total.clone()))?;
+        registry.register(Box::new(metrics.assigned.clone()))?;
         Ok(metrics)
     }
 }
@@ -385,6 +391,12 @@ impl infra::kafka::IngestObserver for Metrics {
         self.kafka
             .lag_total
             .set(partitions.iter().map(|(_, lag)| lag).sum());
+    }
+
+    fn assigned(&self, partitions: usize) {
+        self.kafka
+            .assigned
+            .set(i64::try_from(partitions).unwrap_or(i64::MAX));
     }
 }
 

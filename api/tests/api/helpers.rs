@@ -119,9 +119,20 @@ pub async fn spawn_replicas(backend: Backend, n: usize) -> Vec<TestApp> {
     apps
 }
 
+/// An app built like `serve` builds it: with `kafka.brokers` set, telemetry goes to Kafka.
+pub async fn spawn_kafka(settings: Settings, dir: tempfile::TempDir) -> TestApp {
+    let store = open_store(&settings, true).await.expect("storage");
+    let state = AppState::connect(&settings, store).await.expect("state");
+    start(settings, web::Data::new(state), Arc::new(dir))
+}
+
 async fn spawn_shared(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
     let store = open_store(&settings, true).await.expect("storage");
     let state = web::Data::new(AppState::new(&settings, store).expect("state"));
+    start(settings, state, dir)
+}
+
+fn start(settings: Settings, state: web::Data<AppState>, dir: Arc<tempfile::TempDir>) -> TestApp {
     let app = Application::with_state(&settings, state.clone()).expect("app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run());

@@ -12,6 +12,7 @@ mod drones;
 mod errors;
 mod flight_plans;
 mod health;
+mod kafka;
 mod live;
 mod openapi;
 mod redis;

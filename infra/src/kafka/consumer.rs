@@ -37,6 +37,8 @@ pub trait IngestObserver: Send + Sync {
     fn dead_lettered(&self);
     /// Records not yet written, per assigned partition (replaces the previous report).
     fn lag(&self, partitions: &[(i32, i64)]);
+    /// Partitions this worker holds after a rebalance.
+    fn assigned(&self, partitions: usize);
 }
 
 /// One member of the ingest consumer group. It runs on a thread of its own ([`run`] blocks):
@@ -96,6 +98,14 @@ impl IngestWorker {
                 "session.timeout.ms",
                 ingest.session_timeout.as_millis().to_string(),
             )
+            // Three heartbeats per session, as Kafka advises (librdkafka's default of 3 s
+            // would expire short sessions between two heartbeats).
+            .set(
+                "heartbeat.interval.ms",
+                (ingest.session_timeout.as_millis() / 3)
+                    .max(100)
+                    .to_string(),
+            )
             .set(
                 "statistics.interval.ms",
                 ingest.stats_interval.as_millis().to_string(),
@@ -115,10 +125,10 @@ impl IngestWorker {
         let consumer: BaseConsumer<WorkerContext> = config.create_with_context(context)?;
         consumer.subscribe(&[&kafka.topic])?;
 
+        // Dead letters are rare and a duplicated one is harmless, so their producer needs no
+        // idempotence, only the brokers' acknowledgement.
         let mut producer = kafka.client_config();
-        producer
-            .set("enable.idempotence", "true")
-            .set("acks", "all");
+        producer.set("acks", "all");
         for (key, value) in &kafka.options {
             producer.set(key, value);
         }
@@ -300,10 +310,16 @@ impl ClientContext for WorkerContext {
             .values()
             .filter(|p| p.partition >= 0 && p.desired)
             .filter_map(|p| {
+                // Before anything is stored or committed on a partition, everything on it is
+                // unread (auto.offset.reset=earliest).
                 let lag = if p.consumer_lag_stored >= 0 {
                     p.consumer_lag_stored
-                } else {
+                } else if p.consumer_lag >= 0 {
                     p.consumer_lag
+                } else if p.hi_offset >= 0 && p.lo_offset >= 0 {
+                    p.hi_offset - p.lo_offset
+                } else {
+                    -1
                 };
                 (lag >= 0).then_some((p.partition, lag))
             })
@@ -324,6 +340,7 @@ impl ConsumerContext for WorkerContext {
             if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
                 tracing::debug!(%error, "commit on revoke");
             }
+            self.observer.assigned(0);
         }
     }
 
@@ -335,6 +352,7 @@ impl ConsumerContext for WorkerContext {
                 .map(|e| e.partition())
                 .collect();
             tracing::info!(?assigned, "partitions assigned");
+            self.observer.assigned(assigned.len());
         }
     }
 }
