@@ -1,5 +1,6 @@
-# NimbusFleet. `make run` starts the embedded server with a demo organisation;
-# `make test` provisions PostgreSQL if needed and runs the whole test suite.
+# NimbusFleet. `make run` builds the server and the dashboard, then starts the embedded
+# server with a demo organisation; `make test` provisions PostgreSQL, Redis, a Kafka-compatible
+# broker (tansu) and Chromium if needed and runs the whole test suite.
 
 # One build directory outside the clone, shared by every checkout on this machine.
 CARGO_TARGET_DIR ?= $(HOME)/.cache/nimbusfleet/target
@@ -13,8 +14,9 @@ DATA_DIR ?= ./data
 run: build
 	$(BIN) serve --demo --simulate 5 --bind $(BIND) --data-dir $(DATA_DIR)
 
+# The binary and the dashboard (frontend/dist), installing missing build tools first.
 build:
-	cargo build -p api --bin nimbusfleet
+	scripts/build.sh
 
 test:
 	scripts/test.sh

@@ -104,3 +104,48 @@ nf_ensure_redis() {
     export NIMBUS_TEST_REDIS_URL=$url
     nf_log "Redis: $url ($(redis-cli -u "$url" info server | grep -m1 redis_version | tr -d '\r'))"
 }
+
+# rdkafka builds librdkafka from source with CMake (its `cmake-build` feature); Debian's
+# packaged librdkafka is too old. Installs the build tools when they are missing.
+nf_ensure_build_deps() {
+    local missing=()
+    command -v cmake >/dev/null || missing+=(cmake)
+    command -v g++ >/dev/null || missing+=(g++)
+    command -v make >/dev/null || missing+=(make)
+    [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] \
+        || [ -e /usr/include/aarch64-linux-gnu/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || { nf_log "missing build tools: ${missing[*]}; install them and retry"; return 1; }
+    nf_log "installing build tools from Debian's packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The Kafka-compatible broker the Kafka tests start privately (one per test): tansu from
+# crates.io, built once per machine into a cache directory (about 15 minutes the first time).
+NF_TANSU_VERSION=0.6.0
+nf_ensure_tansu() {
+    local root=${NF_TANSU_ROOT:-$HOME/.cache/nimbusfleet/tansu}
+    local bin=$root/bin/tansu
+    if ! "$bin" --version 2>/dev/null | grep -q "tansu $NF_TANSU_VERSION"; then
+        nf_log "installing tansu $NF_TANSU_VERSION into $root (once per machine; about 15 minutes)"
+        CARGO_TARGET_DIR="$root/build" cargo install --quiet --root "$root" tansu \
+            --version "$NF_TANSU_VERSION" --locked --features libsql
+        rm -rf "$root/build"
+    fi
+    export NIMBUS_TEST_TANSU_BIN=$bin
+    nf_log "Kafka broker for tests: $("$bin" --version)"
+}
+
+# Node.js 20+ with npm, for the dashboard (Debian's package when missing or too old).
+nf_ensure_node() {
+    local major
+    major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+    if [ -n "$major" ] && [ "$major" -ge 20 ] && command -v npm >/dev/null; then
+        return 0
+    fi
+    command -v apt-get >/dev/null || { nf_log "Node.js 20+ and npm are needed for the dashboard"; return 1; }
+    nf_log "installing Node.js and npm from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq nodejs npm >/dev/null
+}

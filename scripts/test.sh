@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite: domain unit tests, infra store and Redis adapter tests, and the API
-# integration tests, on SQLite and on real PostgreSQL and Redis (provisioned by scripts/test-env.sh).
+# The whole test suite: domain unit tests, infra store and Redis adapter tests, the API
+# integration tests on SQLite and on real PostgreSQL, Redis and a Kafka-compatible broker
+# (tansu), then the dashboard's unit and end-to-end tests in Chromium. scripts/test-env.sh
+# provisions what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nimbusfleet/target}
 
 # shellcheck source=scripts/test-env.sh
 . scripts/test-env.sh
+nf_ensure_build_deps
 nf_ensure_postgres
 nf_ensure_redis
+nf_ensure_tansu
+nf_ensure_node
 nf_drop_test_databases
 
 if ! cargo nextest --version >/dev/null 2>&1; then
@@ -18,5 +23,11 @@ fi
 
 # The committed OpenAPI document must match the code (also asserted by a test, which
 # says how to fix it).
-cargo nextest run --workspace --no-fail-fast --final-status-level fail
+status=0
+cargo nextest run --workspace --no-fail-fast --final-status-level fail || status=$?
 nf_drop_test_databases
+
+# The dashboard, against the server binary the integration tests just built.
+cargo build --quiet -p api --bin nimbusfleet
+scripts/frontend-test.sh || status=$?
+exit $status

@@ -1,7 +1,13 @@
 // End-to-end test of the dashboard against a real server with 10 simulated drones.
 // Usage: NIMBUS_BIN=path/to/nimbusfleet node e2e/dashboard.e2e.mjs   (after `npm run build`)
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { login, run, SHOTS } from './harness.mjs';
+
+// Screenshots of an earlier run would mix with this run's.
+mkdirSync(SHOTS, { recursive: true });
+for (const f of readdirSync(SHOTS)) if (/^\d\d-.*\.png$/.test(f)) rmSync(join(SHOTS, f));
 
 let step = 0;
 let passed = 0;
@@ -11,10 +17,13 @@ const check = (cond, message) => {
   console.log(`  ok ${passed} - ${message}`);
 };
 
-await run('dashboard e2e', 10, async ({ base, browser }) => {
+await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('pageerror', (e) => {
+    errors.push(String(e));
+    console.error(`  page error after step ${step}: ${e.stack ?? e}`);
+  });
   const shot = async (name) => {
     step += 1;
     const path = join(SHOTS, `${String(step).padStart(2, '0')}-${name}.png`);
@@ -49,6 +58,11 @@ await run('dashboard e2e', 10, async ({ base, browser }) => {
   check(moved.length >= 3, `drones moved between two looks (${moved.length} of ${after.length})`);
   const rows = await page.$$eval('.vt-row', (r) => r.length);
   check(rows > 0 && rows <= 60, `the drone table renders only visible rows (${rows})`);
+  const grid = await page.textContent('#fleet-map .grid-labels');
+  check(/^grid [\d.]+°/.test(grid ?? ''), `the map draws its own lat/lon grid (${grid})`);
+  check((await page.$$('#fleet-map .leaflet-control-scale')).length === 1, 'the map has a scale');
+  const tiles = await page.textContent('#fleet-map .tile-notice');
+  console.log(`  note: tiles ${tiles ? `failed: "${tiles}"` : 'loaded (or still loading)'}`);
   const kpi = await page.textContent('[data-testid=kpi-pps]');
   check(/points\/s/.test(kpi ?? ''), `fleet KPI shows points per second (${kpi})`);
 
@@ -71,6 +85,17 @@ await run('dashboard e2e', 10, async ({ base, browser }) => {
   await page.waitForSelector('[data-testid=live-alt]', { timeout: 10_000 });
   check(/ m$/.test((await page.textContent('[data-testid=live-alt]')) ?? ''), 'live altitude is shown with its unit');
   await shot('drone-detail');
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 15_000 }),
+    page.click('button:has-text("Download GPX")'),
+  ]);
+  const gpx = await readFile(await download.path(), 'utf8');
+  check(download.suggestedFilename().endsWith('.gpx') && gpx.includes('<trkpt'), `the GPX track export downloads (${download.suggestedFilename()}, ${gpx.length} bytes)`);
+  await page.click('button:has-text("Edit details")');
+  await page.fill('#drone-firmware_version', 'v9.9.9-e2e');
+  await page.click('form.form-grid button[type=submit]');
+  await page.waitForSelector('dd:has-text("v9.9.9-e2e")', { timeout: 10_000 });
+  check(await page.isVisible('dd:has-text("(version 2)")'), 'an admin edits the drone (If-Match) and sees version 2');
 
   // 4. Create a flight plan by clicking the map, and submit it.
   await page.click('a[href^="/plans/new"]');
@@ -93,6 +118,10 @@ await run('dashboard e2e', 10, async ({ base, browser }) => {
   await page.click('.tabs button:has-text("approved")');
   await page.waitForSelector('[data-testid=plan-table] tr[data-state=approved]', { timeout: 10_000 });
   check(true, 'an admin approves the submitted plan');
+  await page.locator('[data-testid=plan-table] tr[data-state=approved] button.linkish').first().click();
+  await page.waitForSelector('.plan-detail .leaflet-container', { timeout: 10_000 });
+  check((await page.$$('.plan-detail .plan-waypoints li')).length === 3, 'a plan opens with its route and three waypoints');
+  await shot('plan-route');
 
   // 5. An out-of-range altitude is reported next to its waypoint.
   await page.click('[data-testid=new-plan]');
@@ -120,20 +149,43 @@ await run('dashboard e2e', 10, async ({ base, browser }) => {
   check(true, 'the new key is listed');
   await shot('admin');
 
-  // 7. Log out: back to login.
+  // 7. Settings: turning tiles off leaves the plain background and grid.
+  await page.click('a[href="/settings"]');
+  await page.fill('#tile-url', '');
+  await page.click('form button[type=submit]');
+  await page.click('a[href="/"]');
+  await page.waitForSelector('#fleet-map .tile-notice');
+  check(/tiles off/i.test((await page.textContent('#fleet-map .tile-notice')) ?? ''), 'with the tile URL empty the map says tiles are off and keeps its grid');
+  check(await page.evaluate(() => localStorage.getItem('nimbus.tileUrl') === ''), 'the tile URL setting is stored in localStorage');
+  await page.evaluate(() => localStorage.removeItem('nimbus.tileUrl'));
+
+  // 7b. Log out: back to login.
   await page.click('[data-testid=logout]');
   await page.waitForSelector('#email', { timeout: 10_000 });
   check(page.url().includes('/login'), 'logging out returns to the login screen');
   check(await page.evaluate(() => sessionStorage.getItem('nimbus.token') === null), 'the token is gone');
   await shot('logged-out');
 
-  // 8. A refused token sends the user to the login screen with a message.
+  // 8. The live indicator follows the connection: server down → reconnecting/offline; the
+  // restarted server has forgotten the session, so the reconnect ends at the login screen.
+  await login(page, base);
+  await page.waitForFunction(() => window.__nimbus.liveStatus() === 'connected', null, { timeout: 15_000 });
+  await server.halt();
+  await page.waitForFunction(() => ['reconnecting', 'offline'].includes(window.__nimbus.liveStatus()), null, { timeout: 15_000 });
+  const state = await page.getAttribute('[data-testid=live-status]', 'data-state');
+  check(state === 'reconnecting' || state === 'offline', `the indicator shows the lost connection (${state})`);
+  await shot('server-down');
+  await server.start();
+  await page.waitForSelector('[data-testid=login-message]', { timeout: 45_000 });
+  check(/session/i.test((await page.textContent('[data-testid=login-message]')) ?? ''), 'after the restart the refused session returns to login with a message');
+
+  // 9. A refused token sends the user to the login screen with a message.
   await page.evaluate(() => sessionStorage.setItem('nimbus.token', 'not-a-valid-token'));
   await page.goto(`${base}/plans`);
   await page.waitForSelector('[data-testid=login-message]', { timeout: 10_000 });
   check(/session/i.test((await page.textContent('[data-testid=login-message]')) ?? ''), 'a refused token returns to login with a message');
 
-  // 9. A viewer sees plans but cannot create or transition them, and has no admin screen.
+  // 10. A viewer sees plans but cannot create or transition them, and has no admin screen.
   await login(page, base, 'viewer@demo.nimbusfleet.local', 'demo-viewer-password');
   await page.click('a[href="/plans"]');
   await page.waitForSelector('[data-testid=plan-table]', { timeout: 10_000 });

@@ -26,43 +26,64 @@ export function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `$NIMBUS_BIN serve --demo --simulate N` and waits for /health/ready. */
+/**
+ * Starts `$NIMBUS_BIN serve --demo --simulate N` and waits for /health/ready. The answer can
+ * stop and restart the process on the same port and data directory (sessions, which live in
+ * the process, are lost on restart).
+ */
 export async function startServer(simulate, extraEnv = {}) {
   const bin = process.env.NIMBUS_BIN;
   if (!bin) throw new Error('set NIMBUS_BIN to the nimbusfleet binary');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-e2e-'));
   mkdirSync(SHOTS, { recursive: true });
-  const log = createWriteStream(join(SHOTS, `server-${simulate}.log`));
-  const child = spawn(bin, ['serve', '--demo', '--simulate', String(simulate), '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-    env: { ...process.env, NIMBUS__SERVER__DASHBOARD_DIR: join(FRONTEND, 'dist'), NIMBUS__LOG__LEVEL: 'warn', RUST_LOG: 'warn', ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  let exited = null;
-  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const logPath = join(SHOTS, `server-${simulate}.log`);
+  const log = createWriteStream(logPath);
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exited) throw new Error(`the server exited at start (${JSON.stringify(exited)}); see ${join(SHOTS, `server-${simulate}.log`)}`);
-    try {
-      const r = await fetch(`${base}/health/ready`);
-      if (r.ok) break;
-    } catch {
-      // not listening yet
+  let child = null;
+  let exited = null;
+
+  const spawnServer = async () => {
+    exited = null;
+    child = spawn(bin, ['serve', '--demo', '--simulate', String(simulate), '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+      env: { ...process.env, NIMBUS__SERVER__DASHBOARD_DIR: join(FRONTEND, 'dist'), NIMBUS__LOG__LEVEL: 'warn', RUST_LOG: 'warn', ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.on('exit', (code, signal) => { exited = { code, signal }; });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited) throw new Error(`the server exited at start (${JSON.stringify(exited)}); see ${logPath}`);
+      try {
+        const r = await fetch(`${base}/health/ready`);
+        if (r.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error('the server was not ready within 60 s');
+      await sleep(200);
     }
-    if (Date.now() > deadline) throw new Error('the server was not ready within 60 s');
-    await sleep(200);
-  }
+  };
+
+  const kill = async () => {
+    if (child && !exited) {
+      child.kill('SIGTERM');
+      for (let i = 0; i < 100 && !exited; i++) await sleep(100);
+      if (!exited) child.kill('SIGKILL');
+      for (let i = 0; i < 20 && !exited; i++) await sleep(100);
+    }
+  };
+
+  await spawnServer();
   return {
     base,
+    /** Stops the process but keeps its data, for `start`. */
+    halt: kill,
+    start: spawnServer,
     async stop() {
-      if (!exited) {
-        child.kill('SIGTERM');
-        for (let i = 0; i < 50 && !exited; i++) await sleep(100);
-        if (!exited) child.kill('SIGKILL');
-      }
+      await kill();
+      log.end();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -97,7 +118,7 @@ export async function run(name, simulate, body) {
   try {
     server = await startServer(simulate);
     browser = await launchBrowser();
-    await body({ base: server.base, browser });
+    await body({ base: server.base, browser, server });
     await stopAll();
   } catch (e) {
     console.error(`${name}: FAILED: ${e?.stack ?? e}`);

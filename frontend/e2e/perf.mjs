@@ -27,6 +27,7 @@ await run('perf', DRONES, async ({ base, browser }) => {
     };
     const frames = [];
     window.__nimbus.lagSamples = [];
+    window.__nimbus.clientLagSamples = [];
     window.__nimbus.recordLag = true;
     const events0 = window.__nimbus.liveEvents();
     await new Promise((done) => {
@@ -51,6 +52,9 @@ await run('perf', DRONES, async ({ base, browser }) => {
       lag_samples: lag.length,
       lag_ms_p50: pct(lag, 50),
       lag_ms_p95: pct(lag, 95),
+      // Event received by the browser → drawn: the dashboard's own share of the lag.
+      client_lag_ms_p50: pct(window.__nimbus.clientLagSamples, 50),
+      client_lag_ms_p95: pct(window.__nimbus.clientLagSamples, 95),
       live_events: window.__nimbus.liveEvents() - events0,
       dom_rows: document.querySelectorAll('.vt-row').length,
     };

@@ -76,6 +76,7 @@ export class LiveConnection {
     });
     es.addEventListener('positions', (ev) => {
       this.events += 1;
+      if (window.__nimbus?.recordLag) window.__nimbus.receivedAt.push(Date.now());
       try {
         const data = JSON.parse((ev as MessageEvent<string>).data) as { positions: Point[] };
         this.coalescer.push(data.positions);
@@ -102,7 +103,7 @@ export class LiveConnection {
     this.attempt += 1;
     this.setStatus(navigator.onLine === false || this.attempt > 3 ? 'offline' : 'reconnecting', `${reason}; retrying in ${Math.round(delay / 1000)} s`);
     // A refused token also looks like a broken stream: ask the API, whose 401 signs out.
-    if (this.attempt >= 2) void api.me().catch(() => undefined);
+    void api.me().catch(() => undefined);
     this.timer = window.setTimeout(() => this.connect(), delay);
   }
 }

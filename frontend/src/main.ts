@@ -27,6 +27,7 @@ export function signOut(message: string): void {
   live = null;
   session.clear();
   fleet.reset();
+  document.getElementById('toast')?.classList.remove('visible');
   renderHeader();
   navigate(`/login?msg=${encodeURIComponent(message)}`, true);
   ending = false;

@@ -15,6 +15,9 @@ interface Hook {
   /** Lag samples (ms): draw time − point timestamp, recorded while `recordLag` is true. */
   lagSamples: number[];
   recordLag: boolean;
+  /** Receive times of live events not drawn yet, and (draw time − receive time) samples (ms). */
+  receivedAt: number[];
+  clientLagSamples: number[];
   layer: DroneLayer | null;
 }
 
@@ -33,6 +36,8 @@ export function installTestHook(live: () => LiveConnection | null): void {
     liveEvents: () => live()?.events ?? 0,
     lagSamples: [],
     recordLag: false,
+    receivedAt: [],
+    clientLagSamples: [],
     layer: null,
   };
 }

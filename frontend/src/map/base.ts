@@ -21,7 +21,10 @@ export function createBaseMap(container: HTMLElement, center: L.LatLngExpression
 
   const grid = L.layerGroup().addTo(map);
   const gridStyle: L.PolylineOptions = { color: '#8595a8', weight: 1, opacity: 0.55, interactive: false, renderer };
+  let destroyed = false;
   const drawGrid = () => {
+    // A zoom animation can end after the map was removed (Leaflet fires zoomend from a timer).
+    if (destroyed) return;
     grid.clearLayers();
     const b = map.getBounds();
     const g = graticuleLines({ south: b.getSouth(), west: b.getWest(), north: b.getNorth(), east: b.getEast() });
@@ -49,6 +52,7 @@ export function createBaseMap(container: HTMLElement, center: L.LatLngExpression
   const tileNotice = L.DomUtil.create('div', 'tile-notice', container);
   tileNotice.setAttribute('role', 'status');
   const setTiles = () => {
+    if (destroyed) return;
     tiles?.remove();
     tiles = null;
     tileNotice.textContent = '';
@@ -83,7 +87,9 @@ export function createBaseMap(container: HTMLElement, center: L.LatLngExpression
     map,
     renderer,
     destroy() {
+      destroyed = true;
       window.removeEventListener('nimbus:tiles', setTiles);
+      map.stop();
       map.remove();
     },
   };

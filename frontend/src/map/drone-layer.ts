@@ -73,6 +73,14 @@ export class DroneLayer extends L.Layer {
     });
   }
 
+  /** Draws at once: for callers already inside an animation frame (the live frame flush). */
+  redrawNow(): void {
+    if (!this.mapRef) return;
+    if (this.frame !== null) cancelAnimationFrame(this.frame);
+    this.frame = null;
+    this.draw();
+  }
+
   private draw(): void {
     const map = this.mapRef;
     if (!map) return;

@@ -1,12 +1,16 @@
 /** Drone detail: metadata (editable with If-Match), live values, history charts, plans, exports. */
+import L from 'leaflet';
 import type uPlot from 'uplot';
 import { api, type Drone, type DroneUpdate, type ExportFormat, type Point } from '../api/client';
 import { fleet } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { ApiError } from '../lib/problem';
+import { createBaseMap } from '../map/base';
+import { DroneLayer } from '../map/drone-layer';
 import { session } from '../session';
 import { downloadBlob, errorText, h, notice, toast } from '../ui';
-import { chartData, makeChart, RANGES, SERIES } from './charts';
+import { chartData, RANGES, SERIES } from '../lib/chart-data';
+import { makeChart } from './charts';
 import { planTable } from './plans';
 
 export async function droneView(root: HTMLElement, params: Record<string, string>): Promise<() => void> {
@@ -30,6 +34,7 @@ export async function droneView(root: HTMLElement, params: Record<string, string
   const title = h('h1', {}, drone.name);
   const meta = h('section', { class: 'card', 'aria-labelledby': 'meta-title' });
   const liveCard = h('section', { class: 'card', 'aria-labelledby': 'live-title', 'data-testid': 'live-values' });
+  const mapCard = h('section', { class: 'card', 'aria-labelledby': 'map-title' });
   const charts = h('section', { class: 'card charts-card', 'aria-labelledby': 'charts-title' });
   const plans = h('section', { class: 'card', 'aria-labelledby': 'plans-title' });
   const exports = h('section', { class: 'card', 'aria-labelledby': 'export-title' });
@@ -37,6 +42,7 @@ export async function droneView(root: HTMLElement, params: Record<string, string
     h('p', {}, h('a', { href: '/', 'data-link': true }, '← Fleet')),
     title,
     h('div', { class: 'grid-2' }, meta, liveCard),
+    mapCard,
     charts,
     h('div', { class: 'grid-2' }, plans, exports),
   ));
@@ -164,6 +170,30 @@ export async function droneView(root: HTMLElement, params: Record<string, string
   }));
   const ageTimer = window.setInterval(() => renderLive(fleet.drones.get(id)?.point ?? null), 5000);
   cleanups.push(() => window.clearInterval(ageTimer));
+
+  // Position, trail and home on a small map that follows the drone.
+  const miniEl = h('div', { class: 'map', 'data-testid': 'drone-map' });
+  mapCard.append(h('h2', { id: 'map-title' }, 'Position and recent track'), h('div', { class: 'mini-map-wrap' }, miniEl));
+  const here = fleet.drones.get(id)?.point ?? drone.home;
+  const mini = createBaseMap(miniEl, here ? [here.lat, here.lon] : undefined, 15);
+  const only = new DroneLayer(() => {
+    const s = fleet.drones.get(id);
+    return s ? [s] : [];
+  });
+  only.selected = id;
+  only.addTo(mini.map);
+  if (drone.home) {
+    L.circleMarker([drone.home.lat, drone.home.lon], { radius: 5, color: '#14202e', weight: 2, fillColor: '#ffffff', fillOpacity: 1, renderer: mini.renderer })
+      .bindTooltip('Home')
+      .addTo(mini.map);
+  }
+  cleanups.push(fleet.subscribe((u) => {
+    if (!u.changed.has(id)) return;
+    only.redraw();
+    const p = fleet.drones.get(id)?.point;
+    if (p && !mini.map.getBounds().pad(-0.2).contains([p.lat, p.lon])) mini.map.panTo([p.lat, p.lon]);
+  }));
+  cleanups.push(() => mini.destroy());
 
   // History charts.
   const rangeSelect = h('select', { id: 'range', 'aria-label': 'Time range' }, ...RANGES.map((r, i) => h('option', { value: String(i), selected: i === 0 }, `${r.label} (per ${r.interval})`)));

@@ -40,7 +40,7 @@ export function fleetView(root: HTMLElement): () => void {
   const reporting = kpi('Reporting now', 'kpi-reporting');
   const flights = kpi('Active flights', 'kpi-flights');
   const pps = kpi('Points per second', 'kpi-pps');
-  const kpiNote = h('span', { class: 'muted small' });
+  const kpiNote = h('span', { class: 'muted small kpi-note' });
   const kpis = h('section', { class: 'kpis', 'aria-label': 'Fleet figures' }, total.el, byStatus.el, reporting.el, flights.el, pps.el, kpiNote);
 
   const mapEl = h('div', { class: 'map', id: 'fleet-map', 'data-testid': 'fleet-map' });
@@ -68,11 +68,13 @@ export function fleetView(root: HTMLElement): () => void {
   layer.addTo(base.map);
   window.__nimbus.layer = layer;
 
+  let alive = true;
   // Routes of approved and active plans, on Leaflet's canvas renderer.
   const planLayer = L.layerGroup().addTo(base.map);
   const loadPlans = async () => {
     try {
       const [active, approved] = await Promise.all([api.plans({ state: 'active', limit: 200 }), api.plans({ state: 'approved', limit: 200 })]);
+      if (!alive) return;
       planLayer.clearLayers();
       for (const p of [...active.items, ...approved.items]) {
         const color = p.state === 'active' ? '#7a3fb0' : '#0b57d0';
@@ -89,7 +91,12 @@ export function fleetView(root: HTMLElement): () => void {
 
   let pendingLag: number[] = [];
   layer.onDraw = (at) => {
-    if (window.__nimbus.recordLag) for (const t of pendingLag) window.__nimbus.lagSamples.push(at - t);
+    const hook = window.__nimbus;
+    if (hook.recordLag) {
+      for (const t of pendingLag) hook.lagSamples.push(at - t);
+      for (const t of hook.receivedAt) hook.clientLagSamples.push(at - t);
+    }
+    hook.receivedAt = [];
     pendingLag = [];
   };
 
@@ -162,7 +169,10 @@ export function fleetView(root: HTMLElement): () => void {
     for (const p of u.points) pendingLag.push(Date.parse(p.ts));
     if (u.listChanged) filterRows();
     else table.refresh(u.changed);
-    if (u.changed.size > 0 || u.listChanged) layer.redraw();
+    // Live frames arrive inside requestAnimationFrame: draw in the same frame.
+    if (u.points.length > 0) layer.redrawNow();
+    else if (u.changed.size > 0 || u.listChanged) layer.redraw();
+    if (layer.selected && u.changed.has(layer.selected)) showSelection(fleet.drones.get(layer.selected));
     fitOnce();
   });
   filterRows();
@@ -179,9 +189,10 @@ export function fleetView(root: HTMLElement): () => void {
   };
   const loadSummary = async () => {
     try {
-      renderSummary(await api.summary());
+      const summary = await api.summary();
+      if (alive) renderSummary(summary);
     } catch (e) {
-      kpiNote.textContent = `Figures not updated: ${e instanceof Error ? e.message : e}. Retrying in 5 s.`;
+      kpiNote.textContent = `Figures not updated (${e instanceof Error ? e.message.replace(/\.$/, '') : e}); retrying every 5 s.`;
     }
   };
   void loadSummary();
@@ -190,6 +201,7 @@ export function fleetView(root: HTMLElement): () => void {
   const ageTimer = window.setInterval(() => table.refreshAll(), 5000);
 
   return () => {
+    alive = false;
     unsubscribe();
     window.clearInterval(summaryTimer);
     window.clearInterval(ageTimer);

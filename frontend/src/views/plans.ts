@@ -1,9 +1,11 @@
 /** Flight plans: a list by state with the transitions the user's role allows. */
+import L from 'leaflet';
 import { api, type Plan } from '../api/client';
 import { fleet } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { allowedActions, PLAN_STATES } from '../lib/plan-actions';
 import { ApiError } from '../lib/problem';
+import { createBaseMap, type BaseMap } from '../map/base';
 import { session } from '../session';
 import { errorText, h, notice, toast } from '../ui';
 
@@ -11,12 +13,55 @@ const LABEL: Record<string, string> = {
   submit: 'Submit', approve: 'Approve', reject: 'Reject', activate: 'Activate', complete: 'Complete', cancel: 'Cancel',
 };
 
+const routeMaps = new WeakMap<HTMLElement, BaseMap>();
+
+function closeRoute(row: HTMLElement): void {
+  routeMaps.get(row)?.destroy();
+  row.remove();
+}
+
+/** A table row with the plan's route on a small map and its waypoints. */
+function routeRow(p: Plan, span: number): HTMLElement {
+  const mapEl = h('div', { class: 'map' });
+  const row = h('tr', { class: 'plan-detail' }, h('td', { colspan: span },
+    h('div', { class: 'plan-detail-body' },
+      h('div', { class: 'mini-map-wrap' }, mapEl),
+      h('ol', { class: 'plan-waypoints' }, ...p.waypoints.map((w) => h('li', {},
+        `${fmt.coordinate(w.lat)}, ${fmt.coordinate(w.lon)} · ${fmt.metres(w.alt_m, 0)}`,
+        w.speed_mps !== null && w.speed_mps !== undefined ? ` · ${fmt.speed(w.speed_mps)}` : ' · default speed',
+        w.hold_s ? ` · hold ${fmt.seconds(w.hold_s)}` : ''))),
+    )));
+  // Leaflet needs the container in the document to measure it.
+  requestAnimationFrame(() => {
+    if (!row.isConnected) return;
+    const first = p.waypoints[0];
+    const base = createBaseMap(mapEl, first ? [first.lat, first.lon] : undefined, 15);
+    routeMaps.set(row, base);
+    const line = L.polyline(p.waypoints.map((w) => [w.lat, w.lon] as [number, number]), { color: '#0b57d0', weight: 3, renderer: base.renderer }).addTo(base.map);
+    p.waypoints.forEach((w, i) => L.circleMarker([w.lat, w.lon], { radius: 6, color: '#0b57d0', fillColor: '#fff', fillOpacity: 1, renderer: base.renderer }).bindTooltip(`Waypoint ${i + 1}: ${fmt.metres(w.alt_m, 0)}`).addTo(base.map));
+    base.map.fitBounds(line.getBounds(), { padding: [20, 20], maxZoom: 17, animate: false });
+  });
+  return row;
+}
+
 export function planTable(plans: Plan[], reload: () => void, showDrone = true): HTMLElement {
   const rows = plans.map((p) => {
     const actions = allowedActions(p.state, session.role);
     const droneName = fleet.drones.get(p.drone_id)?.drone?.name ?? p.drone_id.slice(0, 8) + '…';
+    const toggle = h('button', { type: 'button', class: 'linkish', 'aria-expanded': 'false', title: 'Show the route' }, p.name);
+    toggle.addEventListener('click', (e) => {
+      const row = (e.currentTarget as HTMLElement).closest('tr')!;
+      const open = row.nextElementSibling?.classList.contains('plan-detail');
+      if (open) {
+        closeRoute(row.nextElementSibling as HTMLElement);
+        toggle.setAttribute('aria-expanded', 'false');
+      } else {
+        row.after(routeRow(p, showDrone ? 6 : 5));
+        toggle.setAttribute('aria-expanded', 'true');
+      }
+    });
     return h('tr', { 'data-plan-id': p.id, 'data-state': p.state },
-      h('td', {}, p.name),
+      h('td', {}, toggle),
       showDrone ? h('td', {}, h('a', { href: `/drones/${p.drone_id}`, 'data-link': true }, droneName)) : null,
       h('td', {}, h('span', { class: `state state-${p.state}`, 'data-testid': 'plan-state' }, p.state)),
       h('td', {}, fmt.dateTime(p.planned_start)),
