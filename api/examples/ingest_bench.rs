@@ -16,6 +16,8 @@
 mod copy;
 #[path = "ingest_bench/ingest.rs"]
 mod ingest;
+#[path = "ingest_bench/kafka.rs"]
+mod kafka;
 #[path = "ingest_bench/live.rs"]
 mod live;
 #[path = "ingest_bench/points.rs"]
@@ -29,7 +31,6 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use chrono::{SubsecRound, Utc};
 use clap::Parser;
 use serde_json::{json, Value};
 
@@ -62,6 +63,14 @@ struct Args {
     /// Seconds of the live-latency figure, the first 2 of which are warm-up.
     #[arg(long, default_value_t = 15)]
     live_seconds: u64,
+    /// Also measure ingest through Kafka (a second app producing to these brokers and one
+    /// in-process ingest worker) and the broker's own produce and consume rates for the same
+    /// data. `bench/ingest --kafka` starts a private tansu broker and sets this.
+    #[arg(long, value_name = "HOST:PORT")]
+    kafka_brokers: Option<String>,
+    /// Partitions of the benchmark's Kafka topics.
+    #[arg(long, default_value_t = 8)]
+    kafka_partitions: i32,
     /// PostgreSQL base URL, without a database name.
     #[arg(
         long,
@@ -154,15 +163,8 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
         );
     }
 
-    let fleet = bench.org("Ingest").await?;
-    progress(&format!("registering {} drones", args.drones));
-    let drones = setup::register_drones(&bench.state, fleet.id, "ING", args.drones).await?;
-    // Ingest is measured warm: each drone's first lookup is not part of the sustained rate.
-    for drone in &drones {
-        bench.state.directory.lookup(fleet.id, *drone).await?;
-    }
-    // Whole seconds, far enough back that every generated `ts` lies in the past.
-    let t0 = Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(60);
+    let (fleet, drones) = bench.warm_fleet("Ingest", "ING", args.drones).await?;
+    let t0 = setup::start_of_points();
     progress(&format!(
         "ingest: {} senders × {}-point batches for {} s",
         args.senders, args.batch, args.duration
@@ -177,6 +179,7 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
             duration: Duration::from_secs(args.duration),
             t0,
         },
+        &|_| bench.state.pipeline.queued_points() == 0,
     )
     .await?;
     let ingest_rate = ingested.points as f64 / ingested.elapsed.as_secs_f64();
@@ -236,6 +239,10 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
             "met": ratio >= TARGET_INGEST_VS_COPY,
         }),
     )?;
+
+    if let Some(brokers) = &args.kafka_brokers {
+        kafka::run(args, &settings, brokers, ingest_rate).await?;
+    }
 
     let watchers = bench.org("Live").await?;
     progress(&format!("registering {} drones", args.live_drones));

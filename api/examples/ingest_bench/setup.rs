@@ -133,7 +133,9 @@ pub struct Org {
 /// Opens the store (running the migrations), builds the state and serves on the bound port.
 pub async fn start(settings: &Settings) -> anyhow::Result<Bench> {
     let store = open_store(settings, true).await?;
-    let state = web::Data::new(AppState::new(settings, store)?);
+    // `connect` builds the state as `serve` does: with `kafka.brokers` set, ingest produces
+    // to Kafka and no writer runs in the app.
+    let state = web::Data::new(AppState::connect(settings, store).await?);
     let app = Application::with_state(settings, state.clone())?;
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
@@ -212,6 +214,32 @@ impl Bench {
             id: admin.org_id,
             token: self.login(&operator_email).await?,
         })
+    }
+}
+
+/// The `ts` of a run's first point: whole seconds, far enough back that every generated
+/// `ts` lies in the past.
+pub fn start_of_points() -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(60)
+}
+
+impl Bench {
+    /// An organisation with `count` registered drones, each looked up once, so that ingest
+    /// is measured warm (a drone's first lookup is not part of the sustained rate).
+    pub async fn warm_fleet(
+        &self,
+        name: &str,
+        prefix: &str,
+        count: usize,
+    ) -> anyhow::Result<(Org, Vec<DroneId>)> {
+        let fleet = self.org(name).await?;
+        crate::progress(&format!("registering {count} drones"));
+        let drones = register_drones(&self.state, fleet.id, prefix, count).await?;
+        for drone in &drones {
+            self.state.directory.lookup(fleet.id, *drone).await?;
+        }
+        Ok((fleet, drones))
     }
 }
 

@@ -1,0 +1,293 @@
+//! Figures through Kafka (`--kafka-brokers`): the same HTTP load against a second app that
+//! produces to Kafka, written by one in-process `ingest` worker, timed until every accepted
+//! point is written; then the broker's own produce and consume rates for records of the
+//! same points, with no HTTP and no database.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use api::configuration::Settings;
+use chrono::{SubsecRound, Utc};
+use domain::telemetry::TelemetryPoint;
+use domain::{DroneId, OrgId};
+use infra::kafka::{encode_points, partition_for, IngestObserver, IngestWorker, KafkaSettings};
+use infra::pipeline::{LiveHub, WriteObserver};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{emit, ingest, points, progress, round, setup, Args};
+
+/// Counts what the in-process worker writes.
+#[derive(Default)]
+struct Written(AtomicU64);
+
+impl WriteObserver for Written {
+    fn batch_written(&self, points: usize, _new_rows: u64, _took: Duration) {
+        self.0.fetch_add(points as u64, Ordering::AcqRel);
+    }
+
+    fn write_failed(&self) {}
+}
+
+impl IngestObserver for Written {
+    fn records_consumed(&self, _records: usize, _points: usize) {}
+    fn dead_lettered(&self) {}
+    fn lag(&self, _partitions: &[(i32, i64)]) {}
+    fn assigned(&self, _partitions: usize) {}
+}
+
+pub async fn run(
+    args: &Args,
+    base: &Settings,
+    brokers: &str,
+    embedded_rate: f64,
+) -> anyhow::Result<()> {
+    let tag = Uuid::new_v4().simple().to_string();
+    let mut settings = base.clone();
+    settings.kafka.brokers = Some(brokers.to_owned());
+    settings.kafka.topic = format!("bench.telemetry.{tag}");
+    settings.kafka.dead_letter_topic = format!("bench.telemetry.{tag}.dead-letter");
+    let kafka = settings.kafka_settings().context("kafka settings")?;
+    infra::kafka::create_topics(&kafka, args.kafka_partitions, 1).await?;
+
+    let bench = setup::start(&settings).await?;
+    let written = Arc::new(Written::default());
+    let worker = IngestWorker::new(
+        &kafka,
+        &settings.ingest_settings(),
+        tokio::runtime::Handle::current(),
+        Arc::new(bench.state.store.clone()),
+        written.clone(),
+        written.clone(),
+        Arc::new(LiveHub::new(1)),
+    )?;
+    let stop = worker.stop_flag();
+    let consumer = std::thread::spawn(move || worker.run());
+
+    let (fleet, drones) = bench.warm_fleet("Kafka", "KAF", args.drones).await?;
+    let t0 = setup::start_of_points();
+    progress(&format!(
+        "Kafka ingest: {} senders × {}-point batches for {} s, {} partitions, 1 ingest worker",
+        args.senders, args.batch, args.duration, args.kafka_partitions
+    ));
+    let ingested = ingest::run(
+        &bench,
+        &fleet,
+        &drones,
+        &ingest::Config {
+            senders: args.senders,
+            batch: args.batch,
+            duration: Duration::from_secs(args.duration),
+            t0,
+        },
+        &|accepted| written.0.load(Ordering::Acquire) >= accepted,
+    )
+    .await?;
+    stop.store(true, Ordering::Release);
+    tokio::task::spawn_blocking(move || consumer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the ingest worker panicked"))?;
+    bench.stop().await;
+
+    let rate = ingested.points as f64 / ingested.elapsed.as_secs_f64();
+    let http = crate::stats::Summary::of(ingested.http_ms.clone());
+    emit(
+        "kafka_ingest_points_per_s",
+        json!({
+            "value": round(rate, 1),
+            "senders": args.senders,
+            "batch": args.batch,
+            "drones": args.drones,
+            "partitions": args.kafka_partitions,
+            "workers": 1,
+            "points": ingested.points,
+            "seconds": round(ingested.elapsed.as_secs_f64(), 3),
+            "drain_ms": round(ingested.drain.as_secs_f64() * 1e3, 1),
+            "retries": ingested.retries,
+            "http_p50_ms": http.as_ref().map(|s| round(s.p50, 2)),
+            "http_p99_ms": http.as_ref().map(|s| round(s.p99, 2)),
+        }),
+    )?;
+    emit(
+        "kafka_vs_embedded_ratio",
+        json!({ "value": round(rate / embedded_rate, 3), "embedded_points_per_s": round(embedded_rate, 1) }),
+    )?;
+
+    broker_rates(
+        &kafka,
+        args,
+        fleet.id,
+        &drones,
+        ingested.points as usize,
+        &tag,
+    )
+    .await
+}
+
+/// The broker's own produce and consume rates for the same points, pre-encoded into records
+/// exactly as the API's producer makes them.
+async fn broker_rates(
+    kafka: &KafkaSettings,
+    args: &Args,
+    org: OrgId,
+    drones: &[DroneId],
+    points: usize,
+    tag: &str,
+) -> anyhow::Result<()> {
+    let mut raw = kafka.clone();
+    raw.topic = format!("bench.raw.{tag}");
+    raw.dead_letter_topic = format!("bench.raw.{tag}.dead-letter");
+    infra::kafka::create_topics(&raw, args.kafka_partitions, 1).await?;
+
+    let records = encode_records(&raw, args.kafka_partitions, org, drones, points);
+    let bytes: usize = records.iter().map(|(_, payload)| payload.len()).sum();
+    progress(&format!(
+        "tansu produce: {} records ({points} points, {:.1} MB)",
+        records.len(),
+        bytes as f64 / 1e6
+    ));
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &raw.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", &raw.compression)
+        .set("linger.ms", raw.linger.as_millis().to_string())
+        .set(
+            "queue.buffering.max.kbytes",
+            raw.queue_max_kbytes.to_string(),
+        )
+        .create()?;
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(records.len());
+    for (partition, payload) in &records {
+        let key = partition.to_string();
+        loop {
+            let record = FutureRecord::to(&raw.topic)
+                .partition(*partition)
+                .key(&key)
+                .payload(payload);
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((error, _)) => bail!("producing to {}: {error}", raw.topic),
+            }
+        }
+    }
+    for delivery in futures::future::join_all(deliveries).await {
+        if !matches!(delivery, Ok(Ok(_))) {
+            bail!("a record was not acknowledged");
+        }
+    }
+    let produced = started.elapsed();
+    emit(
+        "tansu_produce_points_per_s",
+        json!({
+            "value": round(points as f64 / produced.as_secs_f64(), 1),
+            "records": records.len(),
+            "points": points,
+            "mb": round(bytes as f64 / 1e6, 2),
+            "seconds": round(produced.as_secs_f64(), 3),
+        }),
+    )?;
+
+    progress("tansu consume: the same records, from the beginning of every partition");
+    let expected = records.len();
+    let partitions = args.kafka_partitions;
+    let brokers = raw.brokers.clone();
+    let topic = raw.topic.clone();
+    let (consumed, took) =
+        tokio::task::spawn_blocking(move || consume_all(&brokers, &topic, partitions, expected))
+            .await??;
+    emit(
+        "tansu_consume_points_per_s",
+        json!({
+            "value": round(points as f64 / took.as_secs_f64(), 1),
+            "records": consumed,
+            "points": points,
+            "seconds": round(took.as_secs_f64(), 3),
+        }),
+    )
+}
+
+/// The same points the senders made, grouped by partition into records of at most
+/// `kafka.record_max_points`, as `KafkaBus` does.
+fn encode_records(
+    kafka: &KafkaSettings,
+    partitions: i32,
+    org: OrgId,
+    drones: &[DroneId],
+    points: usize,
+) -> Vec<(i32, Vec<u8>)> {
+    let t0 = Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(120);
+    let mut by_partition: std::collections::BTreeMap<i32, Vec<TelemetryPoint>> =
+        std::collections::BTreeMap::new();
+    let d = drones.len() as u64;
+    for k in 0..points as u64 {
+        let index = (k % d) as usize;
+        let ts = t0 + chrono::Duration::microseconds(k as i64);
+        let point = points::point(org, drones[index], index, k / d, ts);
+        by_partition
+            .entry(partition_for(point.drone_id, partitions))
+            .or_default()
+            .push(point);
+    }
+    by_partition
+        .into_iter()
+        .flat_map(|(partition, points)| {
+            points
+                .chunks(kafka.record_max_points)
+                .map(|chunk| (partition, encode_points(chunk)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn consume_all(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+) -> anyhow::Result<(usize, Duration)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("bench-reader-{}", Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let started = Instant::now();
+    let mut consumed = 0;
+    while consumed < expected {
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("consumed {consumed} of {expected} records in 300 s");
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                if message.payload().is_some() {
+                    consumed += 1;
+                }
+            }
+            Some(Err(error)) => bail!("consuming {topic}: {error}"),
+            None => {}
+        }
+    }
+    Ok((consumed, started.elapsed()))
+}
