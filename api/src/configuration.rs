@@ -609,6 +609,35 @@ mod tests {
         assert!(s.storage.catalog_url.is_none());
         assert_eq!(s.shard_count(), 1);
         assert_eq!(s.flight_plans.ceiling_m, 120.0);
+        assert!(
+            s.kafka_settings().is_none(),
+            "no Kafka unless brokers are set"
+        );
+    }
+
+    #[test]
+    fn kafka_settings_are_checked_and_named() {
+        let mut s = defaults();
+        s.kafka.brokers = Some("127.0.0.1:9092".into());
+        s.validate().unwrap();
+        let kafka = s.kafka_settings().unwrap();
+        assert_eq!(kafka.topic, "nimbus.telemetry");
+        assert_eq!(kafka.delivery_timeout, Duration::from_secs(10));
+
+        let problem = |tweak: fn(&mut Settings)| {
+            let mut bad = s.clone();
+            tweak(&mut bad);
+            bad.validate().unwrap_err().to_string()
+        };
+        assert!(problem(|s| s.kafka.compression = "brotli".into()).contains("kafka.compression"));
+        assert!(
+            problem(|s| s.kafka.dead_letter_topic = s.kafka.topic.clone())
+                .contains("kafka.dead_letter_topic")
+        );
+        assert!(problem(|s| s.kafka.record_max_points = 0).contains("kafka.record_max_points"));
+        assert!(problem(|s| s.ingest.bind = "nowhere".into()).contains("ingest.bind"));
+        assert!(problem(|s| s.ingest.session_timeout_ms = 10).contains("ingest.session_timeout_ms"));
+        assert!(problem(|s| s.kafka.brokers = Some(" ".into())).contains("kafka.brokers"));
     }
 
     #[test]

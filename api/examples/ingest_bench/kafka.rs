@@ -280,11 +280,8 @@ fn consume_all(
             bail!("consumed {consumed} of {expected} records in 300 s");
         }
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                if message.payload().is_some() {
-                    consumed += 1;
-                }
-            }
+            Some(Ok(message)) if message.payload().is_some() => consumed += 1,
+            Some(Ok(_)) => {}
             Some(Err(error)) => bail!("consuming {topic}: {error}"),
             None => {}
         }
