@@ -28,11 +28,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let kafka = settings
         .kafka_settings()
         .context("`nimbusfleet ingest` needs kafka.brokers (NIMBUS__KAFKA__BROKERS=host:9092)")?;
-    // Migrations belong to `nimbusfleet migrate` (or `serve`): workers starting together must
-    // not race each other through them.
-    let store = open_store(&settings, false)
-        .await
-        .context("is the schema in place? run `nimbusfleet migrate` first")?;
+    // Workers and replicas starting together take turns through the migrations (an advisory
+    // lock on PostgreSQL).
+    let store = open_store(&settings, settings.storage.migrate_on_start).await?;
     let metrics = Metrics::new().context("failed to register metrics")?;
     let live = live_publisher(&settings, &metrics)?;
     let worker = IngestWorker::new(

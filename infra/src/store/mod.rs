@@ -20,7 +20,7 @@ use migrations::MigratorTrait;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Statement,
+    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Statement, TransactionTrait,
 };
 
 mod api_keys;
@@ -97,6 +97,8 @@ impl std::fmt::Debug for Store {
 
 /// The `shard_map` row's fixed key: the table holds one row.
 const SHARD_MAP_ROW: i32 = 1;
+/// The PostgreSQL advisory lock key that serialises migrations ("Nimbus" in ASCII).
+const MIGRATION_LOCK: i64 = 0x4e69_6d62_7573;
 
 impl Store {
     /// Opens a pool to the catalog and to every shard. Errors name the database that
@@ -133,6 +135,22 @@ impl Store {
 
     /// Applies pending migrations to the catalog and to every shard. Idempotent.
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        // Replicas that start together take turns: on PostgreSQL a transaction on the catalog
+        // holds an advisory lock until every database is migrated (two concurrent runs of the
+        // same migration fail on PostgreSQL's catalog constraints).
+        let turn = if self.catalog.get_database_backend() == DatabaseBackend::Postgres {
+            let txn = self
+                .catalog
+                .begin()
+                .await
+                .context("failed to start the migration lock")?;
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .await
+                .context("failed to take the migration lock")?;
+            Some(txn)
+        } else {
+            None
+        };
         migrations::catalog::Migrator::up(&self.catalog, None)
             .await
             .context("failed to migrate the catalog database")?;
@@ -140,6 +158,11 @@ impl Store {
             migrations::shard::Migrator::up(shard, None)
                 .await
                 .with_context(|| format!("failed to migrate shard {i}"))?;
+        }
+        if let Some(txn) = turn {
+            txn.commit()
+                .await
+                .context("failed to release the migration lock")?;
         }
         Ok(())
     }

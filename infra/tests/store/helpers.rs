@@ -56,6 +56,14 @@ impl TestDb {
     /// `NIMBUS_TEST_PG_URL` (default: the local server). `make test` provisions it; the
     /// PostgreSQL runs are never skipped.
     pub async fn postgres() -> Option<TestDb> {
+        let db = Self::postgres_unmigrated().await;
+        db.store.migrate().await.unwrap();
+        db.store.check_slot_map().await.unwrap();
+        Some(db)
+    }
+
+    /// Like [`TestDb::postgres`], with the store connected but nothing migrated yet.
+    pub async fn postgres_unmigrated() -> TestDb {
         let base = std::env::var("NIMBUS_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
         let base = base.trim_end_matches('/').to_owned();
@@ -74,13 +82,13 @@ impl TestDb {
         admin.close().await.unwrap();
         let url = |name: &String| format!("{base}/{name}");
         let settings = settings(url(&names[0]), names[1..].iter().map(url).collect());
-        let store = ready(&settings).await;
-        Some(TestDb {
+        let store = Store::connect(&settings).await.unwrap();
+        TestDb {
             store,
             settings,
             _dir: None,
             pg: Some((base, names)),
-        })
+        }
     }
 
     /// Drops one PostgreSQL database under the store's feet (0 = catalog, 1.. = shards),

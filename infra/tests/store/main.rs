@@ -101,6 +101,11 @@ mod sqlite_only {
 
 mod postgres_only {
     #[tokio::test]
+    async fn replicas_starting_together_migrate_in_turn() {
+        crate::routing::replicas_starting_together_migrate_in_turn().await;
+    }
+
+    #[tokio::test]
     async fn a_lost_shard_is_unavailable_and_left_out_of_lists() {
         let Some(db) = crate::helpers::TestDb::postgres().await else {
             return;

@@ -191,3 +191,21 @@ pub async fn an_in_memory_store_keeps_to_one_connection_per_database() {
     assert!(store.get_drone(org, id).await.unwrap().is_some());
     assert!(store.pool_stats().iter().all(|s| s.max == 1));
 }
+
+/// Replicas that start at once on new databases all run the migrations; they must take
+/// turns instead of failing on each other's half-created tables.
+pub async fn replicas_starting_together_migrate_in_turn() {
+    let db = TestDb::postgres_unmigrated().await;
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        replicas.push(Store::connect(&db.settings).await.unwrap());
+    }
+    let results = futures::future::join_all(replicas.iter().map(|s| s.migrate())).await;
+    for result in results {
+        result.unwrap();
+    }
+    db.store.migrate().await.unwrap();
+    db.store.check_slot_map().await.unwrap();
+    drop(replicas);
+    db.drop_databases().await;
+}
