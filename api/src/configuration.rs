@@ -527,6 +527,18 @@ impl Settings {
         Ok(())
     }
 
+    /// The Redis settings for `infra` with a command timeout of `timeout_ms`, when
+    /// `redis.url` is set.
+    pub fn redis_settings(&self, timeout_ms: u64) -> Option<infra::redis::RedisSettings> {
+        let r = &self.redis;
+        Some(infra::redis::RedisSettings {
+            url: r.url.as_ref()?.expose_secret().to_owned(),
+            key_prefix: r.key_prefix.clone(),
+            timeout: Duration::from_millis(timeout_ms),
+            pool_size: r.pool_size,
+        })
+    }
+
     /// The Kafka settings for `infra`, when `kafka.brokers` is set.
     pub fn kafka_settings(&self) -> Option<infra::kafka::KafkaSettings> {
         let k = &self.kafka;

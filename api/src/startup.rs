@@ -205,8 +205,18 @@ struct Shared {
 
 impl Shared {
     fn new(settings: &Settings, metrics: &Metrics, pipeline: &Pipeline) -> anyhow::Result<Self> {
-        use secrecy::ExposeSecret;
-        let Some(url) = &settings.redis.url else {
+        let connect = |timeout_ms: u64| {
+            settings.redis_settings(timeout_ms).map(|redis| {
+                infra::redis::Redis::new(redis, Arc::new(metrics.clone()))
+                    .context("invalid redis.url")
+            })
+        };
+        // Two pools: caches give up fast and fall back to the database; sessions, limits
+        // and idempotency keys wait longer, because their failure is visible.
+        let (Some(redis), Some(caching)) = (
+            connect(settings.redis.command_timeout_ms),
+            connect(settings.redis.timeout_ms),
+        ) else {
             return Ok(Self {
                 sessions: Arc::new(InMemorySessionStore::new()),
                 cache: Arc::new(infra::local::InMemoryCache::new(100_000)),
@@ -216,22 +226,7 @@ impl Shared {
                 health: Vec::new(),
             });
         };
-        let connect = |timeout_ms: u64| {
-            infra::redis::Redis::new(
-                infra::redis::RedisSettings {
-                    url: url.expose_secret().to_owned(),
-                    key_prefix: settings.redis.key_prefix.clone(),
-                    timeout: Duration::from_millis(timeout_ms),
-                    pool_size: settings.redis.pool_size,
-                },
-                Arc::new(metrics.clone()),
-            )
-            .context("invalid redis.url")
-        };
-        // Two pools: caches give up fast and fall back to the database; sessions, limits
-        // and idempotency keys wait longer, because their failure is visible.
-        let redis = connect(settings.redis.command_timeout_ms)?;
-        let caching = connect(settings.redis.timeout_ms)?;
+        let (redis, caching) = (redis?, caching?);
         let bridge = redis.live_bridge(pipeline.live.clone());
         bridge.start_subscriber();
         pipeline.set_live_publisher(Arc::new(bridge));

@@ -9,10 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use api::configuration::Settings;
-use chrono::{SubsecRound, Utc};
-use domain::telemetry::TelemetryPoint;
 use domain::{DroneId, OrgId};
-use infra::kafka::{encode_points, partition_for, IngestObserver, IngestWorker, KafkaSettings};
+use infra::kafka::{IngestObserver, IngestWorker, KafkaSettings};
 use infra::pipeline::{LiveHub, WriteObserver};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -221,8 +219,7 @@ async fn broker_rates(
     )
 }
 
-/// The same points the senders made, grouped by partition into records of at most
-/// `kafka.record_max_points`, as `KafkaBus` does.
+/// The same kind of points the senders made, as the API's producer makes records of them.
 fn encode_records(
     kafka: &KafkaSettings,
     partitions: i32,
@@ -230,28 +227,16 @@ fn encode_records(
     drones: &[DroneId],
     points: usize,
 ) -> Vec<(i32, Vec<u8>)> {
-    let t0 = Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(120);
-    let mut by_partition: std::collections::BTreeMap<i32, Vec<TelemetryPoint>> =
-        std::collections::BTreeMap::new();
+    let t0 = setup::start_of_points() - chrono::Duration::seconds(60);
     let d = drones.len() as u64;
-    for k in 0..points as u64 {
-        let index = (k % d) as usize;
-        let ts = t0 + chrono::Duration::microseconds(k as i64);
-        let point = points::point(org, drones[index], index, k / d, ts);
-        by_partition
-            .entry(partition_for(point.drone_id, partitions))
-            .or_default()
-            .push(point);
-    }
-    by_partition
-        .into_iter()
-        .flat_map(|(partition, points)| {
-            points
-                .chunks(kafka.record_max_points)
-                .map(|chunk| (partition, encode_points(chunk)))
-                .collect::<Vec<_>>()
+    let generated = (0..points as u64)
+        .map(|k| {
+            let index = (k % d) as usize;
+            let ts = t0 + chrono::Duration::microseconds(k as i64);
+            points::point(org, drones[index], index, k / d, ts)
         })
-        .collect()
+        .collect();
+    infra::kafka::records(generated, partitions, kafka.record_max_points)
 }
 
 fn consume_all(

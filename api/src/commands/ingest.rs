@@ -5,7 +5,6 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
@@ -13,7 +12,6 @@ use domain::ports::HealthCheck;
 use infra::kafka::IngestWorker;
 use infra::pipeline::{LiveHub, LivePublisher};
 use infra::Store;
-use secrecy::ExposeSecret;
 
 use crate::configuration::Settings;
 use crate::metrics::{Metrics, Snapshot};
@@ -21,6 +19,7 @@ use crate::startup::open_store;
 
 struct IngestState {
     store: Store,
+    health: Vec<Arc<dyn HealthCheck>>,
     metrics: Metrics,
 }
 
@@ -53,13 +52,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })?;
 
     let state = web::Data::new(IngestState {
+        health: vec![Arc::new(store.clone())],
         store,
         metrics: metrics.clone(),
     });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .route("/health/live", web::get().to(alive))
+            .service(crate::routes::health::live)
             .route("/health/ready", web::get().to(ready))
             .route("/metrics", web::get().to(render_metrics))
     })
@@ -100,20 +100,12 @@ fn live_publisher(
     settings: &Settings,
     metrics: &Metrics,
 ) -> anyhow::Result<Arc<dyn LivePublisher>> {
-    let Some(url) = &settings.redis.url else {
+    let Some(redis) = settings.redis_settings(settings.redis.command_timeout_ms) else {
         tracing::warn!("redis.url is not set: points written by this worker reach no live view");
         return Ok(Arc::new(LiveHub::new(1)));
     };
-    let redis = infra::redis::Redis::new(
-        infra::redis::RedisSettings {
-            url: url.expose_secret().to_owned(),
-            key_prefix: settings.redis.key_prefix.clone(),
-            timeout: Duration::from_millis(settings.redis.command_timeout_ms),
-            pool_size: settings.redis.pool_size,
-        },
-        Arc::new(metrics.clone()),
-    )
-    .context("invalid redis.url")?;
+    let redis =
+        infra::redis::Redis::new(redis, Arc::new(metrics.clone())).context("invalid redis.url")?;
     Ok(Arc::new(redis.live_bridge(LiveHub::new(1))))
 }
 
@@ -132,23 +124,8 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn alive() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "checks": {}}))
-}
-
 async fn ready(state: web::Data<IngestState>) -> HttpResponse {
-    let checks = state.store.check().await;
-    let all_ok = checks.iter().all(|(_, error)| error.is_none());
-    let checks: serde_json::Map<String, serde_json::Value> = checks
-        .into_iter()
-        .map(|(name, error)| (name, (if error.is_none() { "ok" } else { "down" }).into()))
-        .collect();
-    let body = serde_json::json!({"status": if all_ok { "ready" } else { "unavailable" }, "checks": checks});
-    if all_ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    crate::routes::health::readiness(&state.health).await
 }
 
 async fn render_metrics(state: web::Data<IngestState>) -> HttpResponse {

@@ -52,12 +52,16 @@ pub async fn cache_headers(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let path = req.path().to_owned();
+    // Decided before the call, so that API requests (ingest included) pay no allocation.
+    let (dashboard, hashed) = (
+        is_dashboard_route(req.path()),
+        req.path().starts_with(HASHED_ASSETS),
+    );
     let mut response = next.call(req).await?;
-    if !is_dashboard_route(&path) || response.headers().contains_key(header::CACHE_CONTROL) {
+    if !dashboard || response.headers().contains_key(header::CACHE_CONTROL) {
         return Ok(response);
     }
-    let directives = if path.starts_with(HASHED_ASSETS) && response.status().is_success() {
+    let directives = if hashed && response.status().is_success() {
         vec![
             CacheDirective::Public,
             CacheDirective::MaxAge(31_536_000),

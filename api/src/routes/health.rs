@@ -1,6 +1,8 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::{get, web, HttpResponse};
+use domain::ports::HealthCheck;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -38,8 +40,14 @@ pub async fn live() -> HttpResponse {
 ))]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    readiness(&state.health).await
+}
+
+/// Runs every check (each within `READY_TIMEOUT`): `200` when all answer, else `503`, with
+/// each dependency marked `ok` or `down`. Shared by `serve` and `ingest`.
+pub async fn readiness(health: &[Arc<dyn HealthCheck>]) -> HttpResponse {
     let mut checks = BTreeMap::new();
-    for check in &state.health {
+    for check in health {
         match tokio::time::timeout(READY_TIMEOUT, check.check()).await {
             Ok(results) => {
                 for (name, error) in results {

@@ -87,32 +87,29 @@ impl IngestWorker {
         observer: Arc<dyn IngestObserver>,
         live: Arc<dyn LivePublisher>,
     ) -> anyhow::Result<Self> {
-        let mut config = kafka.client_config();
-        config
-            .set("group.id", &ingest.group_id)
-            .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set(
+        let config = kafka.client_config(&[
+            ("group.id", ingest.group_id.clone()),
+            ("enable.auto.commit", "true".into()),
+            ("auto.commit.interval.ms", "1000".into()),
+            ("enable.auto.offset.store", "false".into()),
+            ("auto.offset.reset", "earliest".into()),
+            (
                 "session.timeout.ms",
                 ingest.session_timeout.as_millis().to_string(),
-            )
+            ),
             // Three heartbeats per session, as Kafka advises (librdkafka's default of 3 s
             // would expire short sessions between two heartbeats).
-            .set(
+            (
                 "heartbeat.interval.ms",
                 (ingest.session_timeout.as_millis() / 3)
                     .max(100)
                     .to_string(),
-            )
-            .set(
+            ),
+            (
                 "statistics.interval.ms",
                 ingest.stats_interval.as_millis().to_string(),
-            );
-        for (key, value) in &kafka.options {
-            config.set(key, value);
-        }
+            ),
+        ]);
         let context = WorkerContext {
             runtime,
             store,
@@ -127,14 +124,10 @@ impl IngestWorker {
 
         // Dead letters are rare and a duplicated one is harmless, so their producer needs no
         // idempotence, only the brokers' acknowledgement.
-        let mut producer = kafka.client_config();
-        producer.set("acks", "all");
-        for (key, value) in &kafka.options {
-            producer.set(key, value);
-        }
+        let dead_letters = kafka.client_config(&[("acks", "all".into())]).create()?;
         Ok(Self {
             consumer,
-            dead_letters: producer.create()?,
+            dead_letters,
             dead_letter_topic: kafka.dead_letter_topic.clone(),
             batch_max_points: ingest.batch_max_points.max(1),
             flush_interval: ingest.flush_interval,

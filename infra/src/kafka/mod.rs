@@ -50,20 +50,48 @@ pub struct KafkaSettings {
 }
 
 impl KafkaSettings {
-    fn client_config(&self) -> ClientConfig {
+    /// Brokers and client id, then `defaults` (ours for this kind of client), then
+    /// `kafka.options`, which win.
+    fn client_config(&self, defaults: &[(&str, String)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id);
+        for (key, value) in defaults {
+            config.set(*key, value);
+        }
         for (key, value) in &self.options {
             config.set(key, value);
         }
         config
     }
+
+    /// The telemetry producer's configuration: idempotent, `acks=all`, compressed, with a
+    /// bounded queue and delivery timeout.
+    pub fn producer_config(&self) -> ClientConfig {
+        self.client_config(&[
+            ("enable.idempotence", "true".into()),
+            ("acks", "all".into()),
+            ("compression.type", self.compression.clone()),
+            ("linger.ms", self.linger.as_millis().to_string()),
+            (
+                "queue.buffering.max.kbytes",
+                self.queue_max_kbytes.to_string(),
+            ),
+            (
+                "queue.buffering.max.messages",
+                self.queue_max_records.to_string(),
+            ),
+            (
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().to_string(),
+            ),
+        ])
+    }
 }
 
 /// The partition that carries `drone`'s points.
-pub fn partition_for(drone: DroneId, partitions: i32) -> i32 {
+fn partition_for(drone: DroneId, partitions: i32) -> i32 {
     let slot = i32::from(domain::shard::slot_of(drone).get());
     slot % partitions.max(1)
 }
@@ -82,8 +110,33 @@ struct RecordIn {
     points: Vec<TelemetryPoint>,
 }
 
+/// Points as records: grouped by partition (`partitions` of them), at most `max_points` per
+/// record, each `(partition, payload)`.
+pub fn records(
+    points: Vec<TelemetryPoint>,
+    partitions: i32,
+    max_points: usize,
+) -> Vec<(i32, Vec<u8>)> {
+    let mut by_partition: BTreeMap<i32, Vec<TelemetryPoint>> = BTreeMap::new();
+    for point in points {
+        by_partition
+            .entry(partition_for(point.drone_id, partitions))
+            .or_default()
+            .push(point);
+    }
+    by_partition
+        .into_iter()
+        .flat_map(|(partition, points)| {
+            points
+                .chunks(max_points.max(1))
+                .map(|chunk| (partition, encode_points(chunk)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The payload of one record.
-pub fn encode_points(points: &[TelemetryPoint]) -> Vec<u8> {
+fn encode_points(points: &[TelemetryPoint]) -> Vec<u8> {
     serde_json::to_vec(&RecordOut {
         v: RECORD_VERSION,
         points,
@@ -110,7 +163,7 @@ pub async fn create_topics(
     partitions: i32,
     replication: i32,
 ) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = settings.client_config().create()?;
+    let admin: AdminClient<DefaultClientContext> = settings.client_config(&[]).create()?;
     let topics = [
         NewTopic::new(
             &settings.topic,

@@ -1,4 +1,3 @@
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::{encode_points, partition_for, KafkaSettings};
+use super::KafkaSettings;
 
 /// Told about every produced batch, so the API can export metrics.
 pub trait ProducerObserver: Send + Sync {
@@ -45,28 +44,7 @@ impl KafkaBus {
         settings: &KafkaSettings,
         observer: Arc<dyn ProducerObserver>,
     ) -> anyhow::Result<Self> {
-        let mut config = settings.client_config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", &settings.compression)
-            .set("linger.ms", settings.linger.as_millis().to_string())
-            .set(
-                "queue.buffering.max.kbytes",
-                settings.queue_max_kbytes.to_string(),
-            )
-            .set(
-                "queue.buffering.max.messages",
-                settings.queue_max_records.to_string(),
-            )
-            .set(
-                "message.timeout.ms",
-                settings.delivery_timeout.as_millis().to_string(),
-            );
-        for (key, value) in &settings.options {
-            config.set(key, value);
-        }
-        let producer: FutureProducer = config.create()?;
+        let producer: FutureProducer = settings.producer_config().create()?;
         let partitions = topic_partitions(&producer, &settings.topic).await?;
         tracing::info!(topic = %settings.topic, partitions, brokers = %settings.brokers, "telemetry goes to Kafka");
         Ok(Self {
@@ -128,36 +106,27 @@ impl TelemetryBus for KafkaBus {
     async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<(), BusError> {
         let started = Instant::now();
         let total = points.len();
-        let mut by_partition: BTreeMap<i32, Vec<TelemetryPoint>> = BTreeMap::new();
-        for point in points {
-            by_partition
-                .entry(partition_for(point.drone_id, self.partitions))
-                .or_default()
-                .push(point);
-        }
         let mut deliveries = Vec::new();
-        for (partition, points) in &by_partition {
+        for (partition, payload) in super::records(points, self.partitions, self.record_max_points)
+        {
             // The key names the partition: every record of a drone has the same one, and the
             // idempotent producer keeps a partition's records in order.
             let key = partition.to_string();
-            for chunk in points.chunks(self.record_max_points) {
-                let payload = encode_points(chunk);
-                let record = FutureRecord::to(&self.topic)
-                    .partition(*partition)
-                    .key(&key)
-                    .payload(&payload);
-                match self.producer.send_result(record) {
-                    Ok(delivery) => deliveries.push(delivery),
-                    // Records already handed over still get delivered; the client retries the
-                    // whole batch and the replayed points are ignored by their key.
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                        self.observer.produce_failed("queue_full");
-                        return Err(BusError::Full);
-                    }
-                    Err((error, _)) => {
-                        self.observer.produce_failed("unavailable");
-                        return Err(BusError::Unavailable(error.to_string()));
-                    }
+            let record = FutureRecord::to(&self.topic)
+                .partition(partition)
+                .key(&key)
+                .payload(&payload);
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                // Records already handed over still get delivered; the client retries the
+                // whole batch and the replayed points are ignored by their key.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.observer.produce_failed("queue_full");
+                    return Err(BusError::Full);
+                }
+                Err((error, _)) => {
+                    self.observer.produce_failed("unavailable");
+                    return Err(BusError::Unavailable(error.to_string()));
                 }
             }
         }

@@ -54,30 +54,21 @@ impl Pipeline {
         observer: Arc<dyn WriteObserver>,
     ) -> Self {
         let (bus, queue) = InProcessBus::new(settings.queue_capacity_points);
-        let bus = Arc::new(bus);
-        let live = LiveHub::new(settings.live_buffer_batches);
-        let (paused, paused_rx) = watch::channel(false);
-        let publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>> =
-            Arc::new(std::sync::RwLock::new(Arc::new(live.clone())));
+        let mut pipeline = Self::without_writer(settings, bus);
         let writer = tokio::spawn(writer::run(
             writer::Writer {
                 queue,
-                bus: bus.clone(),
+                bus: pipeline.bus.clone(),
                 store,
-                publisher: publisher.clone(),
+                publisher: pipeline.publisher.clone(),
                 observer,
                 batch_max_points: settings.batch_max_points.max(1),
                 flush_interval: settings.flush_interval,
             },
-            paused_rx,
+            pipeline.paused.subscribe(),
         ));
-        Self {
-            bus,
-            live,
-            paused,
-            publisher,
-            writer: tokio::sync::Mutex::new(Some(writer)),
-        }
+        pipeline.writer = tokio::sync::Mutex::new(Some(writer));
+        pipeline
     }
 
     /// Only the live hub, with no writer: for `serve` when Kafka carries telemetry and the
@@ -85,25 +76,19 @@ impl Pipeline {
     pub fn live_only(settings: &PipelineSettings) -> Self {
         let (bus, _queue) = InProcessBus::new(0);
         bus.close();
+        Self::without_writer(settings, bus)
+    }
+
+    fn without_writer(settings: &PipelineSettings, bus: InProcessBus) -> Self {
         let live = LiveHub::new(settings.live_buffer_batches);
-        let (paused, _) = watch::channel(false);
         let publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>> =
             Arc::new(std::sync::RwLock::new(Arc::new(live.clone())));
         Self {
             bus: Arc::new(bus),
             live,
-            paused,
+            paused: watch::channel(false).0,
             publisher,
             writer: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// Where written points go: this process's hub, or the cross-replica publisher set by
-    /// [`Pipeline::set_live_publisher`].
-    pub fn live_publisher(&self) -> Arc<dyn LivePublisher> {
-        match self.publisher.read() {
-            Ok(p) => p.clone(),
-            Err(_) => Arc::new(self.live.clone()),
         }
     }
 
