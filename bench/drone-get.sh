@@ -23,7 +23,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk;
 . scripts/test-env.sh
 nf_ensure_postgres
 nf_ensure_redis
-cargo build --release -q -p api --bin nimbusfleet
+cargo build --release -q --bin nimbusfleet
 BIN=$CARGO_TARGET_DIR/release/nimbusfleet
 
 run_mode() {

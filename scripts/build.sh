@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nimbusfleet/target}
 # shellcheck source=scripts/test-env.sh
 . scripts/test-env.sh
 nf_ensure_build_deps
-cargo build -p api --bin nimbusfleet
+cargo build --bin nimbusfleet
 
 nf_ensure_node
 cd frontend

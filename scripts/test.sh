@@ -28,6 +28,6 @@ cargo nextest run --workspace --no-fail-fast --final-status-level fail || status
 nf_drop_test_databases
 
 # The dashboard, against the server binary the integration tests just built.
-cargo build --quiet -p api --bin nimbusfleet
+cargo build --quiet --bin nimbusfleet
 scripts/frontend-test.sh || status=$?
 exit $status

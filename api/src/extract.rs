@@ -10,14 +10,14 @@ use actix_web::{web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use domain::page::{PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
-use domain::{FieldError, ValidationErrors};
+use domain::{FieldCode, FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 use validator::{Validate, ValidationErrorsKind};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// A JSON body, deserialised with the path of any bad field and then checked with
 /// `validator`. Syntax errors are 400; well-formed JSON of the wrong shape or failing a
@@ -37,12 +37,16 @@ fn is_json(req: &HttpRequest) -> bool {
         .unwrap_or(false)
 }
 
-/// The configured body limit (`web::PayloadConfig` set by the application).
+/// The configured body limit, for the 413's message (the limit itself is enforced by the
+/// `web::PayloadConfig` the server sets from the same value).
 fn body_limit(req: &HttpRequest) -> usize {
-    req.app_data::<web::Data<crate::startup::AppState>>()
-        .map(|state| state.body_limit_bytes)
-        .unwrap_or(1_048_576)
+    req.app_data::<web::Data<crate::state::Limits>>()
+        .map(|limits| limits.body_limit_bytes)
+        .unwrap_or(DEFAULT_BODY_LIMIT_BYTES)
 }
+
+/// actix-web's own default, for a server that set no limit.
+const DEFAULT_BODY_LIMIT_BYTES: usize = 262_144;
 
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Error = ApiError;
@@ -58,9 +62,10 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             }
             let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
                 Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-                _ => {
-                    ApiError::bad_request("malformed_request", "the request body could not be read")
-                }
+                _ => ApiError::bad_request(
+                    Code::MalformedRequest,
+                    "the request body could not be read",
+                ),
             })?;
             parse_json(&bytes)
         })
@@ -75,17 +80,21 @@ pub fn parse_json<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<ValidJ
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(
-                "malformed_request",
+                Code::MalformedRequest,
                 format!("the body is not valid JSON: {inner}"),
             )
         } else {
             let field = if path == "." { String::new() } else { path };
-            ApiError::invalid(field, "invalid_type", strip_position(&inner.to_string()))
+            ApiError::invalid(
+                field,
+                FieldCode::InvalidType,
+                strip_position(&inner.to_string()),
+            )
         }
     })?;
     de.end().map_err(|e| {
         ApiError::bad_request(
-            "malformed_request",
+            Code::MalformedRequest,
             format!("the body is not valid JSON: {e}"),
         )
     })?;
@@ -141,13 +150,14 @@ fn flatten_into(errors: &validator::ValidationErrors, prefix: &str, out: &mut Va
     }
 }
 
-fn static_code(code: &str) -> &'static str {
+/// validator's code as ours.
+fn static_code(code: &str) -> FieldCode {
     match code {
-        "length" => "length",
-        "range" => "out_of_range",
-        "email" => "invalid_email",
-        "required" => "required",
-        _ => "invalid",
+        "length" => FieldCode::Length,
+        "range" => FieldCode::OutOfRange,
+        "email" => FieldCode::InvalidEmail,
+        "required" => FieldCode::Required,
+        _ => FieldCode::Invalid,
     }
 }
 
@@ -172,7 +182,7 @@ pub fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Erro
         QueryPayloadError::Deserialize(e) => format!("invalid query parameter: {e}"),
         _ => "invalid query string".to_owned(),
     };
-    ApiError::bad_request("invalid_query", detail).into()
+    ApiError::invalid_query(detail).into()
 }
 
 /// Maps `web::Path` failures (an id that is not a UUID) to 404: no such resource exists.
@@ -195,10 +205,9 @@ impl Pagination {
     pub fn page_request(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::invalid_query(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
         }
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(PageRequest { limit, after })
@@ -214,7 +223,9 @@ fn decode_cursor(cursor: &str) -> Result<Uuid, ApiError> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| Uuid::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
+        .ok_or_else(|| {
+            ApiError::bad_request(Code::InvalidCursor, "cursor is not one this API issued")
+        })
 }
 
 #[cfg(test)]

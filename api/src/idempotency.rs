@@ -12,12 +12,12 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
-use domain::limits::{IdempotencyState, StoredResponse};
+use domain::platform::IdempotencyState;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::error::{ApiError, Code};
+use crate::state::Limits;
 
 pub const TTL: Duration = Duration::from_secs(24 * 3600);
 const HEADER: &str = "idempotency-key";
@@ -33,12 +33,47 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn replay(stored: &StoredResponse) -> HttpResponse {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    HttpResponse::build(status)
-        .content_type(stored.content_type.as_str())
-        .insert_header(("idempotent-replayed", "true"))
-        .body(stored.body.clone())
+/// An answer kept for replay: its status, content type and body. The store holds it as
+/// opaque bytes: two bytes of status, the content type's length and the content type, then
+/// the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoredAnswer {
+    status: StatusCode,
+    content_type: String,
+    body: Bytes,
+}
+
+impl StoredAnswer {
+    fn encode(&self) -> Vec<u8> {
+        // A content type longer than 64 KiB is not one a handler of ours sends; it is cut.
+        let content_type =
+            &self.content_type.as_bytes()[..self.content_type.len().min(usize::from(u16::MAX))];
+        let mut out = Vec::with_capacity(4 + content_type.len() + self.body.len());
+        out.extend_from_slice(&self.status.as_u16().to_be_bytes());
+        out.extend_from_slice(&(content_type.len() as u16).to_be_bytes());
+        out.extend_from_slice(content_type);
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let (status, rest) = bytes.split_first_chunk::<2>()?;
+        let (len, rest) = rest.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        let content_type = std::str::from_utf8(rest.get(..len)?).ok()?.to_owned();
+        Some(Self {
+            status: StatusCode::from_u16(u16::from_be_bytes(*status)).ok()?,
+            content_type,
+            body: Bytes::copy_from_slice(rest.get(len..)?),
+        })
+    }
+
+    fn replay(&self) -> HttpResponse {
+        HttpResponse::build(self.status)
+            .content_type(self.content_type.as_str())
+            .insert_header(("idempotent-replayed", "true"))
+            .body(self.body.clone())
+    }
 }
 
 fn problem(error: ApiError) -> HttpResponse {
@@ -50,7 +85,7 @@ async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiE
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError::bad_request("malformed_request", "the request body could not be read")
+            ApiError::bad_request(Code::MalformedRequest, "the request body could not be read")
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
@@ -70,7 +105,7 @@ pub async fn middleware(
         }
         _ => return next.call(req).await,
     };
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+    let Some(limits) = req.app_data::<web::Data<Limits>>().cloned() else {
         return next.call(req).await;
     };
     let key = match key.to_str() {
@@ -79,13 +114,13 @@ pub async fn middleware(
         }
         _ => {
             let error = ApiError::bad_request(
-                "malformed_request",
+                Code::MalformedRequest,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
             );
             return Ok(req.into_response(problem(error)));
         }
     };
-    let body = match read_body(&mut req, state.body_limit_bytes).await {
+    let body = match read_body(&mut req, limits.body_limit_bytes).await {
         Ok(body) => body,
         Err(error) => return Ok(req.into_response(problem(error))),
     };
@@ -109,23 +144,25 @@ pub async fn middleware(
         ApiError::Validation(
             domain::FieldError::new(
                 "Idempotency-Key",
-                "idempotency_key_reused",
+                domain::FieldCode::IdempotencyKeyReused,
                 "this key was used with a different request; use a new key",
             )
             .into(),
         )
     };
     loop {
-        match state.idempotency.begin(&scoped, &fingerprint, TTL).await {
+        match limits.idempotency.begin(&scoped, &fingerprint, TTL).await {
             Ok(IdempotencyState::Started) => break,
             Ok(IdempotencyState::Done {
                 fingerprint: f,
-                response,
+                answer,
             }) => {
-                let answer = if f == fingerprint {
-                    replay(&response)
-                } else {
-                    problem(reused())
+                let answer = match StoredAnswer::decode(&answer) {
+                    Some(stored) if f == fingerprint => stored.replay(),
+                    Some(_) => problem(reused()),
+                    None => problem(ApiError::internal(anyhow::anyhow!(
+                        "the stored answer of an idempotency key cannot be read"
+                    ))),
                 };
                 return Ok(req.into_response(answer));
             }
@@ -135,7 +172,7 @@ pub async fn middleware(
                 }
                 if tokio::time::Instant::now() >= deadline {
                     let error = ApiError::conflict(
-                        "idempotency_in_progress",
+                        Code::IdempotencyInProgress,
                         "a request with this key is still running; retry shortly",
                     );
                     return Ok(req.into_response(problem(error)));
@@ -159,19 +196,29 @@ pub async fn middleware(
         .unwrap_or("application/json")
         .to_owned();
     let (head, body) = response.into_parts();
-    let bytes = body::to_bytes(body).await.unwrap_or_default();
+    let bytes = match body::to_bytes(body).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            // The answer could not be read back: nothing to keep, and nothing to send.
+            if let Err(error) = limits.idempotency.abandon(&scoped).await {
+                tracing::warn!(%error, "could not release an idempotency key");
+            }
+            let error = ApiError::internal(anyhow::anyhow!("failed to read the answer: {error}"));
+            return Ok(ServiceResponse::new(request, problem(error)));
+        }
+    };
     let outcome = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         // Not an answer to keep: let a retry run again.
-        state.idempotency.abandon(&scoped).await
+        limits.idempotency.abandon(&scoped).await
     } else {
-        let stored = StoredResponse {
-            status: status.as_u16(),
+        let stored = StoredAnswer {
+            status,
             content_type,
-            body: bytes.to_vec(),
+            body: bytes.clone(),
         };
-        state
+        limits
             .idempotency
-            .complete(&scoped, &fingerprint, &stored, TTL)
+            .complete(&scoped, &fingerprint, &stored.encode(), TTL)
             .await
     };
     if let Err(error) = outcome {
@@ -182,4 +229,20 @@ pub async fn middleware(
         request,
         response.map_into_boxed_body(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_answer_round_trips() {
+        let answer = StoredAnswer {
+            status: StatusCode::CREATED,
+            content_type: "application/json".to_owned(),
+            body: Bytes::from_static(b"{\"id\":1}\x00\xff"),
+        };
+        assert_eq!(StoredAnswer::decode(&answer.encode()), Some(answer));
+        assert_eq!(StoredAnswer::decode(b"\x00"), None);
+    }
 }

@@ -6,7 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{Problem, ProblemField};
+use crate::dto::{Problem, ProblemField};
+use crate::error::Code;
 use crate::routes::{
     api_keys, auth, drones, fleet, flight_plans, health, live, organization, telemetry, users,
 };
@@ -40,7 +41,7 @@ use crate::routes::{
         telemetry::export_telemetry,
         fleet::fleet_positions, fleet::fleet_summary, live::live,
     ),
-    components(schemas(Problem, ProblemField)),
+    components(schemas(Problem, ProblemField, Code)),
     modifiers(&Security, &CommonProblems),
     tags(
         (name = "auth", description = "Log in and out"),
@@ -153,8 +154,8 @@ impl Modify for CommonProblems {
 }
 
 /// The document as pretty JSON, exactly as committed in `openapi/openapi.json`.
-pub fn document() -> String {
-    let mut json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+pub fn document() -> Result<String, serde_json::Error> {
+    let mut json = ApiDoc::openapi().to_pretty_json()?;
     json.push('\n');
-    json
+    Ok(json)
 }

@@ -13,7 +13,8 @@ use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use domain::limits::{Quota, RateDecision};
 use domain::org::Plan;
-use domain::ports::{OrgRepository, RateLimiter};
+use domain::platform::RateLimiter;
+use domain::ports::OrgRepository;
 use domain::OrgId;
 use moka::sync::Cache;
 use prometheus::IntCounterVec;
@@ -23,6 +24,8 @@ use crate::error::ApiError;
 /// How long a replica keeps an organisation's plan before reading it again: the delay
 /// after which `admin set-plan` applies everywhere.
 const PLAN_TTL: Duration = Duration::from_secs(30);
+/// Most organisations whose plan a replica remembers.
+const PLAN_CACHE_ENTRIES: u64 = 100_000;
 
 #[derive(Clone)]
 pub struct RateLimits {
@@ -42,7 +45,7 @@ impl RateLimits {
             limiter,
             orgs,
             plans: Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(PLAN_CACHE_ENTRIES)
                 .time_to_live(PLAN_TTL)
                 .build(),
             rejections,

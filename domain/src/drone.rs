@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 
-use crate::error::{FieldError, ValidationErrors};
+use crate::error::{FieldCode, FieldError, ValidationErrors};
+use crate::flight_plan::FlightPlan;
 use crate::ids::{DroneId, OrgId};
 use crate::position::Position;
 
@@ -17,7 +18,7 @@ impl Serial {
         if raw.is_empty() || raw.len() > Self::MAX_LEN {
             return Err(FieldError::new(
                 "serial",
-                "length",
+                FieldCode::Length,
                 format!("must be 1 to {} characters", Self::MAX_LEN),
             ));
         }
@@ -27,7 +28,7 @@ impl Serial {
         {
             return Err(FieldError::new(
                 "serial",
-                "invalid_characters",
+                FieldCode::InvalidCharacters,
                 "may contain only letters, digits and - _ . /",
             ));
         }
@@ -45,14 +46,14 @@ pub fn parse_text(field: &'static str, raw: &str, max_len: usize) -> Result<Stri
     if trimmed.is_empty() || trimmed.chars().count() > max_len {
         return Err(FieldError::new(
             field,
-            "length",
+            FieldCode::Length,
             format!("must be 1 to {max_len} characters"),
         ));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(FieldError::new(
             field,
-            "invalid_characters",
+            FieldCode::InvalidCharacters,
             "must not contain control characters",
         ));
     }
@@ -123,7 +124,7 @@ impl Limits {
         if value == 0 || value > Self::MAX_ENDURANCE_MIN {
             return Err(FieldError::new(
                 "endurance_min",
-                "out_of_range",
+                FieldCode::OutOfRange,
                 format!("must be between 1 and {}", Self::MAX_ENDURANCE_MIN),
             ));
         }
@@ -135,12 +136,17 @@ fn positive_at_most(field: &str, value: f64, max: f64) -> Result<f64, FieldError
     if !value.is_finite() || value <= 0.0 || value > max {
         return Err(FieldError::new(
             field,
-            "out_of_range",
+            FieldCode::OutOfRange,
             format!("must be greater than 0 and at most {max}"),
         ));
     }
     Ok(value)
 }
+
+/// Why a drone may not be deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the drone has an approved or active flight plan; complete or cancel it first")]
+pub struct DroneHasOpenPlans;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Drone {
@@ -158,6 +164,20 @@ pub struct Drone {
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change; the ETag of the drone.
     pub version: i64,
+}
+
+impl Drone {
+    /// A drone that is cleared to fly or flying (one of `plans`, its plans, is approved or
+    /// active) stays registered: deleting it would orphan a flight in progress.
+    pub fn delete_check(&self, plans: &[FlightPlan]) -> Result<(), DroneHasOpenPlans> {
+        if plans
+            .iter()
+            .any(|plan| plan.drone_id == self.id && plan.is_open())
+        {
+            return Err(DroneHasOpenPlans);
+        }
+        Ok(())
+    }
 }
 
 /// A drone to register, already valid.

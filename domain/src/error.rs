@@ -1,16 +1,99 @@
 use std::fmt;
 
+/// Declares [`FieldCode`]: one line per code with its wire name and what it means. The API's
+/// problem documents, the OpenAPI schema and the README's error table are all produced from
+/// this list, so a code cannot exist in one place and not the others.
+macro_rules! field_codes {
+    ($($variant:ident => $name:literal, $doc:literal;)+) => {
+        /// Why one input field was refused (`errors[].code` of a `validation_failed` problem
+        /// and of a telemetry batch's per-point errors).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum FieldCode {
+            $(#[doc = $doc] $variant,)+
+        }
+
+        impl FieldCode {
+            pub const ALL: &'static [FieldCode] = &[$(FieldCode::$variant),+];
+
+            /// The stable snake_case name clients match on.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FieldCode::$variant => $name,)+
+                }
+            }
+
+            /// One line saying when the code is given.
+            pub fn doc(self) -> &'static str {
+                match self {
+                    $(FieldCode::$variant => $doc,)+
+                }
+            }
+        }
+    };
+}
+
+field_codes! {
+    Required => "required", "A required field is missing.";
+    InvalidType => "invalid_type", "The value has the wrong JSON type or shape.";
+    Invalid => "invalid", "The value breaks a rule of its field.";
+    Empty => "empty", "A list that must hold at least one item is empty.";
+    Length => "length", "Text or a list is shorter or longer than allowed.";
+    InvalidCharacters => "invalid_characters", "Text holds characters the field does not allow.";
+    InvalidEmail => "invalid_email", "Not an email address.";
+    OutOfRange => "out_of_range", "A number is outside its allowed range.";
+    NotFinite => "not_finite", "A number is NaN or infinite.";
+    NotPositive => "not_positive", "A number must be greater than zero.";
+    Negative => "negative", "A number must not be negative.";
+    BelowGround => "below_ground", "A waypoint is below the take-off point.";
+    AboveCeiling => "above_ceiling", "A waypoint is above the installation's altitude ceiling.";
+    AboveDroneMaxAltitude => "above_drone_max_altitude", "A waypoint is above the drone's maximum altitude.";
+    AboveDroneMaxSpeed => "above_drone_max_speed", "A leg is faster than the drone's maximum speed.";
+    HoldTooLong => "hold_too_long", "A hover is longer than allowed.";
+    TooFewWaypoints => "too_few_waypoints", "A plan has fewer than 2 waypoints.";
+    TooManyWaypoints => "too_many_waypoints", "A plan has more waypoints than `flight_plans.max_waypoints`.";
+    StartInPast => "start_in_past", "A plan's start is not in the future.";
+    EndBeforeStart => "end_before_start", "A plan's end is not after its start.";
+    ExceedsEndurance => "exceeds_endurance", "The flight needs more than the drone's endurance less the reserve.";
+    WindowTooShort => "window_too_short", "The planned window is shorter than the flight.";
+    InFuture => "in_future", "A point's time is further ahead than `telemetry.max_future_skew_s`.";
+    TooOld => "too_old", "A point's time is older than the retention window.";
+    InvalidBbox => "invalid_bbox", "A bounding box is not `minLon,minLat,maxLon,maxLat` within range.";
+    InvalidInterval => "invalid_interval", "A bucket width is not a duration such as `10s`, `1m` or `1h` within 1 s to 1 day.";
+    UnknownDrone => "unknown_drone", "No such drone in the organisation.";
+    ForbiddenDrone => "forbidden_drone", "An API key may only act for its own drone.";
+    DroneRetired => "drone_retired", "The drone is retired and takes no telemetry.";
+    IdempotencyKeyReused => "idempotency_key_reused", "The `Idempotency-Key` was used with a different request.";
+}
+
+impl fmt::Display for FieldCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FieldCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for FieldCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One problem with one input field. `field` is a JSON path such as `serial` or
 /// `waypoints[2].alt_m`, so a client can show the message next to the input it names.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldError {
     pub field: String,
-    pub code: &'static str,
+    pub code: FieldCode,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             code,
@@ -60,6 +143,17 @@ impl ValidationErrors {
         }
     }
 
+    /// Like [`ValidationErrors::collect`] for a result that may carry several errors.
+    pub fn collect_all<T>(&mut self, result: Result<T, ValidationErrors>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(errors) => {
+                self.0.extend(errors.0);
+                None
+            }
+        }
+    }
+
     pub fn into_result(self) -> Result<(), ValidationErrors> {
         if self.0.is_empty() {
             Ok(())
@@ -75,15 +169,39 @@ impl From<FieldError> for ValidationErrors {
     }
 }
 
+/// Which uniqueness rule a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictKind {
+    /// A drone with this serial is already registered in the organisation.
+    Serial,
+    /// A user with this email exists.
+    Email,
+    /// An organisation with this name exists.
+    OrgName,
+    /// An API key with this public prefix exists (prefixes are random: a retry succeeds).
+    KeyPrefix,
+}
+
+impl fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Serial => "serial",
+            Self::Email => "email",
+            Self::OrgName => "organisation name",
+            Self::KeyPrefix => "API key prefix",
+        })
+    }
+}
+
 /// What a storage adapter can report. Adapters keep the underlying cause as the source so
 /// the API can log the whole chain while answering with a generic message.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
-    /// A uniqueness rule was broken; `field` names the offending input (e.g. `serial`).
-    #[error("{field} already exists")]
-    Conflict { field: &'static str },
+    /// A uniqueness rule was broken.
+    #[error("{0} already exists")]
+    Conflict(ConflictKind),
     /// An optimistic-concurrency check failed: the row changed since it was read.
     #[error("{entity} was modified concurrently")]
     VersionMismatch { entity: &'static str },
@@ -103,5 +221,23 @@ pub enum StoreError {
 impl StoreError {
     pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_codes_are_unique_snake_case_and_documented() {
+        let mut seen = std::collections::HashSet::new();
+        for code in FieldCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} is listed twice");
+            assert!(code
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(code.doc().ends_with('.'), "{code} needs a doc line");
+        }
     }
 }

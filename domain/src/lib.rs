@@ -11,12 +11,14 @@ pub mod ids;
 pub mod limits;
 pub mod org;
 pub mod page;
+pub mod platform;
 pub mod ports;
 pub mod position;
 pub mod session;
+pub mod settings;
 pub mod shard;
 pub mod telemetry;
 pub mod user;
 
-pub use error::{FieldError, StoreError, ValidationErrors};
+pub use error::{ConflictKind, FieldCode, FieldError, StoreError, ValidationErrors};
 pub use ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, SessionId, UserId};

@@ -1,4 +1,4 @@
-//! Rate limits and the shapes the cache, rate-limit and idempotency ports speak.
+//! Rate limits: plan quotas and the GCRA both rate-limiter adapters decide with.
 
 use std::time::Duration;
 
@@ -84,28 +84,6 @@ pub fn gcra(tat_us: Option<i64>, now_us: i64, quota: Quota) -> (RateDecision, i6
         retry_after: Duration::ZERO,
     };
     (decision, new_tat)
-}
-
-/// A stored answer to replay for a repeated `Idempotency-Key`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-}
-
-/// Where a request with an idempotency key stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdempotencyState {
-    /// This caller now owns the key and must run the request, then `complete` or `abandon`.
-    Started,
-    /// Another request with this key is running.
-    InProgress { fingerprint: String },
-    /// The request ran; replay its answer.
-    Done {
-        fingerprint: String,
-        response: StoredResponse,
-    },
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! The ports: what the application needs from storage and session adapters. `infra`
-//! implements them (sea-orm on SQLite/PostgreSQL through the shard router, an in-process or
-//! Redis session store); `api` holds them as trait objects chosen by configuration.
+//! The fleet ports: what the application needs from storage and the telemetry bus. `infra`
+//! implements them (sea-orm on SQLite/PostgreSQL through the shard router, Kafka or an
+//! in-process queue); the composition root picks the adapters from the settings. The
+//! platform ports (sessions, cache, rate limits, idempotency) are in [`crate::platform`].
 
 use async_trait::async_trait;
 
@@ -10,10 +11,9 @@ use chrono::{DateTime, Utc};
 use crate::drone::{Drone, DroneFilter, DronePatch, DroneStatus};
 use crate::error::StoreError;
 use crate::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState};
-use crate::ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, SessionId, UserId};
+use crate::ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, UserId};
 use crate::org::Organization;
 use crate::page::{Page, PageRequest};
-use crate::session::Session;
 use crate::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
 use crate::user::{Email, NewUser, PasswordHash, Role, User, UserPatch};
 
@@ -144,23 +144,6 @@ pub trait FlightPlanRepository: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// The store cannot be reached: authentication must fail closed.
-    #[error("session store unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-#[async_trait]
-pub trait SessionStore: Send + Sync {
-    async fn create(&self, session: Session) -> Result<(), SessionError>;
-    async fn get(&self, id: SessionId) -> Result<Option<Session>, SessionError>;
-    /// Returns whether a session was deleted.
-    async fn delete(&self, id: SessionId) -> Result<bool, SessionError>;
-    /// Revokes every session of a user (on deletion or a role change).
-    async fn delete_for_user(&self, user: UserId) -> Result<(), SessionError>;
-}
-
 /// Something whose reachability `/health/ready` reports.
 #[async_trait]
 pub trait HealthCheck: Send + Sync {
@@ -240,8 +223,8 @@ pub enum BusError {
     Closed,
     /// The bus did not confirm the write (e.g. the Kafka brokers are unreachable): nothing
     /// may be assumed stored; the caller should answer 503 and the client retry.
-    #[error("telemetry bus unavailable: {0}")]
-    Unavailable(String),
+    #[error("telemetry bus unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where accepted points go on their way to storage: an in-process bounded queue when
@@ -249,47 +232,4 @@ pub enum BusError {
 #[async_trait]
 pub trait TelemetryBus: Send + Sync {
     async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<(), BusError>;
-}
-
-/// A key-value cache with TTLs (DESIGN §5). It fails open: an unreachable cache behaves
-/// as a miss on reads and as a no-op on writes, so readers fall back to the database.
-#[async_trait]
-pub trait Cache: Send + Sync {
-    async fn get(&self, key: &str) -> Option<Vec<u8>>;
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: std::time::Duration);
-    async fn delete(&self, key: &str);
-}
-
-/// Counts requests against a quota, shared by every replica when backed by Redis. Never
-/// blocks traffic because of its own failure: an adapter that cannot reach its store
-/// decides locally instead.
-#[async_trait]
-pub trait RateLimiter: Send + Sync {
-    async fn check(&self, key: &str, quota: crate::limits::Quota) -> crate::limits::RateDecision;
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("idempotency store unavailable")]
-pub struct IdempotencyUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
-
-/// Remembers answers to requests sent with an `Idempotency-Key`.
-#[async_trait]
-pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` for a request whose body hashes to `fingerprint`, or reports who has it.
-    async fn begin(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        ttl: std::time::Duration,
-    ) -> Result<crate::limits::IdempotencyState, IdempotencyUnavailable>;
-    /// Stores the answer of a claimed key for replay.
-    async fn complete(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        response: &crate::limits::StoredResponse,
-        ttl: std::time::Duration,
-    ) -> Result<(), IdempotencyUnavailable>;
-    /// Releases a claimed key whose request failed before answering, so that it can be retried.
-    async fn abandon(&self, key: &str) -> Result<(), IdempotencyUnavailable>;
 }

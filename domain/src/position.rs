@@ -1,20 +1,20 @@
 //! Geographic values. Altitudes (`alt_m`) are metres above the take-off point (AGL at
 //! home), the datum small-UAS rules use for their ceilings.
 
-use crate::error::FieldError;
+use crate::error::{FieldCode, FieldError};
 
 fn finite_in(field: &str, value: f64, min: f64, max: f64) -> Result<f64, FieldError> {
     if !value.is_finite() {
         return Err(FieldError::new(
             field,
-            "not_finite",
+            FieldCode::NotFinite,
             "must be a finite number",
         ));
     }
     if !(min..=max).contains(&value) {
         return Err(FieldError::new(
             field,
-            "out_of_range",
+            FieldCode::OutOfRange,
             format!("must be between {min} and {max}"),
         ));
     }

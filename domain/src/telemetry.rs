@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::error::FieldError;
+use crate::drone::DroneStatus;
+use crate::error::{FieldCode, FieldError};
 use crate::ids::{DroneId, FlightPlanId, OrgId};
 
 /// A point as received (already JSON-decoded), before its ranges are checked.
@@ -66,14 +67,14 @@ fn range(field: &'static str, value: f64, min: f64, max: f64) -> Result<(), Fiel
     if !value.is_finite() {
         return Err(FieldError::new(
             field,
-            "not_finite",
+            FieldCode::NotFinite,
             "must be a finite number",
         ));
     }
     if value < min || value > max {
         return Err(FieldError::new(
             field,
-            "out_of_range",
+            FieldCode::OutOfRange,
             format!("must be between {min} and {max}"),
         ));
     }
@@ -109,14 +110,14 @@ pub fn validate_point(
     if input.satellites.is_some_and(|s| s > 255) {
         check(Err(FieldError::new(
             "satellites",
-            "out_of_range",
+            FieldCode::OutOfRange,
             "must be between 0 and 255",
         )));
     }
     if input.ts > now + rules.max_future_skew {
         check(Err(FieldError::new(
             "ts",
-            "in_future",
+            FieldCode::InFuture,
             format!(
                 "is more than {} s in the future",
                 rules.max_future_skew.num_seconds()
@@ -125,7 +126,7 @@ pub fn validate_point(
     } else if input.ts < now - rules.retention {
         check(Err(FieldError::new(
             "ts",
-            "too_old",
+            FieldCode::TooOld,
             format!(
                 "is older than the {}-day retention",
                 rules.retention.num_days()
@@ -152,6 +153,36 @@ pub fn validate_point(
     })
 }
 
+/// Whether `drone` may report: it must be a drone of the organisation (`status` is its
+/// status, `None` when there is no such drone), not retired, and — when the sender is a
+/// drone's API key (`own` is its drone) — the key's own drone.
+pub fn may_report(
+    drone: DroneId,
+    status: Option<DroneStatus>,
+    own: Option<DroneId>,
+) -> Result<(), FieldError> {
+    if own.is_some_and(|own| own != drone) {
+        return Err(FieldError::new(
+            "drone_id",
+            FieldCode::ForbiddenDrone,
+            "an API key may only send its own drone's telemetry",
+        ));
+    }
+    match status {
+        None => Err(FieldError::new(
+            "drone_id",
+            FieldCode::UnknownDrone,
+            "no such drone in the organisation",
+        )),
+        Some(DroneStatus::Retired) => Err(FieldError::new(
+            "drone_id",
+            FieldCode::DroneRetired,
+            "the drone is retired and takes no telemetry",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 pub fn truncate_to_micros(ts: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(ts.timestamp_micros()).unwrap_or(ts)
 }
@@ -165,7 +196,7 @@ impl Interval {
         let invalid = || {
             FieldError::new(
                 "interval",
-                "invalid_interval",
+                FieldCode::InvalidInterval,
                 "must be a number and a unit (s, m, h, d) such as 10s, 1m or 1h, between 1s and 1d",
             )
         };
@@ -235,7 +266,7 @@ pub struct BBox {
 
 impl BBox {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let invalid = |m: &str| FieldError::new("bbox", "invalid_bbox", m.to_owned());
+        let invalid = |m: &str| FieldError::new("bbox", FieldCode::InvalidBbox, m.to_owned());
         let parts: Vec<f64> = raw
             .split(',')
             .map(|p| p.trim().parse::<f64>())
@@ -268,6 +299,26 @@ impl BBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_organisations_flying_drones_report_and_a_key_only_for_its_own() {
+        let (drone, other) = (DroneId::new(), DroneId::new());
+        assert_eq!(may_report(drone, Some(DroneStatus::Active), None), Ok(()));
+        assert_eq!(
+            may_report(drone, Some(DroneStatus::Grounded), Some(drone)),
+            Ok(())
+        );
+        let code = |r: Result<(), FieldError>| r.unwrap_err().code;
+        assert_eq!(code(may_report(drone, None, None)), FieldCode::UnknownDrone);
+        assert_eq!(
+            code(may_report(drone, Some(DroneStatus::Retired), None)),
+            FieldCode::DroneRetired
+        );
+        assert_eq!(
+            code(may_report(drone, Some(DroneStatus::Active), Some(other))),
+            FieldCode::ForbiddenDrone
+        );
+    }
 
     fn input(now: DateTime<Utc>) -> PointInput {
         PointInput {

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use crate::error::FieldError;
+use crate::error::{FieldCode, FieldError};
 use crate::ids::{OrgId, UserId};
 
 /// A login address, stored lower-cased; unique across the whole installation because
@@ -14,7 +14,8 @@ impl Email {
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let email = raw.trim().to_lowercase();
-        let invalid = || FieldError::new("email", "invalid_email", "must be an email address");
+        let invalid =
+            || FieldError::new("email", FieldCode::InvalidEmail, "must be an email address");
         if email.is_empty() || email.len() > Self::MAX_LEN {
             return Err(invalid());
         }
@@ -43,7 +44,7 @@ impl Password {
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
             return Err(FieldError::new(
                 "password",
-                "length",
+                FieldCode::Length,
                 format!("must be {} to {} characters", Self::MIN_LEN, Self::MAX_LEN),
             ));
         }
@@ -114,6 +115,28 @@ pub struct User {
     pub version: i64,
 }
 
+/// Refused: the organisation would be left without an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the organisation must keep at least one admin")]
+pub struct LastAdmin;
+
+impl User {
+    /// An organisation keeps at least one admin: demoting this user to `new_role`, or
+    /// removing them (`None`), is refused when they are an admin and `admins` (the
+    /// organisation's admins, this user included) is one or fewer.
+    pub fn check_admin_remains(
+        &self,
+        new_role: Option<Role>,
+        admins: u64,
+    ) -> Result<(), LastAdmin> {
+        let stays_admin = new_role == Some(Role::Admin);
+        if self.role == Role::Admin && !stays_admin && admins <= 1 {
+            return Err(LastAdmin);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub org_id: OrgId,
@@ -130,9 +153,59 @@ pub struct UserPatch {
     pub password_hash: Option<PasswordHash>,
 }
 
+impl UserPatch {
+    /// Whether applying this patch to `user` must end their sessions: a session carries the
+    /// role it was opened with, and a new password locks out whoever knew the old one.
+    pub fn ends_sessions(&self, user: &User) -> bool {
+        self.password_hash.is_some() || self.role.is_some_and(|role| role != user.role)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(role: Role) -> User {
+        let now = chrono::Utc::now();
+        User {
+            id: UserId::new(),
+            org_id: OrgId::new(),
+            email: Email::parse("ada@example.com").unwrap(),
+            name: "Ada".into(),
+            role,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_last_admin_can_be_neither_demoted_nor_removed() {
+        let admin = user(Role::Admin);
+        assert_eq!(
+            admin.check_admin_remains(Some(Role::Viewer), 1),
+            Err(LastAdmin)
+        );
+        assert_eq!(admin.check_admin_remains(None, 1), Err(LastAdmin));
+        assert_eq!(admin.check_admin_remains(Some(Role::Admin), 1), Ok(()));
+        assert_eq!(admin.check_admin_remains(Some(Role::Operator), 2), Ok(()));
+        assert_eq!(admin.check_admin_remains(None, 2), Ok(()));
+        assert_eq!(user(Role::Operator).check_admin_remains(None, 0), Ok(()));
+    }
+
+    #[test]
+    fn a_role_or_password_change_ends_the_sessions() {
+        let operator = user(Role::Operator);
+        let change = |role, password: bool| UserPatch {
+            name: None,
+            role,
+            password_hash: password.then(|| PasswordHash("$argon2id$…".into())),
+        };
+        assert!(change(Some(Role::Viewer), false).ends_sessions(&operator));
+        assert!(change(None, true).ends_sessions(&operator));
+        assert!(!change(Some(Role::Operator), false).ends_sessions(&operator));
+        assert!(!change(None, false).ends_sessions(&operator));
+    }
 
     #[test]
     fn emails_are_lower_cased_and_need_an_at_sign() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::ports::{SessionError, SessionStore};
+use domain::platform::{SessionError, SessionStore};
 use domain::session::Session;
 use domain::{SessionId, UserId};
 use moka::notification::RemovalCause;

@@ -10,3 +10,57 @@ pub mod catalog;
 pub mod shard;
 
 pub use sea_orm_migration::MigratorTrait;
+
+use sea_orm_migration::sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait,
+};
+
+/// The PostgreSQL advisory lock key that serialises migrations ("Nimbus" in ASCII).
+const MIGRATION_LOCK: i64 = 0x4e69_6d62_7573;
+
+/// Which database a migration failed on.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("failed to take the migration lock on the catalog")]
+    Lock(#[source] DbErr),
+    #[error("failed to migrate the catalog database")]
+    Catalog(#[source] DbErr),
+    #[error("failed to migrate shard {shard}")]
+    Shard {
+        shard: usize,
+        #[source]
+        source: DbErr,
+    },
+}
+
+/// Applies pending migrations to the catalog and to every shard. Idempotent.
+///
+/// Replicas and workers that start together take turns: on PostgreSQL a transaction on the
+/// catalog holds an advisory lock until every database is migrated (two concurrent runs of
+/// the same migration fail on PostgreSQL's catalog constraints).
+pub async fn run(
+    catalog: &DatabaseConnection,
+    shards: &[DatabaseConnection],
+) -> Result<(), MigrationError> {
+    let turn = if catalog.get_database_backend() == DatabaseBackend::Postgres {
+        let txn = catalog.begin().await.map_err(MigrationError::Lock)?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await
+            .map_err(MigrationError::Lock)?;
+        Some(txn)
+    } else {
+        None
+    };
+    catalog::Migrator::up(catalog, None)
+        .await
+        .map_err(MigrationError::Catalog)?;
+    for (shard, db) in shards.iter().enumerate() {
+        shard::Migrator::up(db, None)
+            .await
+            .map_err(|source| MigrationError::Shard { shard, source })?;
+    }
+    if let Some(txn) = turn {
+        txn.commit().await.map_err(MigrationError::Lock)?;
+    }
+    Ok(())
+}

@@ -4,13 +4,12 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use chrono::Utc;
-use domain::api_key::PresentedKey;
 use domain::user::Role;
 use domain::{ApiKeyId, DroneId, OrgId, SessionId, UserId};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::rate_limit::RateLimits;
+use crate::services::AuthService;
 
 /// A logged-in user, as established by a valid token naming a live session.
 #[derive(Debug, Clone)]
@@ -61,6 +60,14 @@ impl Principal {
             Self::Device { drone_id, .. } => *drone_id == drone,
         }
     }
+
+    /// The drone a device key acts for; `None` for users.
+    pub fn own_drone(&self) -> Option<DroneId> {
+        match self {
+            Self::User(_) => None,
+            Self::Device { drone_id, .. } => Some(*drone_id),
+        }
+    }
 }
 
 /// The credential of a request: `X-API-Key`, or `Authorization: Bearer …`.
@@ -73,52 +80,22 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Authenticates a bearer token or API key taken from wherever the route allows it.
+/// Authenticates the request's credential, then counts it against its organisation's
+/// rate limit. Shared by the extractor and routes that also take a credential elsewhere.
 pub async fn authenticate(
-    state: &AppState,
+    req: &HttpRequest,
     credential: Option<String>,
 ) -> Result<Principal, ApiError> {
-    let credential = credential.ok_or(ApiError::Unauthorized("missing bearer token or API key"))?;
-    if credential.starts_with(domain::api_key::KEY_PREFIX) {
-        return authenticate_key(state, &credential).await;
-    }
-    let claims = state
-        .jwt
-        .verify(&credential)
-        .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
-    let session = state
-        .sessions
-        .get(claims.sid)
-        .await?
-        .filter(|s| s.user_id == claims.sub && s.org_id == claims.org && s.expires_at > Utc::now())
-        .ok_or(ApiError::Unauthorized(
-            "the session has ended; log in again",
-        ))?;
-    Ok(Principal::User(UserPrincipal {
-        user_id: session.user_id,
-        org_id: session.org_id,
-        role: session.role,
-        session_id: session.id,
-    }))
-}
-
-async fn authenticate_key(state: &AppState, raw: &str) -> Result<Principal, ApiError> {
-    let invalid = ApiError::Unauthorized("invalid API key");
-    let presented =
-        PresentedKey::parse(raw).ok_or_else(|| ApiError::Unauthorized("invalid API key"))?;
-    let (key, digest) = state
-        .api_keys
-        .find_api_key(&presented.prefix)
-        .await?
-        .ok_or(invalid)?;
-    if !infra::secrets::digest_matches(&presented.secret, &digest) {
-        return Err(ApiError::Unauthorized("invalid API key"));
-    }
-    Ok(Principal::Device {
-        key_id: key.id,
-        org_id: key.org_id,
-        drone_id: key.drone_id,
-    })
+    let missing = || ApiError::internal(anyhow::anyhow!("the auth service is not configured"));
+    let auth = req
+        .app_data::<web::Data<AuthService>>()
+        .ok_or_else(missing)?;
+    let limits = req
+        .app_data::<web::Data<RateLimits>>()
+        .ok_or_else(missing)?;
+    let principal = auth.authenticate(credential).await?;
+    limits.check(principal.org_id(), req).await?;
+    Ok(principal)
 }
 
 impl FromRequest for Principal {
@@ -126,15 +103,8 @@ impl FromRequest for Principal {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
         let credential = bearer(req).map(str::to_owned);
         let req = req.clone();
-        Box::pin(async move {
-            let state = state
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-            let principal = authenticate(&state, credential).await?;
-            state.rate_limits.check(principal.org_id(), &req).await?;
-            Ok(principal)
-        })
+        Box::pin(async move { authenticate(&req, credential).await })
     }
 }

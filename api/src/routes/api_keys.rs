@@ -3,80 +3,25 @@
 
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use domain::api_key::{ApiKey, PresentedKey};
 use domain::drone::{parse_text, NAME_MAX_LEN};
 use domain::user::Role;
-use domain::{ApiKeyId, DroneId, OrgId};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use domain::{ApiKeyId, DroneId};
 use uuid::Uuid;
-use validator::Validate;
 
+use super::location;
 use crate::auth::Principal;
-use crate::error::{ApiError, Problem};
+use crate::dto::{ApiKeyList, CreateApiKeyRequest, CreatedApiKey, Problem};
+use crate::error::ApiError;
 use crate::extract::ValidJson;
-use crate::routes::location;
-use crate::startup::AppState;
+use crate::services::ApiKeyService;
+
+/// The name of a key created without one.
+const DEFAULT_KEY_NAME: &str = "default";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_api_key)
         .service(list_api_keys)
         .service(delete_api_key);
-}
-
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[schema(example = json!({"name": "onboard computer"}))]
-#[serde(deny_unknown_fields)]
-pub struct CreateApiKeyRequest {
-    /// What the key is for; defaults to `default`.
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyResponse {
-    pub id: Uuid,
-    pub drone_id: Uuid,
-    pub name: String,
-    /// Public part of the key, to tell keys apart.
-    #[schema(example = "k3x9q2m7w1ab")]
-    pub prefix: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<ApiKey> for ApiKeyResponse {
-    fn from(key: ApiKey) -> Self {
-        Self {
-            id: key.id.as_uuid(),
-            drone_id: key.drone_id.as_uuid(),
-            name: key.name,
-            prefix: key.prefix,
-            created_at: key.created_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedApiKey {
-    #[serde(flatten)]
-    pub key: ApiKeyResponse,
-    /// The whole key. Shown only in this answer: store it now.
-    #[schema(example = "nfk_k3x9q2m7w1ab_Jf82kLq0ZpX4vN7cT1sR9yB3mD6hG5wE")]
-    pub secret: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyList {
-    pub items: Vec<ApiKeyResponse>,
-}
-
-async fn ensure_drone(state: &AppState, org: OrgId, drone: DroneId) -> Result<(), ApiError> {
-    state
-        .drones
-        .get_drone(org, drone)
-        .await?
-        .map(|_| ())
-        .ok_or(ApiError::NotFound("drone"))
 }
 
 /// Issues a key for a drone. The secret is in this answer only; only its hash is stored.
@@ -89,38 +34,25 @@ async fn ensure_drone(state: &AppState, org: OrgId, drone: DroneId) -> Result<()
 #[post("/drones/{id}/api-keys")]
 pub async fn create_api_key(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    keys: web::Data<ApiKeyService>,
     principal: Principal,
     id: web::Path<Uuid>,
     body: ValidJson<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = principal.require(Role::Admin)?;
-    let drone = DroneId::from_uuid(*id);
     let name = match body.0.name.as_deref() {
         Some(name) => parse_text("name", name, NAME_MAX_LEN)?,
-        None => "default".to_owned(),
+        None => DEFAULT_KEY_NAME.to_owned(),
     };
-    ensure_drone(&state, admin.org_id, drone).await?;
-    let (prefix, secret) = infra::secrets::new_api_key();
-    let key = ApiKey {
-        id: ApiKeyId::new(),
-        org_id: admin.org_id,
-        drone_id: drone,
-        name,
-        prefix: prefix.clone(),
-        created_at: Utc::now(),
-    };
-    let key = state
-        .api_keys
-        .create_api_key(key, infra::secrets::sha256_hex(&secret))
+    let (key, secret) = keys
+        .create(admin.org_id, DroneId::from_uuid(*id), name)
         .await?;
-    tracing::info!(key_id = %key.id, drone_id = %drone, "api key issued");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location(&req, key.id)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CreatedApiKey {
             key: key.into(),
-            secret: PresentedKey::render(&prefix, &secret),
+            secret,
         }))
 }
 
@@ -131,16 +63,14 @@ pub async fn create_api_key(
 ))]
 #[get("/drones/{id}/api-keys")]
 pub async fn list_api_keys(
-    state: web::Data<AppState>,
+    keys: web::Data<ApiKeyService>,
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = principal.require(Role::Admin)?;
-    let drone = DroneId::from_uuid(*id);
-    ensure_drone(&state, admin.org_id, drone).await?;
-    let keys = state.api_keys.list_api_keys(admin.org_id, drone).await?;
+    let found = keys.list(admin.org_id, DroneId::from_uuid(*id)).await?;
     Ok(HttpResponse::Ok().json(ApiKeyList {
-        items: keys.into_iter().map(Into::into).collect(),
+        items: found.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -151,19 +81,17 @@ pub async fn list_api_keys(
 ))]
 #[delete("/drones/{id}/api-keys/{key_id}")]
 pub async fn delete_api_key(
-    state: web::Data<AppState>,
+    keys: web::Data<ApiKeyService>,
     principal: Principal,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let admin = principal.require(Role::Admin)?;
     let (drone, key) = path.into_inner();
-    state
-        .api_keys
-        .delete_api_key(
-            admin.org_id,
-            DroneId::from_uuid(drone),
-            ApiKeyId::from_uuid(key),
-        )
-        .await?;
+    keys.delete(
+        admin.org_id,
+        DroneId::from_uuid(drone),
+        ApiKeyId::from_uuid(key),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,7 +5,7 @@
 //! moved since the last event, at most `max_hz` times a second (updates are coalesced per
 //! drone, the newest wins); a `: heartbeat` comment every 15 s; `logout` when the caller's
 //! session ends (then the stream closes); `error` with `slow_consumer` when the client
-//! fell more than `telemetry.live_buffer_batches` behind (then the stream closes — slow
+//! fell more than `live.buffer_batches` behind (then the stream closes — slow
 //! clients are dropped, their backlog is not kept).
 
 use std::collections::{HashMap, HashSet};
@@ -15,7 +15,6 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use domain::ports::SessionStore;
 use domain::telemetry::{BBox, TelemetryPoint};
 use domain::user::Role;
 use domain::{DroneId, OrgId, SessionId};
@@ -23,11 +22,13 @@ use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa::IntoParams;
 
+use super::fleet::parse_bbox;
 use crate::auth::{authenticate, bearer};
-use crate::error::{ApiError, Problem};
+use crate::dto::{PointDto, Problem};
+use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::routes::telemetry::PointDto;
-use crate::startup::AppState;
+use crate::services::AuthService;
+use crate::state::{Limits, Telemetry};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(live);
@@ -44,7 +45,7 @@ pub struct LiveQuery {
     pub drone_ids: Option<String>,
     /// Only drones inside `minLon,minLat,maxLon,maxLat`.
     pub bbox: Option<String>,
-    /// Most `positions` events per second (default 2, at most `telemetry.live_max_hz`).
+    /// Most `positions` events per second (default 2, at most `live.max_hz`).
     pub max_hz: Option<f64>,
     /// The access token, for clients that cannot send headers (browsers' `EventSource`).
     pub access_token: Option<String>,
@@ -71,7 +72,7 @@ struct Live {
     tick: tokio::time::Interval,
     heartbeat: tokio::time::Interval,
     session_check: tokio::time::Interval,
-    sessions: Arc<dyn SessionStore>,
+    auth: web::Data<AuthService>,
     session: SessionId,
     metrics: Metrics,
     greeted: bool,
@@ -97,7 +98,7 @@ async fn next_event(mut l: Live) -> Option<(Result<Bytes, actix_web::Error>, Liv
     loop {
         tokio::select! {
             _ = l.session_check.tick() => {
-                if !matches!(l.sessions.get(l.session).await, Ok(Some(_))) {
+                if !l.auth.session_alive(l.session).await {
                     l.done = true;
                     return Some((Ok(event("logout", &serde_json::json!({"reason": "session ended"}))), l));
                 }
@@ -155,14 +156,16 @@ fn interval(period: Duration) -> tokio::time::Interval {
 #[get("/live")]
 pub async fn live(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    auth: web::Data<AuthService>,
+    telemetry: web::Data<Telemetry>,
+    limits: web::Data<Limits>,
+    metrics: web::Data<Metrics>,
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let credential = bearer(&req)
         .map(str::to_owned)
         .or_else(|| query.access_token.clone());
-    let principal = authenticate(&state, credential).await?;
-    state.rate_limits.check(principal.org_id(), &req).await?;
+    let principal = authenticate(&req, credential).await?;
     let user = principal.require(Role::Viewer)?.clone();
     let drones = query
         .drone_ids
@@ -171,32 +174,19 @@ pub async fn live(
             raw.split(',')
                 .map(|id| id.trim().parse::<DroneId>())
                 .collect::<Result<HashSet<_>, _>>()
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_query",
-                        "drone_ids must be comma-separated drone ids",
-                    )
-                })
+                .map_err(|_| ApiError::invalid_query("drone_ids must be comma-separated drone ids"))
         })
         .transpose()?;
-    let bbox = query
-        .bbox
-        .as_deref()
-        .map(BBox::parse)
-        .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_query", format!("bbox {}", e.message)))?;
+    let bbox = parse_bbox(query.bbox.as_deref())?;
     let hz = query.max_hz.unwrap_or(DEFAULT_HZ);
-    if !(hz.is_finite() && hz > 0.0 && hz <= state.live_max_hz) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!(
-                "max_hz must be greater than 0 and at most {}",
-                state.live_max_hz
-            ),
-        ));
+    if !(hz.is_finite() && hz > 0.0 && hz <= limits.live_max_hz) {
+        return Err(ApiError::invalid_query(format!(
+            "max_hz must be greater than 0 and at most {}",
+            limits.live_max_hz
+        )));
     }
     let live = Live {
-        rx: state.pipeline.live.subscribe(),
+        rx: telemetry.live.subscribe(),
         filter: Filter {
             org: user.org_id,
             drones,
@@ -206,9 +196,9 @@ pub async fn live(
         tick: interval(Duration::from_secs_f64(1.0 / hz)),
         heartbeat: interval(HEARTBEAT),
         session_check: interval(SESSION_CHECK),
-        sessions: state.sessions.clone(),
+        auth,
         session: user.session_id,
-        metrics: state.metrics.clone(),
+        metrics: metrics.get_ref().clone(),
         greeted: false,
         done: false,
     };

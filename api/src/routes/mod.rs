@@ -1,4 +1,5 @@
-//! HTTP routes. Everything under `/api/v1` is JSON and documented in OpenAPI.
+//! HTTP routes. Everything under `/api/v1` is JSON and documented in OpenAPI. Handlers
+//! parse the request, call one service and map its answer.
 
 pub mod api_keys;
 pub mod auth;
@@ -13,11 +14,11 @@ pub mod organization;
 pub mod telemetry;
 pub mod users;
 
-use actix_web::http::header::{self, EntityTag, Header, IfMatch, IfNoneMatch};
+use actix_web::http::header::{self, Header, IfNoneMatch};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Deserializer};
 
 use crate::error::ApiError;
+use crate::services::{etag, CachedBody};
 
 /// Every route: health, docs, the API under `/api/v1`, then the dashboard at `/` (served
 /// from `dashboard_dir`), which answers whatever the others do not.
@@ -44,32 +45,9 @@ pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("route"))
 }
 
-/// A strong ETag for a row version.
-pub fn etag(version: i64) -> EntityTag {
-    EntityTag::new_strong(version.to_string())
-}
-
-/// Checks `If-Match` against the current version: `Ok(true)` when the header was sent and
-/// matches, `Ok(false)` when absent, 412 when it names another version.
-pub fn check_if_match(req: &HttpRequest, current_version: i64) -> Result<bool, ApiError> {
-    if !req.headers().contains_key(header::IF_MATCH) {
-        return Ok(false);
-    }
-    match IfMatch::parse(req) {
-        Ok(IfMatch::Any) => Ok(true),
-        Ok(IfMatch::Items(tags)) if tags.iter().any(|t| t.strong_eq(&etag(current_version))) => {
-            Ok(true)
-        }
-        Ok(IfMatch::Items(_)) => Err(ApiError::PreconditionFailed),
-        Err(_) => Err(ApiError::bad_request(
-            "malformed_request",
-            "If-Match must list entity tags such as \"3\"",
-        )),
-    }
-}
-
 /// `304 Not Modified` when `If-None-Match` already names the current version.
-pub fn not_modified(req: &HttpRequest, version: i64) -> Option<HttpResponse> {
+pub fn not_modified(req: &HttpRequest, version: Option<i64>) -> Option<HttpResponse> {
+    let version = version?;
     match IfNoneMatch::parse(req) {
         Ok(IfNoneMatch::Items(tags)) if tags.iter().any(|t| t.weak_eq(&etag(version))) => Some(
             HttpResponse::NotModified()
@@ -80,21 +58,13 @@ pub fn not_modified(req: &HttpRequest, version: i64) -> Option<HttpResponse> {
     }
 }
 
-/// Deserialises a field that may be absent (`None`), `null` (`Some(None)`) or a value.
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// Maps the store's optimistic-lock failure to 412 when the client sent `If-Match`.
-pub fn precondition(matched: bool) -> impl Fn(domain::StoreError) -> ApiError {
-    move |e| match e {
-        domain::StoreError::VersionMismatch { .. } if matched => ApiError::PreconditionFailed,
-        other => other.into(),
+/// A `200` with a cached (or just serialised) JSON answer and its `ETag`.
+pub fn cached_response(cached: CachedBody) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if let Some(version) = cached.version {
+        response.insert_header(header::ETag(etag(version)));
     }
+    response.content_type("application/json").body(cached.body)
 }
 
 /// The request's path, for `Location` headers.

@@ -1,68 +1,25 @@
+//! `/organization`: the caller's organisation.
+
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Utc};
-use domain::org::{Organization, Plan};
 use domain::user::Role;
-use serde::Serialize;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::dto::OrganizationResponse;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::services::AuthService;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(get_organization);
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrganizationResponse {
-    pub id: Uuid,
-    #[schema(example = "Demo Aviation")]
-    pub name: String,
-    /// Subscription plan; it sets the API rate limit.
-    #[schema(value_type = String, example = "free")]
-    pub plan: Plan,
-    /// The API rate limit of the plan, shared by all the organisation's users and keys.
-    pub rate_limit: RateLimitDto,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RateLimitDto {
-    #[schema(example = 10)]
-    pub requests_per_second: u32,
-    #[schema(example = 50)]
-    pub burst: u32,
-}
-
-impl From<Organization> for OrganizationResponse {
-    fn from(org: Organization) -> Self {
-        let quota = org.quota();
-        Self {
-            rate_limit: RateLimitDto {
-                requests_per_second: quota.per_second,
-                burst: quota.burst,
-            },
-            id: org.id.as_uuid(),
-            name: org.name,
-            plan: org.plan,
-            created_at: org.created_at,
-        }
-    }
 }
 
 /// The caller's organisation.
 #[utoipa::path(context_path = "/api/v1", tag = "organization", security(("bearer" = [])), responses((status = 200, body = OrganizationResponse)))]
 #[get("/organization")]
 pub async fn get_organization(
-    state: web::Data<AppState>,
+    auth: web::Data<AuthService>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let caller = principal.require(Role::Viewer)?;
-    let org = state
-        .orgs
-        .get_org(caller.org_id)
-        .await?
-        .ok_or(ApiError::NotFound("organisation"))?;
+    let org = auth.organization(caller.org_id).await?;
     Ok(HttpResponse::Ok().json(OrganizationResponse::from(org)))
 }

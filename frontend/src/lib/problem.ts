@@ -1,8 +1,13 @@
 /** RFC 7807 problems from the API and where their field errors belong in a form. */
 import type { components } from '../api/schema';
 
-export type Problem = components['schemas']['Problem'];
-export type ProblemField = components['schemas']['ProblemField'];
+/** The schema lists the codes this server version knows; a client keeps any string, so that
+ * a newer server's codes (and the client's own `network_error`) still fit. */
+export type Problem = Omit<components['schemas']['Problem'], 'code' | 'errors'> & {
+  code: string;
+  errors?: ProblemField[];
+};
+export type ProblemField = Omit<components['schemas']['ProblemField'], 'code'> & { code: string };
 
 export class ApiError extends Error {
   constructor(

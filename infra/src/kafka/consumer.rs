@@ -13,22 +13,9 @@ use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::ClientContext;
 
-use super::{decode_points, KafkaSettings};
-use crate::pipeline::{write_durably, LivePublisher, WriteObserver};
-
-/// Consumer-group settings of `nimbusfleet ingest`.
-#[derive(Debug, Clone)]
-pub struct IngestSettings {
-    pub group_id: String,
-    /// A write batch closes at this many points…
-    pub batch_max_points: usize,
-    /// …or this long after its first record arrived.
-    pub flush_interval: Duration,
-    /// How long the group waits for a silent worker before handing its partitions over.
-    pub session_timeout: Duration,
-    /// How often the consumer lag is refreshed.
-    pub stats_interval: Duration,
-}
+use super::{decode_points, IngestSettings, KafkaSettings, KafkaTopic};
+use crate::live::LivePublisher;
+use crate::telemetry::{write_durably, WriteObserver};
 
 /// Told what the worker consumes, dead-letters and lags behind, so that the binary can export
 /// metrics without infra knowing Prometheus.
@@ -116,11 +103,11 @@ impl IngestWorker {
             writes,
             observer,
             live,
-            topic: kafka.topic.clone(),
+            topic: kafka.topic(KafkaTopic::Telemetry).to_owned(),
             batch: Mutex::new(Batch::default()),
         };
         let consumer: BaseConsumer<WorkerContext> = config.create_with_context(context)?;
-        consumer.subscribe(&[&kafka.topic])?;
+        consumer.subscribe(&[kafka.topic(KafkaTopic::Telemetry)])?;
 
         // Dead letters are rare and a duplicated one is harmless, so their producer needs no
         // idempotence, only the brokers' acknowledgement.
@@ -128,7 +115,7 @@ impl IngestWorker {
         Ok(Self {
             consumer,
             dead_letters,
-            dead_letter_topic: kafka.dead_letter_topic.clone(),
+            dead_letter_topic: kafka.topic(KafkaTopic::DeadLetter).to_owned(),
             batch_max_points: ingest.batch_max_points.max(1),
             flush_interval: ingest.flush_interval,
             stop: Arc::new(AtomicBool::new(false)),

@@ -9,6 +9,7 @@
 
 mod consumer;
 mod producer;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,78 +18,12 @@ use domain::ids::DroneId;
 use domain::telemetry::TelemetryPoint;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 
-pub use consumer::{IngestObserver, IngestSettings, IngestWorker};
+pub use consumer::{IngestObserver, IngestWorker};
 pub use producer::{KafkaBus, ProducerObserver};
-
-/// Brokers, topics and client settings shared by the producer and the ingest workers.
-#[derive(Debug, Clone)]
-pub struct KafkaSettings {
-    /// `host:port[,host:port…]`.
-    pub brokers: String,
-    pub topic: String,
-    pub dead_letter_topic: String,
-    pub client_id: String,
-    /// Most points in one record.
-    pub record_max_points: usize,
-    /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
-    pub compression: String,
-    /// How long the producer waits to fill a batch of records.
-    pub linger: Duration,
-    /// Bound of the producer's queue of records not yet acknowledged; when full, `publish`
-    /// reports `Full` at once.
-    pub queue_max_kbytes: u64,
-    pub queue_max_records: u64,
-    /// How long a record may wait for the brokers' acknowledgement before `publish` gives up
-    /// (the API then answers 503; the client retries, and a replay is harmless).
-    pub delivery_timeout: Duration,
-    /// Any further librdkafka settings (`security.protocol`, `sasl.*`, …), applied last.
-    pub options: BTreeMap<String, String>,
-}
-
-impl KafkaSettings {
-    /// Brokers and client id, then `defaults` (ours for this kind of client), then
-    /// `kafka.options`, which win.
-    fn client_config(&self, defaults: &[(&str, String)]) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.brokers)
-            .set("client.id", &self.client_id);
-        for (key, value) in defaults {
-            config.set(*key, value);
-        }
-        for (key, value) in &self.options {
-            config.set(key, value);
-        }
-        config
-    }
-
-    /// The telemetry producer's configuration: idempotent, `acks=all`, compressed, with a
-    /// bounded queue and delivery timeout.
-    pub fn producer_config(&self) -> ClientConfig {
-        self.client_config(&[
-            ("enable.idempotence", "true".into()),
-            ("acks", "all".into()),
-            ("compression.type", self.compression.clone()),
-            ("linger.ms", self.linger.as_millis().to_string()),
-            (
-                "queue.buffering.max.kbytes",
-                self.queue_max_kbytes.to_string(),
-            ),
-            (
-                "queue.buffering.max.messages",
-                self.queue_max_records.to_string(),
-            ),
-            (
-                "message.timeout.ms",
-                self.delivery_timeout.as_millis().to_string(),
-            ),
-        ])
-    }
-}
+pub use settings::{Compression, IngestSettings, KafkaSettings, KafkaTopic, TopicAssignments};
 
 /// The partition that carries `drone`'s points.
 fn partition_for(drone: DroneId, partitions: i32) -> i32 {
@@ -116,7 +51,7 @@ pub fn records(
     points: Vec<TelemetryPoint>,
     partitions: i32,
     max_points: usize,
-) -> Vec<(i32, Vec<u8>)> {
+) -> Result<Vec<(i32, Vec<u8>)>, serde_json::Error> {
     let mut by_partition: BTreeMap<i32, Vec<TelemetryPoint>> = BTreeMap::new();
     for point in points {
         by_partition
@@ -129,19 +64,18 @@ pub fn records(
         .flat_map(|(partition, points)| {
             points
                 .chunks(max_points.max(1))
-                .map(|chunk| (partition, encode_points(chunk)))
+                .map(|chunk| Ok((partition, encode_points(chunk)?)))
                 .collect::<Vec<_>>()
         })
         .collect()
 }
 
 /// The payload of one record.
-fn encode_points(points: &[TelemetryPoint]) -> Vec<u8> {
+fn encode_points(points: &[TelemetryPoint]) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&RecordOut {
         v: RECORD_VERSION,
         points,
     })
-    .unwrap_or_default()
 }
 
 /// Reads a record's payload; the error says why it cannot be read (for the dead-letter
@@ -164,18 +98,17 @@ pub async fn create_topics(
     replication: i32,
 ) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = settings.client_config(&[]).create()?;
-    let topics = [
+    let topics = KafkaTopic::ALL.map(|topic| {
+        let partitions = match topic {
+            KafkaTopic::Telemetry => partitions,
+            KafkaTopic::DeadLetter => 1,
+        };
         NewTopic::new(
-            &settings.topic,
+            settings.topic(topic),
             partitions,
             TopicReplication::Fixed(replication),
-        ),
-        NewTopic::new(
-            &settings.dead_letter_topic,
-            1,
-            TopicReplication::Fixed(replication),
-        ),
-    ];
+        )
+    });
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&topics, &options).await? {
         match result {
@@ -214,7 +147,7 @@ mod tests {
     fn records_round_trip_and_bad_ones_say_why() {
         let drone = DroneId::new();
         let points = vec![point(drone), point(drone)];
-        let decoded = decode_points(Some(&encode_points(&points))).unwrap();
+        let decoded = decode_points(Some(&encode_points(&points).unwrap())).unwrap();
         assert_eq!(decoded.len(), 2);
         assert_eq!(decoded[0].drone_id, drone);
 

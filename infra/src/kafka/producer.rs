@@ -8,7 +8,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::KafkaSettings;
+use super::{KafkaSettings, KafkaTopic};
 
 /// Told about every produced batch, so the API can export metrics.
 pub trait ProducerObserver: Send + Sync {
@@ -45,11 +45,17 @@ impl KafkaBus {
         observer: Arc<dyn ProducerObserver>,
     ) -> anyhow::Result<Self> {
         let producer: FutureProducer = settings.producer_config().create()?;
-        let partitions = topic_partitions(&producer, &settings.topic).await?;
-        tracing::info!(topic = %settings.topic, partitions, brokers = %settings.brokers, "telemetry goes to Kafka");
+        let topic = settings.topic(KafkaTopic::Telemetry);
+        let partitions = topic_partitions(&producer, topic).await?;
+        tracing::info!(
+            topic,
+            partitions,
+            brokers = settings.bootstrap_servers(),
+            "telemetry goes to Kafka"
+        );
         Ok(Self {
             producer,
-            topic: settings.topic.clone(),
+            topic: topic.to_owned(),
             partitions,
             record_max_points: settings.record_max_points.max(1),
             observer,
@@ -107,8 +113,9 @@ impl TelemetryBus for KafkaBus {
         let started = Instant::now();
         let total = points.len();
         let mut deliveries = Vec::new();
-        for (partition, payload) in super::records(points, self.partitions, self.record_max_points)
-        {
+        let records = super::records(points, self.partitions, self.record_max_points)
+            .map_err(|e| BusError::Unavailable(Box::new(e)))?;
+        for (partition, payload) in records {
             // The key names the partition: every record of a drone has the same one, and the
             // idempotent producer keeps a partition's records in order.
             let key = partition.to_string();
@@ -126,16 +133,16 @@ impl TelemetryBus for KafkaBus {
                 }
                 Err((error, _)) => {
                     self.observer.produce_failed("unavailable");
-                    return Err(BusError::Unavailable(error.to_string()));
+                    return Err(BusError::Unavailable(Box::new(error)));
                 }
             }
         }
         let records = deliveries.len();
         for delivery in futures::future::join_all(deliveries).await {
-            let failure = match delivery {
+            let failure: Box<dyn std::error::Error + Send + Sync> = match delivery {
                 Ok(Ok(_)) => continue,
-                Ok(Err((error, _))) => error.to_string(),
-                Err(_) => "the producer was closed".to_owned(),
+                Ok(Err((error, _))) => Box::new(error),
+                Err(cancelled) => Box::new(cancelled),
             };
             self.observer.produce_failed("unavailable");
             return Err(BusError::Unavailable(failure));

@@ -2,7 +2,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use domain::ports::Cache;
+use domain::platform::{Cache, CacheEntry};
+use moka::ops::compute::Op;
 use moka::Expiry;
 
 /// The embedded cache: a moka cache in which every entry lives for the TTL it was set with.
@@ -75,9 +76,48 @@ impl Cache for InMemoryCache {
             .insert(key.to_owned(), Arc::new(Entry { bytes: value, ttl }));
     }
 
+    async fn put_versioned(&self, key: &str, entry: &CacheEntry, ttl: Duration) {
+        if ttl.is_zero() {
+            self.entries.invalidate(key);
+            return;
+        }
+        // Serialised per key by moka, so a check and its write cannot interleave with another.
+        self.entries
+            .entry(key.to_owned())
+            .and_compute_with(|current| {
+                let current = current.and_then(|c| CacheEntry::decode(&c.value().bytes));
+                if entry.supersedes(current.as_ref()) {
+                    Op::Put(Arc::new(Entry {
+                        bytes: entry.encode(),
+                        ttl,
+                    }))
+                } else {
+                    Op::Nop
+                }
+            });
+    }
+
     async fn delete(&self, key: &str) {
         self.entries.invalidate(key);
     }
+}
+
+/// A cache that never holds anything (`cache.enabled = false`: every read goes to the
+/// database, for benchmarks and troubleshooting).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCache;
+
+#[async_trait]
+impl Cache for NoCache {
+    async fn get(&self, _key: &str) -> Option<Vec<u8>> {
+        None
+    }
+
+    async fn set(&self, _key: &str, _value: Vec<u8>, _ttl: Duration) {}
+
+    async fn put_versioned(&self, _key: &str, _entry: &CacheEntry, _ttl: Duration) {}
+
+    async fn delete(&self, _key: &str) {}
 }
 
 #[cfg(test)]
@@ -123,6 +163,25 @@ mod tests {
             .await;
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert_eq!(cache.get("k").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_versioned_put_never_goes_back_in_time() {
+        let cache = InMemoryCache::new(100);
+        let entry = |version: i64, body: &[u8]| CacheEntry {
+            version: Some(version),
+            value: body.to_vec(),
+        };
+        let ttl = Duration::from_secs(60);
+        cache.put_versioned("d", &entry(2, b"two"), ttl).await;
+        cache.put_versioned("d", &entry(1, b"one"), ttl).await;
+        let read = |bytes: Option<Vec<u8>>| bytes.and_then(|b| CacheEntry::decode(&b));
+        assert_eq!(read(cache.get("d").await), Some(entry(2, b"two")));
+        cache
+            .put_versioned("d", &CacheEntry::tombstone(3), ttl)
+            .await;
+        cache.put_versioned("d", &entry(2, b"two"), ttl).await;
+        assert_eq!(read(cache.get("d").await), Some(CacheEntry::tombstone(3)));
     }
 
     #[tokio::test]

@@ -3,8 +3,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use domain::limits::{IdempotencyState, StoredResponse};
-use domain::ports::{IdempotencyStore, IdempotencyUnavailable};
+use domain::platform::{IdempotencyState, IdempotencyStore, IdempotencyUnavailable};
 
 /// The map is swept of expired entries whenever it doubles past its size after the last
 /// sweep (and never below this), so a sweep costs amortised O(1) per `begin`.
@@ -84,12 +83,12 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         &self,
         key: &str,
         fingerprint: &str,
-        response: &StoredResponse,
+        answer: &[u8],
         ttl: Duration,
     ) -> Result<(), IdempotencyUnavailable> {
         let done = IdempotencyState::Done {
             fingerprint: fingerprint.to_owned(),
-            response: response.clone(),
+            answer: answer.to_vec(),
         };
         self.lock().put(key, done, Instant::now(), ttl);
         Ok(())
@@ -107,12 +106,8 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(60);
 
-    fn response() -> StoredResponse {
-        StoredResponse {
-            status: 201,
-            content_type: "application/json".to_owned(),
-            body: b"{\"id\":1}".to_vec(),
-        }
+    fn response() -> Vec<u8> {
+        b"201 application/json {\"id\":1}".to_vec()
     }
 
     #[tokio::test]
@@ -133,7 +128,7 @@ mod tests {
             store.begin("k", "f1", TTL).await.unwrap(),
             IdempotencyState::Done {
                 fingerprint: "f1".to_owned(),
-                response: response()
+                answer: response()
             }
         );
     }

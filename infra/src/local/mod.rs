@@ -6,6 +6,6 @@ mod cache;
 mod idempotency;
 mod rate_limit;
 
-pub use cache::InMemoryCache;
+pub use cache::{InMemoryCache, NoCache};
 pub use idempotency::InMemoryIdempotencyStore;
 pub use rate_limit::LocalRateLimiter;

@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use domain::limits::{gcra, Quota, RateDecision};
-use domain::ports::RateLimiter;
+use domain::platform::RateLimiter;
 use moka::ops::compute::Op;
 use moka::Expiry;
 

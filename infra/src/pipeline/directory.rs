@@ -2,7 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::drone::DroneStatus;
-use domain::ports::{Cache, DroneRepository};
+use domain::platform::Cache;
+use domain::ports::DroneRepository;
 use domain::{DroneId, OrgId, StoreError};
 use moka::sync::Cache as Memory;
 
@@ -44,8 +45,21 @@ pub struct DroneDirectory {
     shared_ttl: Duration,
 }
 
+/// How long this process trusts what it learnt: a change made on another replica is seen
+/// within this.
+pub const LOCAL_TTL: Duration = Duration::from_secs(2);
+/// How long the shared cache keeps an entry (changes invalidate it at once).
+pub const SHARED_TTL: Duration = Duration::from_secs(300);
+/// Most drones this process remembers.
+pub const LOCAL_CAPACITY: u64 = 1_000_000;
+
 impl DroneDirectory {
-    pub fn new(
+    /// A directory with the default lifetimes and capacity.
+    pub fn new(drones: Arc<dyn DroneRepository>, shared: Arc<dyn Cache>) -> Self {
+        Self::with_limits(drones, shared, LOCAL_TTL, SHARED_TTL, LOCAL_CAPACITY)
+    }
+
+    pub fn with_limits(
         drones: Arc<dyn DroneRepository>,
         shared: Arc<dyn Cache>,
         local_ttl: Duration,

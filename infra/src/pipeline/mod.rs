@@ -1,6 +1,6 @@
 //! The embedded telemetry pipeline (DESIGN §4): an in-process bounded queue (the bus), one
 //! writer task that batches points, bulk-writes them to their shards and only then hands
-//! them to live subscribers, and the small caches the ingest path needs.
+//! them to the live publisher, and the small caches the ingest path needs.
 //!
 //! Memory stays bounded: the queue counts points, and a full queue is reported to the
 //! caller (who answers 503) instead of growing. Shutdown closes the queue and waits until
@@ -9,7 +9,6 @@
 mod bus;
 mod counter;
 mod directory;
-mod live;
 mod writer;
 
 use std::sync::Arc;
@@ -18,85 +17,84 @@ use std::time::Duration;
 pub use bus::InProcessBus;
 pub use counter::RecentCounter;
 pub use directory::{DirectoryEntry, DroneDirectory};
-pub use live::{LiveHub, LivePublisher};
-pub use writer::{write_durably, WriteObserver};
 
 use domain::ports::TelemetryStore;
+use domain::settings::{millis, InvalidSetting};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-#[derive(Debug, Clone)]
+use crate::live::LivePublisher;
+use crate::telemetry::WriteObserver;
+
+/// The `[pipeline]` settings: the embedded queue and its writer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipelineSettings {
-    /// Most points queued and not yet written; beyond it `publish` reports `Full`.
+    /// Most points queued and not yet written; beyond it `publish` reports `Full` (503).
     pub queue_capacity_points: usize,
     /// A write batch closes at this many points…
-    pub batch_max_points: usize,
+    pub write_batch_points: usize,
     /// …or this long after its first point arrived.
+    #[serde(rename = "flush_interval_ms", with = "millis")]
     pub flush_interval: Duration,
-    /// Batches a live subscriber may fall behind before it is dropped.
-    pub live_buffer_batches: usize,
 }
 
-/// The running pipeline: the bus to publish to, the hub to subscribe to, and the writer.
+impl PipelineSettings {
+    /// Checks what the types alone cannot; the error names the one setting at fault.
+    /// `max_batch_points` is the largest batch ingest accepts: a queue smaller than that
+    /// could never take a full batch.
+    pub fn check(&self, max_batch_points: usize) -> Result<(), InvalidSetting> {
+        if self.queue_capacity_points < max_batch_points {
+            return Err(InvalidSetting::new(
+                "queue_capacity_points",
+                "must be at least telemetry.max_batch_points, or no full batch could ever be accepted",
+            ));
+        }
+        if self.write_batch_points == 0 {
+            return Err(InvalidSetting::new(
+                "write_batch_points",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The running pipeline: the bus to publish to and the writer that empties it.
 pub struct Pipeline {
     pub bus: Arc<InProcessBus>,
-    pub live: LiveHub,
     paused: watch::Sender<bool>,
-    publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>>,
     writer: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Pipeline {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer task on the current runtime. Written points go to `publisher`.
     pub fn start(
         settings: &PipelineSettings,
         store: Arc<dyn TelemetryStore>,
+        publisher: Arc<dyn LivePublisher>,
         observer: Arc<dyn WriteObserver>,
     ) -> Self {
         let (bus, queue) = InProcessBus::new(settings.queue_capacity_points);
-        let mut pipeline = Self::without_writer(settings, bus);
+        let bus = Arc::new(bus);
+        let paused = watch::channel(false).0;
         let writer = tokio::spawn(writer::run(
             writer::Writer {
                 queue,
-                bus: pipeline.bus.clone(),
+                bus: bus.clone(),
                 store,
-                publisher: pipeline.publisher.clone(),
+                publisher,
                 observer,
-                batch_max_points: settings.batch_max_points.max(1),
+                batch_max_points: settings.write_batch_points.max(1),
                 flush_interval: settings.flush_interval,
             },
-            pipeline.paused.subscribe(),
+            paused.subscribe(),
         ));
-        pipeline.writer = tokio::sync::Mutex::new(Some(writer));
-        pipeline
-    }
-
-    /// Only the live hub, with no writer: for `serve` when Kafka carries telemetry and the
-    /// ingest workers write it (DESIGN §4). The in-process bus is closed from the start.
-    pub fn live_only(settings: &PipelineSettings) -> Self {
-        let (bus, _queue) = InProcessBus::new(0);
-        bus.close();
-        Self::without_writer(settings, bus)
-    }
-
-    fn without_writer(settings: &PipelineSettings, bus: InProcessBus) -> Self {
-        let live = LiveHub::new(settings.live_buffer_batches);
-        let publisher: Arc<std::sync::RwLock<Arc<dyn LivePublisher>>> =
-            Arc::new(std::sync::RwLock::new(Arc::new(live.clone())));
         Self {
-            bus: Arc::new(bus),
-            live,
-            paused: watch::channel(false).0,
-            publisher,
-            writer: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// Sends written points through `publisher` (e.g. Redis pub/sub, which feeds every
-    /// replica's hub) instead of straight to this process's hub.
-    pub fn set_live_publisher(&self, publisher: Arc<dyn LivePublisher>) {
-        if let Ok(mut current) = self.publisher.write() {
-            *current = publisher;
+            bus,
+            paused,
+            writer: tokio::sync::Mutex::new(Some(writer)),
         }
     }
 

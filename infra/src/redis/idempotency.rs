@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_redis::redis::cmd;
-use domain::limits::{IdempotencyState, StoredResponse};
-use domain::ports::{IdempotencyStore, IdempotencyUnavailable};
+use domain::platform::{IdempotencyState, IdempotencyStore, IdempotencyUnavailable};
 
 use super::{Redis, RedisError};
 
@@ -16,7 +15,7 @@ pub struct RedisIdempotencyStore {
     redis: Redis,
 }
 
-/// What `{prefix}idem:{key}` holds (JSON; the body in hex to keep it compact and exact).
+/// What `{prefix}idem:{key}` holds (JSON; the answer in hex to keep it exact).
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum Record {
@@ -25,9 +24,7 @@ enum Record {
     },
     Done {
         fingerprint: String,
-        status: u16,
-        content_type: String,
-        body_hex: String,
+        answer_hex: String,
     },
 }
 
@@ -37,16 +34,10 @@ impl Record {
             Record::InProgress { fingerprint } => IdempotencyState::InProgress { fingerprint },
             Record::Done {
                 fingerprint,
-                status,
-                content_type,
-                body_hex,
+                answer_hex,
             } => IdempotencyState::Done {
                 fingerprint,
-                response: StoredResponse {
-                    status,
-                    content_type,
-                    body: hex::decode(body_hex).map_err(RedisError::decode)?,
-                },
+                answer: hex::decode(answer_hex).map_err(RedisError::decode)?,
             },
         })
     }
@@ -112,14 +103,12 @@ impl IdempotencyStore for RedisIdempotencyStore {
         &self,
         key: &str,
         fingerprint: &str,
-        response: &StoredResponse,
+        answer: &[u8],
         ttl: Duration,
     ) -> Result<(), IdempotencyUnavailable> {
         let done = serde_json::to_vec(&Record::Done {
             fingerprint: fingerprint.to_owned(),
-            status: response.status,
-            content_type: response.content_type.clone(),
-            body_hex: hex::encode(&response.body),
+            answer_hex: hex::encode(answer),
         })
         .map_err(|e| unavailable(RedisError::decode(e)))?;
         let mut c = cmd("SET");

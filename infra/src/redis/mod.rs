@@ -24,7 +24,10 @@ use std::time::Duration;
 
 use deadpool_redis::redis::{AsyncConnectionConfig, Client, FromRedisValue, Pipeline, RedisResult};
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
+use domain::settings::{millis, InvalidSetting};
 use futures::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
 use tokio::time::Instant;
 
 pub use cache::RedisCache;
@@ -36,28 +39,76 @@ pub use session::RedisSessionStore;
 
 use errors::ErrorLog;
 
-/// Where Redis is and how long to wait for it.
-#[derive(Clone)]
+/// The `[redis]` settings: where Redis is and how long to wait for it.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedisSettings {
-    /// `redis://[user:password@]host:port[/db]` or `rediss://…`.
-    pub url: String,
+    /// `redis://[user:password@]host:port[/db]` or `rediss://…`. Unset: sessions, caches,
+    /// rate limits, idempotency keys and live fan-out stay in this process (embedded mode;
+    /// one replica only).
+    #[serde(default, serialize_with = "masked_url")]
+    pub url: Option<SecretString>,
     /// Put in front of every key and channel (e.g. `nf:v1:`), so that installations and
     /// format versions can share one server.
     pub key_prefix: String,
-    /// Longest wait for one command, pool checkout and connecting included.
-    pub timeout: Duration,
-    /// Connections per process. Each is multiplexed, so a handful carries a lot of traffic.
+    /// Longest wait for one cache command; past it a read counts as a miss.
+    #[serde(rename = "timeout_ms", with = "millis")]
+    pub cache_timeout: Duration,
+    /// Longest wait for a session, rate-limit or idempotency command. Longer than the cache
+    /// timeout: a session that times out fails closed (503), which users see.
+    #[serde(rename = "command_timeout_ms", with = "millis")]
+    pub command_timeout: Duration,
+    /// Connections per process and pool. Each is multiplexed, so a handful carries a lot
+    /// of traffic.
     pub pool_size: usize,
 }
 
-impl Default for RedisSettings {
-    fn default() -> Self {
+impl RedisSettings {
+    /// Settings for a server at `url` with the defaults for everything else.
+    pub fn at(url: &str, key_prefix: &str) -> Self {
         Self {
-            url: "redis://127.0.0.1:6379".to_owned(),
-            key_prefix: "nf:v1:".to_owned(),
-            timeout: Duration::from_millis(50),
+            url: Some(url.to_owned().into()),
+            key_prefix: key_prefix.to_owned(),
+            cache_timeout: Duration::from_millis(50),
+            command_timeout: Duration::from_millis(500),
             pool_size: 16,
         }
+    }
+
+    /// A pool whose commands wait at most `timeout`; `None` without `url`.
+    pub fn pool(&self, timeout: Duration) -> Option<PoolSettings> {
+        Some(PoolSettings {
+            url: self.url.as_ref()?.expose_secret().to_owned(),
+            key_prefix: self.key_prefix.clone(),
+            timeout,
+            pool_size: self.pool_size,
+        })
+    }
+
+    /// Checks what the types alone cannot; the error names the one setting at fault.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if let Some(url) = &self.url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(InvalidSetting::new(
+                    "url",
+                    "must be a redis:// or rediss:// URL",
+                ));
+            }
+        }
+        if self.cache_timeout.is_zero() {
+            return Err(InvalidSetting::new("timeout_ms", "must be at least 1"));
+        }
+        if self.command_timeout.is_zero() {
+            return Err(InvalidSetting::new(
+                "command_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.pool_size == 0 {
+            return Err(InvalidSetting::new("pool_size", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 
@@ -65,6 +116,35 @@ impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The URL may carry a password.
         f.debug_struct("RedisSettings")
+            .field("key_prefix", &self.key_prefix)
+            .field("cache_timeout", &self.cache_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+fn masked_url<S: Serializer>(url: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_some(&crate::store::redact_url(url.expose_secret())),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// One connection pool: the server, the key prefix and the one timeout of its commands.
+/// [`RedisSettings::pool`] makes one from the settings.
+#[derive(Clone)]
+pub struct PoolSettings {
+    pub url: String,
+    pub key_prefix: String,
+    pub timeout: Duration,
+    pub pool_size: usize,
+}
+
+impl fmt::Debug for PoolSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("PoolSettings")
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .field("pool_size", &self.pool_size)
@@ -97,7 +177,7 @@ struct Inner {
     pool: Pool,
     /// For the pub/sub connection, which lives outside the pool.
     client: Client,
-    settings: RedisSettings,
+    settings: PoolSettings,
     errors: ErrorLog,
     observer: Arc<dyn RedisObserver>,
     /// The SHA1 of the rate-limit script as Redis reported it on first load.
@@ -107,7 +187,8 @@ struct Inner {
 impl fmt::Debug for Redis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redis")
-            .field("settings", &self.inner.settings)
+            .field("key_prefix", &self.inner.settings.key_prefix)
+            .field("timeout", &self.inner.settings.timeout)
             .field("pool", &self.inner.pool.status())
             .finish_non_exhaustive()
     }
@@ -120,16 +201,16 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 impl Redis {
     /// Builds the pool without connecting: this succeeds while the server is down and fails
     /// only on a malformed URL.
-    pub fn new(settings: RedisSettings, observer: Arc<dyn RedisObserver>) -> anyhow::Result<Redis> {
+    pub fn new(settings: PoolSettings, observer: Arc<dyn RedisObserver>) -> anyhow::Result<Redis> {
         use anyhow::Context;
 
+        let url = settings.url.as_str();
         let timeout = settings.timeout.max(Duration::from_millis(1));
-        let client = Client::open(settings.url.as_str()).context("invalid redis url")?;
+        let client = Client::open(url).context("invalid redis url")?;
         let connection = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
-        let manager = Manager::new_with_config(settings.url.as_str(), connection)
-            .context("invalid redis url")?;
+        let manager = Manager::new_with_config(url, connection).context("invalid redis url")?;
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size.max(1))
             .wait_timeout(Some(timeout))
@@ -142,7 +223,7 @@ impl Redis {
             inner: Arc::new(Inner {
                 pool,
                 client,
-                settings: RedisSettings {
+                settings: PoolSettings {
                     timeout,
                     ..settings
                 },
@@ -153,8 +234,9 @@ impl Redis {
         })
     }
 
-    pub fn settings(&self) -> &RedisSettings {
-        &self.inner.settings
+    /// The longest wait of one command.
+    pub fn timeout(&self) -> Duration {
+        self.inner.settings.timeout
     }
 
     /// Sessions with `expires_at` as their TTL in Redis, capped at `ttl_hint` (the configured
@@ -176,9 +258,9 @@ impl Redis {
         RedisIdempotencyStore::new(self.clone())
     }
 
-    /// The bridge between this process's [`crate::pipeline::LiveHub`] and every other
+    /// The bridge between this process's [`crate::live::LiveHub`] and every other
     /// replica's. Start its subscriber once per process.
-    pub fn live_bridge(&self, hub: crate::pipeline::LiveHub) -> LiveBridge {
+    pub fn live_bridge(&self, hub: crate::live::LiveHub) -> LiveBridge {
         LiveBridge::new(self.clone(), hub)
     }
 

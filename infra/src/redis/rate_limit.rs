@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_redis::redis::{cmd, pipe, ErrorKind, ServerErrorKind};
 use domain::limits::{Quota, RateDecision};
-use domain::ports::RateLimiter;
+use domain::platform::RateLimiter;
 
 use super::{Redis, RedisError};
 use crate::local::LocalRateLimiter;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use deadpool_redis::redis::{cmd, pipe};
-use domain::ports::{SessionError, SessionStore};
+use domain::platform::{SessionError, SessionStore};
 use domain::session::Session;
 use domain::{SessionId, UserId};
 

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use domain::api_key::ApiKey;
 use domain::ports::ApiKeyRepository;
+use domain::ConflictKind;
 use domain::{ApiKeyId, DroneId, OrgId, StoreError};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -37,7 +38,7 @@ impl ApiKeyRepository for Store {
         api_keys::Entity::insert(row)
             .exec_without_returning(self.catalog())
             .await
-            .map_err(|e| Db::Catalog.err_or_conflict(e, "prefix"))?;
+            .map_err(|e| Db::Catalog.err_or_conflict(e, ConflictKind::KeyPrefix))?;
         Ok(key)
     }
 

@@ -6,6 +6,7 @@ use domain::page::{Page, PageRequest};
 use domain::ports::DroneRepository;
 use domain::position::Position;
 use domain::shard::slot_of;
+use domain::ConflictKind;
 use domain::{DroneId, OrgId, StoreError};
 use futures::future::join_all;
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
@@ -43,7 +44,7 @@ impl DroneRepository for Store {
         if let Err(err) = inserted {
             self.release_serial_after_failure(drone.org_id, &drone.serial, drone.id)
                 .await;
-            return Err(db.err_or_conflict(err, "serial"));
+            return Err(db.err_or_conflict(err, ConflictKind::Serial));
         }
         Ok(drone)
     }
@@ -196,7 +197,7 @@ impl Store {
                     self.release_serial_after_failure(current.org_id, serial, current.id)
                         .await;
                 }
-                return Err(db.err_or_conflict(err, "serial"));
+                return Err(db.err_or_conflict(err, ConflictKind::Serial));
             }
         };
         if rows == 0 {
@@ -231,7 +232,7 @@ impl Store {
         drone_serials::Entity::insert(row)
             .exec_without_returning(self.catalog())
             .await
-            .map_err(|e| Db::Catalog.err_or_conflict(e, "serial"))?;
+            .map_err(|e| Db::Catalog.err_or_conflict(e, ConflictKind::Serial))?;
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! Mapping of database errors to the port's `StoreError`.
 
-use domain::StoreError;
+use domain::{ConflictKind, StoreError};
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use uuid::Uuid;
 
@@ -25,10 +25,10 @@ impl Db {
         }
     }
 
-    /// Like [`Db::err`], but a unique violation is a `Conflict` on `field`.
-    pub(crate) fn err_or_conflict(self, err: DbErr, field: &'static str) -> StoreError {
+    /// Like [`Db::err`], but a unique violation is a `Conflict` of `kind`.
+    pub(crate) fn err_or_conflict(self, err: DbErr, kind: ConflictKind) -> StoreError {
         if is_unique_violation(&err) {
-            StoreError::Conflict { field }
+            StoreError::Conflict(kind)
         } else {
             self.err(err)
         }

@@ -63,7 +63,7 @@ impl FlightPlanRepository for Store {
                 if is_foreign_key_violation(&e) {
                     DRONE
                 } else {
-                    db.err_or_conflict(e, "id")
+                    db.err(e)
                 }
             })?;
         Ok(plan)

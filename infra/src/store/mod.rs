@@ -16,11 +16,10 @@ use domain::ports::HealthCheck;
 use domain::shard::{ShardId, SlotMap};
 use domain::{DroneId, StoreError};
 use futures::future::{join_all, try_join_all};
-use migrations::MigratorTrait;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Statement, TransactionTrait,
+    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Statement,
 };
 
 mod api_keys;
@@ -29,43 +28,14 @@ mod entities;
 mod error;
 mod flight_plans;
 mod orgs;
+mod settings;
 mod users;
+
+pub use settings::StorageSettings;
 
 pub(crate) use error::{collect_runs, Db};
 
 use entities::{drones as drone_rows, shard_map};
-
-/// Where the databases are and how to pool connections to them.
-#[derive(Clone)]
-pub struct StorageSettings {
-    /// e.g. `sqlite:///abs/path/catalog.db?mode=rwc` or `postgres://…/nf_catalog`.
-    pub catalog_url: String,
-    /// One URL per physical shard, at least one; the index is the shard id.
-    pub shard_urls: Vec<String>,
-    /// e.g. `0-511:0,512-1023:1`; `None` spreads the slots evenly over the shards.
-    pub slot_map: Option<String>,
-    pub max_connections: u32,
-    pub connect_timeout: Duration,
-}
-
-impl std::fmt::Debug for StorageSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageSettings")
-            .field("catalog_url", &redact_url(&self.catalog_url))
-            .field(
-                "shard_urls",
-                &self
-                    .shard_urls
-                    .iter()
-                    .map(|u| redact_url(u))
-                    .collect::<Vec<_>>(),
-            )
-            .field("slot_map", &self.slot_map)
-            .field("max_connections", &self.max_connections)
-            .field("connect_timeout", &self.connect_timeout)
-            .finish()
-    }
-}
 
 /// Connection-pool usage of one database, for `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,30 +67,31 @@ impl std::fmt::Debug for Store {
 
 /// The `shard_map` row's fixed key: the table holds one row.
 const SHARD_MAP_ROW: i32 = 1;
-/// The PostgreSQL advisory lock key that serialises migrations ("Nimbus" in ASCII).
-const MIGRATION_LOCK: i64 = 0x4e69_6d62_7573;
 
 impl Store {
     /// Opens a pool to the catalog and to every shard. Errors name the database that
     /// failed (with any password in its URL masked).
     pub async fn connect(settings: &StorageSettings) -> anyhow::Result<Store> {
+        let urls = settings.database_urls().with_context(|| {
+            format!(
+                "failed to create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
         ensure!(
-            !settings.shard_urls.is_empty(),
+            !urls.shards.is_empty(),
             "at least one shard database must be configured"
         );
-        let count = u16::try_from(settings.shard_urls.len())
-            .ok()
-            .filter(|n| *n <= domain::shard::SLOT_COUNT)
-            .context("more shard databases are configured than there are slots (1024)")?;
-        let slot_map = match &settings.slot_map {
-            Some(spec) => SlotMap::parse(spec, count)
-                .with_context(|| format!("invalid slot map `{spec}` for {count} shard(s)"))?,
-            None => SlotMap::even(count).context("cannot build an even slot map")?,
-        };
-        let catalog = open(&settings.catalog_url, settings, "catalog").await?;
+        ensure!(
+            urls.shards.len() <= usize::from(domain::shard::SLOT_COUNT),
+            "more shard databases are configured than there are slots (1024)"
+        );
+        let slot_map = settings
+            .slot_map()
+            .with_context(|| format!("invalid slot map for {} shard(s)", settings.shard_count()))?;
+        let catalog = open(&urls.catalog, settings, "catalog").await?;
         let shards = try_join_all(
-            settings
-                .shard_urls
+            urls.shards
                 .iter()
                 .enumerate()
                 .map(|(i, url)| open(url, settings, format!("shard {i}"))),
@@ -133,38 +104,9 @@ impl Store {
         })
     }
 
-    /// Applies pending migrations to the catalog and to every shard. Idempotent.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        // Replicas that start together take turns: on PostgreSQL a transaction on the catalog
-        // holds an advisory lock until every database is migrated (two concurrent runs of the
-        // same migration fail on PostgreSQL's catalog constraints).
-        let turn = if self.catalog.get_database_backend() == DatabaseBackend::Postgres {
-            let txn = self
-                .catalog
-                .begin()
-                .await
-                .context("failed to start the migration lock")?;
-            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
-                .await
-                .context("failed to take the migration lock")?;
-            Some(txn)
-        } else {
-            None
-        };
-        migrations::catalog::Migrator::up(&self.catalog, None)
-            .await
-            .context("failed to migrate the catalog database")?;
-        for (i, shard) in self.shards.iter().enumerate() {
-            migrations::shard::Migrator::up(shard, None)
-                .await
-                .with_context(|| format!("failed to migrate shard {i}"))?;
-        }
-        if let Some(txn) = turn {
-            txn.commit()
-                .await
-                .context("failed to release the migration lock")?;
-        }
-        Ok(())
+    /// The catalog and shard connections, for the migrations the composition root runs.
+    pub fn databases(&self) -> (&DatabaseConnection, &[DatabaseConnection]) {
+        (&self.catalog, &self.shards)
     }
 
     /// Records the slot map in the catalog on first start; afterwards refuses to run with a

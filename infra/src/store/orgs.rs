@@ -5,6 +5,7 @@ use domain::limits::Quota;
 use domain::org::{Organization, Plan};
 use domain::ports::OrgRepository;
 use domain::user::{NewUser, User};
+use domain::ConflictKind;
 use domain::{OrgId, StoreError};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
@@ -34,7 +35,7 @@ impl OrgRepository for Store {
         organizations::Entity::insert(row)
             .exec_without_returning(&txn)
             .await
-            .map_err(|e| Db::Catalog.err_or_conflict(e, "name"))?;
+            .map_err(|e| Db::Catalog.err_or_conflict(e, ConflictKind::OrgName))?;
         // The admin belongs to the organisation being created, whatever the caller set.
         let admin = NewUser {
             org_id: org.id,

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use domain::page::{Page, PageRequest};
 use domain::ports::UserRepository;
 use domain::user::{Email, NewUser, PasswordHash, Role, User, UserPatch};
+use domain::ConflictKind;
 use domain::{OrgId, StoreError, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::Set;
@@ -178,7 +179,7 @@ pub(crate) async fn insert_user(
                     entity: "organization",
                 }
             } else {
-                Db::Catalog.err_or_conflict(e, "email")
+                Db::Catalog.err_or_conflict(e, ConflictKind::Email)
             }
         })?;
     Ok(stored)

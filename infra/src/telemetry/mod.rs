@@ -27,12 +27,14 @@ use futures::future::join_all;
 
 use crate::store::{collect_runs, Store};
 
+mod durable;
 mod maintain;
 mod postgres;
 mod read;
 mod sql;
 mod write;
 
+pub use durable::{write_durably, WriteObserver};
 pub use postgres::copy_points;
 use read::Direction;
 

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use domain::ports::Cache;
+use domain::platform::Cache;
 
 use crate::helpers::{redis, unique_prefix};
 

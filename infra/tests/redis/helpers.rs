@@ -8,7 +8,7 @@ use domain::session::Session;
 use domain::telemetry::TelemetryPoint;
 use domain::user::Role;
 use domain::{DroneId, OrgId, SessionId, UserId};
-use infra::redis::{NoopObserver, Redis, RedisSettings};
+use infra::redis::{NoopObserver, PoolSettings, Redis};
 
 pub fn shared_url() -> String {
     std::env::var("NIMBUS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -19,8 +19,8 @@ pub fn unique_prefix() -> String {
     format!("nf-test:{}:", uuid::Uuid::new_v4().simple())
 }
 
-pub fn settings(url: &str, prefix: &str, timeout: Duration) -> RedisSettings {
-    RedisSettings {
+pub fn settings(url: &str, prefix: &str, timeout: Duration) -> PoolSettings {
+    PoolSettings {
         url: url.to_owned(),
         key_prefix: prefix.to_owned(),
         timeout,

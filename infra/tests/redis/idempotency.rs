@@ -1,18 +1,13 @@
 use std::time::Duration;
 
-use domain::limits::{IdempotencyState, StoredResponse};
-use domain::ports::IdempotencyStore;
+use domain::platform::{IdempotencyState, IdempotencyStore};
 
 use crate::helpers::{redis, unique_prefix};
 
 const TTL: Duration = Duration::from_secs(60);
 
-fn response() -> StoredResponse {
-    StoredResponse {
-        status: 201,
-        content_type: "application/json".to_owned(),
-        body: b"{\"id\":\"\xe2\x9c\x93\"}\x00\xff".to_vec(),
-    }
+fn response() -> Vec<u8> {
+    b"{\"id\":\"\xe2\x9c\x93\"}\x00\xff".to_vec()
 }
 
 #[tokio::test]
@@ -33,7 +28,7 @@ async fn a_key_is_claimed_then_in_progress_then_replayed() {
         store.begin("k", "f1", TTL).await.unwrap(),
         IdempotencyState::Done {
             fingerprint: "f1".to_owned(),
-            response: response()
+            answer: response()
         }
     );
 }

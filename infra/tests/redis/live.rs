@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use domain::telemetry::TelemetryPoint;
 use domain::OrgId;
-use infra::pipeline::LiveHub;
+use infra::live::LiveHub;
 use tokio::sync::broadcast;
 
 use crate::helpers::{point, redis, unique_prefix};

@@ -3,12 +3,12 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use deadpool_redis::redis;
-use domain::limits::{IdempotencyState, Quota};
-use domain::ports::{
-    Cache, HealthCheck, IdempotencyStore, RateLimiter, SessionError, SessionStore,
-};
+use domain::limits::Quota;
+use domain::platform::IdempotencyState;
+use domain::platform::{Cache, IdempotencyStore, RateLimiter, SessionError, SessionStore};
+use domain::ports::HealthCheck;
 use domain::UserId;
-use infra::pipeline::LiveHub;
+use infra::live::LiveHub;
 use infra::redis::{NoopObserver, Redis};
 
 use crate::helpers::{free_port, session, settings, unique_prefix, CountingObserver, PrivateRedis};

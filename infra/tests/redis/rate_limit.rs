@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use domain::limits::{gcra, Quota};
-use domain::ports::RateLimiter;
+use domain::platform::RateLimiter;
 
 use crate::helpers::{redis, unique_prefix};
 

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use deadpool_redis::redis;
-use domain::ports::SessionStore;
+use domain::platform::SessionStore;
 use domain::UserId;
 
 use crate::helpers::{redis, session, shared_url, unique_prefix};

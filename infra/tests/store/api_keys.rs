@@ -44,7 +44,7 @@ pub async fn api_keys_are_found_by_prefix_and_scoped_by_drone(store: &Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { field: "prefix" }),
+        matches!(err, StoreError::Conflict(domain::ConflictKind::KeyPrefix)),
         "{err:?}"
     );
 

@@ -25,7 +25,7 @@ pub async fn a_serial_is_unique_per_organisation_across_shards(store: &Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { field: "serial" }),
+        matches!(err, StoreError::Conflict(domain::ConflictKind::Serial)),
         "{err:?}"
     );
     assert!(store.locate_drone(second).await.unwrap().is_empty());
@@ -249,7 +249,7 @@ pub async fn changing_a_serial_moves_its_reservation(store: &Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { field: "serial" }),
+        matches!(err, StoreError::Conflict(domain::ConflictKind::Serial)),
         "{err:?}"
     );
     let unchanged = store.get_drone(org, id).await.unwrap().unwrap();
@@ -273,7 +273,7 @@ pub async fn changing_a_serial_moves_its_reservation(store: &Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { field: "serial" }),
+        matches!(err, StoreError::Conflict(domain::ConflictKind::Serial)),
         "{err:?}"
     );
 

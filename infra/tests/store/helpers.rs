@@ -21,11 +21,9 @@ pub struct TestDb {
 
 pub fn settings(catalog_url: String, shard_urls: Vec<String>) -> StorageSettings {
     StorageSettings {
-        catalog_url,
-        shard_urls,
-        slot_map: None,
         max_connections: 5,
         connect_timeout: Duration::from_secs(10),
+        ..StorageSettings::embedded("unused").with_urls(&catalog_url, &shard_urls)
     }
 }
 
@@ -57,7 +55,7 @@ impl TestDb {
     /// PostgreSQL runs are never skipped.
     pub async fn postgres() -> Option<TestDb> {
         let db = Self::postgres_unmigrated().await;
-        db.store.migrate().await.unwrap();
+        migrate(&db.store).await;
         db.store.check_slot_map().await.unwrap();
         Some(db)
     }
@@ -119,10 +117,16 @@ impl TestDb {
     }
 }
 
+/// Runs the migrations on the store's databases, as the composition root does.
+pub async fn migrate(store: &Store) {
+    let (catalog, shards) = store.databases();
+    migrations::run(catalog, shards).await.unwrap();
+}
+
 /// Connected, migrated and with its slot map checked, as the application starts it.
 pub async fn ready(settings: &StorageSettings) -> Store {
     let store = Store::connect(settings).await.unwrap();
-    store.migrate().await.unwrap();
+    migrate(&store).await;
     store.check_slot_map().await.unwrap();
     store
 }

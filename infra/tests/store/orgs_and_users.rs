@@ -51,7 +51,7 @@ pub async fn creating_an_org_makes_its_admin_atomically(store: &Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { field: "name" }),
+        matches!(err, StoreError::Conflict(domain::ConflictKind::OrgName)),
         "{err:?}"
     );
     let fresh = Email::parse(&fresh_email).unwrap();
@@ -67,7 +67,7 @@ pub async fn creating_an_org_makes_its_admin_atomically(store: &Store) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { field: "email" }),
+        matches!(err, StoreError::Conflict(domain::ConflictKind::Email)),
         "{err:?}"
     );
     assert_eq!(
@@ -110,7 +110,7 @@ pub async fn users_are_listed_updated_and_deleted_within_their_org(store: &Store
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Conflict { field: "email" }),
+        matches!(err, StoreError::Conflict(domain::ConflictKind::Email)),
         "{err:?}"
     );
     let err = store

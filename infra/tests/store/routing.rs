@@ -7,6 +7,7 @@ use domain::ports::{DroneRepository, FlightPlanRepository, HealthCheck};
 use domain::StoreError;
 use infra::{StorageSettings, Store};
 
+use crate::helpers::migrate;
 use crate::helpers::{drone, id_on, new_org, ready, settings, sqlite_url, TestDb};
 
 pub async fn the_slot_map_is_recorded_and_then_enforced(db: &TestDb) {
@@ -82,7 +83,7 @@ pub async fn a_failing_shard_is_left_out_of_lists_and_reported() {
     let degraded = StorageSettings {
         shard_urls: vec![
             db.settings.shard_urls[0].clone(),
-            sqlite_url(dir.path(), "empty.db"),
+            sqlite_url(dir.path(), "empty.db").into(),
         ],
         ..db.settings.clone()
     };
@@ -107,8 +108,8 @@ pub async fn a_failing_shard_is_left_out_of_lists_and_reported() {
 
     let all_down = StorageSettings {
         shard_urls: vec![
-            sqlite_url(dir.path(), "a.db"),
-            sqlite_url(dir.path(), "b.db"),
+            sqlite_url(dir.path(), "a.db").into(),
+            sqlite_url(dir.path(), "b.db").into(),
         ],
         ..db.settings.clone()
     };
@@ -200,11 +201,15 @@ pub async fn replicas_starting_together_migrate_in_turn() {
     for _ in 0..4 {
         replicas.push(Store::connect(&db.settings).await.unwrap());
     }
-    let results = futures::future::join_all(replicas.iter().map(|s| s.migrate())).await;
+    let results = futures::future::join_all(replicas.iter().map(|s| {
+        let (catalog, shards) = s.databases();
+        migrations::run(catalog, shards)
+    }))
+    .await;
     for result in results {
         result.unwrap();
     }
-    db.store.migrate().await.unwrap();
+    migrate(&db.store).await;
     db.store.check_slot_map().await.unwrap();
     drop(replicas);
     db.drop_databases().await;

@@ -451,9 +451,11 @@ pub async fn maintenance_keeps_points_within_retention(store: &Store) {
 }
 
 async fn shard_connection(db: &TestDb, shard: usize) -> DatabaseConnection {
-    Database::connect(db.settings.shard_urls[shard].as_str())
-        .await
-        .unwrap()
+    Database::connect(secrecy::ExposeSecret::expose_secret(
+        &db.settings.shard_urls[shard],
+    ))
+    .await
+    .unwrap()
 }
 
 async fn count(conn: &DatabaseConnection, sql: &str) -> i64 {
@@ -632,7 +634,7 @@ pub async fn a_failing_sqlite_shard_is_left_out_of_fleet_reads() {
     let degraded = StorageSettings {
         shard_urls: vec![
             db.settings.shard_urls[0].clone(),
-            sqlite_url(dir.path(), "empty.db"),
+            sqlite_url(dir.path(), "empty.db").into(),
         ],
         ..db.settings.clone()
     };

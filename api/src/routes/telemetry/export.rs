@@ -6,11 +6,11 @@ use domain::telemetry::{TelemetryPoint, TimeRange};
 use domain::{DroneId, OrgId};
 use uuid::Uuid;
 
-use super::dto::{ExportFormat, ExportQuery};
-use super::read::{readable_drone, time_range};
+use super::read::time_range;
 use crate::auth::Principal;
-use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::dto::{ExportFormat, ExportQuery, Problem};
+use crate::error::ApiError;
+use crate::services::{PointPage, TelemetryService};
 
 /// Rows fetched per page while streaming an export.
 const PAGE: u32 = 2000;
@@ -107,7 +107,7 @@ enum Stage {
 }
 
 struct Export {
-    state: web::Data<AppState>,
+    telemetry: web::Data<TelemetryService>,
     org: OrgId,
     drone: DroneId,
     range: TimeRange,
@@ -126,17 +126,13 @@ async fn next_chunk(mut e: Export) -> Option<(Result<Bytes, actix_web::Error>, E
             e.format.header(e.drone)
         }
         Stage::Rows { after, first } => {
-            let page = match e
-                .state
-                .telemetry
-                .history_ascending(e.org, e.drone, e.range, after, PAGE)
-                .await
-            {
+            let page = PointPage::OldestAfter { after, limit: PAGE };
+            let page = match e.telemetry.points(e.org, e.drone, e.range, page).await {
                 Ok(page) => page,
                 Err(error) => {
                     // The status line is gone; all we can do is end the stream early, and log.
-                    tracing::error!(%error, "telemetry export failed mid-stream");
-                    return Some((Err(ApiError::from(error).into()), e));
+                    tracing::error!(?error, "telemetry export failed mid-stream");
+                    return Some((Err(error.into()), e));
                 }
             };
             let mut out = String::with_capacity(page.len() * 120);
@@ -169,17 +165,19 @@ async fn next_chunk(mut e: Export) -> Option<(Result<Bytes, actix_web::Error>, E
 ))]
 #[get("/drones/{id}/telemetry/export")]
 pub async fn export_telemetry(
-    state: web::Data<AppState>,
+    telemetry: web::Data<TelemetryService>,
     principal: Principal,
     id: web::Path<Uuid>,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, drone) = readable_drone(&state, &principal, *id).await?;
+    let (org, drone) = telemetry
+        .readable_drone(&principal, DroneId::from_uuid(*id))
+        .await?;
     let range = time_range(query.from, query.to, Duration::hours(24))?;
     let format = query.format.unwrap_or(ExportFormat::Geojson);
     let filename = format!("drone-{drone}.{}", format.extension());
     let export = Export {
-        state,
+        telemetry,
         org,
         drone,
         range,

@@ -1,11 +1,9 @@
 //! Telemetry: batch ingest and the reads over a drone's history.
 
-mod dto;
 mod export;
 mod ingest;
 mod read;
 
-pub use dto::*;
 pub use export::*;
 pub use ingest::*;
 pub use read::*;

@@ -3,37 +3,21 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use domain::telemetry::{Interval, TimeRange};
-use domain::user::Role;
-use domain::{DroneId, OrgId};
-use infra::pipeline::DirectoryEntry;
+use domain::DroneId;
 use uuid::Uuid;
 
-use super::dto::{HistoryQuery, HistoryResponse, PointDto};
 use crate::auth::Principal;
-use crate::cache::{Cached, ResponseCache};
-use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
+use crate::dto::{
+    DownsampledHistory, HistoryQuery, HistoryResponse, PointDto, Problem, TelemetryHistory,
+};
+use crate::error::{ApiError, Code};
+use crate::services::{PointPage, TelemetryService};
 
-/// The organisation and drone of a telemetry read, after checking the caller may read it:
-/// any user of the organisation, or the drone's own API key. Unknown → 404.
-pub(super) async fn readable_drone(
-    state: &AppState,
-    principal: &Principal,
-    id: Uuid,
-) -> Result<(OrgId, DroneId), ApiError> {
-    let drone = DroneId::from_uuid(id);
-    if let Principal::User(_) = principal {
-        principal.require(Role::Viewer)?;
-    }
-    if !principal.may_read_drone(drone) {
-        return Err(ApiError::NotFound("drone"));
-    }
-    let org = principal.org_id();
-    match state.directory.lookup(org, drone).await? {
-        DirectoryEntry::Known(_) => Ok((org, drone)),
-        DirectoryEntry::Unknown => Err(ApiError::NotFound("drone")),
-    }
-}
+/// Raw points per page by default, and at most.
+const DEFAULT_PAGE_POINTS: u32 = 500;
+const MAX_PAGE_POINTS: u32 = 5000;
+/// How far past now the default end of a range reaches, for points stamped slightly ahead.
+const DEFAULT_END_AHEAD_S: i64 = 60;
 
 /// `[from, to)` with defaults: `to` = now, `from` = `to - default_span`.
 pub(super) fn time_range(
@@ -41,13 +25,10 @@ pub(super) fn time_range(
     to: Option<DateTime<Utc>>,
     default_span: Duration,
 ) -> Result<TimeRange, ApiError> {
-    let to = to.unwrap_or_else(|| Utc::now() + Duration::seconds(60));
+    let to = to.unwrap_or_else(|| Utc::now() + Duration::seconds(DEFAULT_END_AHEAD_S));
     let from = from.unwrap_or(to - default_span);
     if from >= to {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "`from` must be before `to`",
-        ));
+        return Err(ApiError::invalid_query("`from` must be before `to`"));
     }
     Ok(TimeRange { from, to })
 }
@@ -62,10 +43,10 @@ fn decode_ts(cursor: &str) -> Result<DateTime<Utc>, ApiError> {
         .ok()
         .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
         .and_then(|b| DateTime::from_timestamp_micros(i64::from_be_bytes(b)))
-        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API issued"))
+        .ok_or_else(|| {
+            ApiError::bad_request(Code::InvalidCursor, "cursor is not one this API issued")
+        })
 }
-
-const MAX_BUCKETS: i64 = 10_000;
 
 /// The drone's latest reported state.
 #[utoipa::path(context_path = "/api/v1", tag = "telemetry", security(("bearer" = []), ("api_key" = [])),
@@ -75,28 +56,14 @@ const MAX_BUCKETS: i64 = 10_000;
 ))]
 #[get("/drones/{id}/telemetry/latest")]
 pub async fn latest_telemetry(
-    state: web::Data<AppState>,
+    telemetry: web::Data<TelemetryService>,
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, drone) = readable_drone(&state, &principal, *id).await?;
-    let key = ResponseCache::latest_key(org, drone);
-    let body = match state.cache.get(Cached::LatestTelemetry, &key).await {
-        Some(hit) => hit.body,
-        None => {
-            let point = state
-                .telemetry
-                .latest(org, drone)
-                .await?
-                .ok_or(ApiError::NotFound("telemetry of this drone"))?;
-            let body = serde_json::to_vec(&PointDto::from(point)).map_err(ApiError::internal)?;
-            state
-                .cache
-                .put(Cached::LatestTelemetry, &key, None, body.clone())
-                .await;
-            body
-        }
-    };
+    let (org, drone) = telemetry
+        .readable_drone(&principal, DroneId::from_uuid(*id))
+        .await?;
+    let body = telemetry.latest(org, drone).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
@@ -104,56 +71,49 @@ pub async fn latest_telemetry(
 
 /// The drone's history in `[from, to)`: raw points newest first (cursor-paginated), or with
 /// `interval` the per-bucket avg/min/max of altitude, speed, battery and heading and the
-/// last position of each bucket, oldest first.
+/// last position of each bucket, oldest first. The two are different answers
+/// (`HistoryResponse` and `DownsampledHistory`).
 #[utoipa::path(context_path = "/api/v1", tag = "telemetry", security(("bearer" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "drone id"), HistoryQuery), responses(
-    (status = 200, body = HistoryResponse),
+    (status = 200, body = TelemetryHistory, description = "raw points without `interval`, buckets with it"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/drones/{id}/telemetry")]
 pub async fn telemetry_history(
-    state: web::Data<AppState>,
+    telemetry: web::Data<TelemetryService>,
     principal: Principal,
     id: web::Path<Uuid>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, drone) = readable_drone(&state, &principal, *id).await?;
+    let (org, drone) = telemetry
+        .readable_drone(&principal, DroneId::from_uuid(*id))
+        .await?;
     let range = time_range(query.from, query.to, Duration::hours(1))?;
     if let Some(raw) = &query.interval {
-        let interval = Interval::parse(raw).map_err(|e| {
-            ApiError::bad_request("invalid_query", format!("interval {}", e.message))
-        })?;
-        if (range.to - range.from).num_seconds() / interval.seconds() > MAX_BUCKETS {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("the range holds more than {MAX_BUCKETS} buckets of this interval; widen the interval"),
-            ));
-        }
-        let buckets = state
-            .telemetry
-            .downsample(org, drone, range, interval)
-            .await?;
-        return Ok(HttpResponse::Ok().json(HistoryResponse {
-            from: range.from,
-            to: range.to,
-            interval_s: Some(interval.seconds()),
-            items: Vec::new(),
-            buckets: buckets.into_iter().map(Into::into).collect(),
-            next_cursor: None,
-        }));
+        let interval = Interval::parse(raw)
+            .map_err(|e| ApiError::invalid_query(format!("interval {}", e.message)))?;
+        let buckets = telemetry.downsample(org, drone, range, interval).await?;
+        return Ok(
+            HttpResponse::Ok().json(TelemetryHistory::Buckets(DownsampledHistory {
+                from: range.from,
+                to: range.to,
+                interval_s: interval.seconds(),
+                buckets: buckets.into_iter().map(Into::into).collect(),
+            })),
+        );
     }
-    let limit = query.limit.unwrap_or(500);
-    if !(1..=5000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 5000",
-        ));
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE_POINTS);
+    if !(1..=MAX_PAGE_POINTS).contains(&limit) {
+        return Err(ApiError::invalid_query(format!(
+            "limit must be between 1 and {MAX_PAGE_POINTS}"
+        )));
     }
     let before = query.cursor.as_deref().map(decode_ts).transpose()?;
-    let mut points = state
-        .telemetry
-        .history(org, drone, range, before, limit + 1)
-        .await?;
+    let page = PointPage::NewestBefore {
+        before,
+        limit: limit + 1,
+    };
+    let mut points = telemetry.points(org, drone, range, page).await?;
     let more = points.len() > limit as usize;
     points.truncate(limit as usize);
     let next_cursor = if more {
@@ -161,12 +121,12 @@ pub async fn telemetry_history(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(HistoryResponse {
-        from: range.from,
-        to: range.to,
-        interval_s: None,
-        items: points.into_iter().map(Into::into).collect(),
-        buckets: Vec::new(),
-        next_cursor,
-    }))
+    Ok(
+        HttpResponse::Ok().json(TelemetryHistory::Points(HistoryResponse {
+            from: range.from,
+            to: range.to,
+            items: points.into_iter().map(Into::into).collect(),
+            next_cursor,
+        })),
+    )
 }

@@ -1,0 +1,144 @@
+//! The Kafka side of the pipeline: what API replicas produce and what ingest workers
+//! consume, dead-letter and lag behind (the autoscaling signal for ingest workers).
+
+use std::time::Duration;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+use super::Metrics;
+
+#[derive(Clone)]
+pub(super) struct KafkaMetrics {
+    records_produced: IntCounter,
+    points_produced: IntCounter,
+    produce_failures: IntCounterVec,
+    produce_duration: Histogram,
+    pub(super) in_flight: IntGauge,
+    records_consumed: IntCounter,
+    points_consumed: IntCounter,
+    dead_lettered: IntCounter,
+    lag: IntGaugeVec,
+    lag_total: IntGauge,
+    assigned: IntGauge,
+}
+
+impl KafkaMetrics {
+    pub(super) fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = Self {
+            records_produced: IntCounter::new(
+                "kafka_records_produced_total",
+                "Telemetry records acknowledged by the Kafka brokers",
+            )?,
+            points_produced: IntCounter::new(
+                "kafka_points_produced_total",
+                "Telemetry points in acknowledged Kafka records",
+            )?,
+            produce_failures: IntCounterVec::new(
+                Opts::new(
+                    "kafka_produce_failures_total",
+                    "Ingest batches refused with 503 because Kafka did not take them, by reason (queue_full, unavailable)",
+                ),
+                &["reason"],
+            )?,
+            produce_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "kafka_produce_duration_seconds",
+                    "From handing a batch to the producer to the brokers' acknowledgement",
+                )
+                .buckets(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ]),
+            )?,
+            in_flight: IntGauge::new(
+                "kafka_producer_in_flight_records",
+                "Records handed to the producer and not yet acknowledged",
+            )?,
+            records_consumed: IntCounter::new(
+                "ingest_records_consumed_total",
+                "Kafka records read by this ingest worker",
+            )?,
+            points_consumed: IntCounter::new(
+                "ingest_points_consumed_total",
+                "Telemetry points read by this ingest worker (written ones: telemetry_points_processed_total)",
+            )?,
+            dead_lettered: IntCounter::new(
+                "ingest_dead_lettered_total",
+                "Records that could not be decoded, sent to the dead-letter topic",
+            )?,
+            lag: IntGaugeVec::new(
+                Opts::new(
+                    "ingest_consumer_lag_records",
+                    "Records not yet written, per partition assigned to this worker",
+                ),
+                &["partition"],
+            )?,
+            lag_total: IntGauge::new(
+                "ingest_consumer_lag_records_total",
+                "Records not yet written over every partition assigned to this worker",
+            )?,
+            assigned: IntGauge::new(
+                "ingest_assigned_partitions",
+                "Partitions of the telemetry topic this worker holds",
+            )?,
+        };
+        registry.register(Box::new(metrics.records_produced.clone()))?;
+        registry.register(Box::new(metrics.points_produced.clone()))?;
+        registry.register(Box::new(metrics.produce_failures.clone()))?;
+        registry.register(Box::new(metrics.produce_duration.clone()))?;
+        registry.register(Box::new(metrics.in_flight.clone()))?;
+        registry.register(Box::new(metrics.records_consumed.clone()))?;
+        registry.register(Box::new(metrics.points_consumed.clone()))?;
+        registry.register(Box::new(metrics.dead_lettered.clone()))?;
+        registry.register(Box::new(metrics.lag.clone()))?;
+        registry.register(Box::new(metrics.lag_total.clone()))?;
+        registry.register(Box::new(metrics.assigned.clone()))?;
+        Ok(metrics)
+    }
+}
+
+impl infra::kafka::ProducerObserver for Metrics {
+    fn records_produced(&self, records: usize, points: usize, took: Duration) {
+        self.kafka.records_produced.inc_by(records as u64);
+        self.kafka.points_produced.inc_by(points as u64);
+        self.kafka.produce_duration.observe(took.as_secs_f64());
+    }
+
+    fn produce_failed(&self, reason: &'static str) {
+        self.kafka
+            .produce_failures
+            .with_label_values(&[reason])
+            .inc();
+    }
+}
+
+impl infra::kafka::IngestObserver for Metrics {
+    fn records_consumed(&self, records: usize, points: usize) {
+        self.kafka.records_consumed.inc_by(records as u64);
+        self.kafka.points_consumed.inc_by(points as u64);
+    }
+
+    fn dead_lettered(&self) {
+        self.kafka.dead_lettered.inc();
+    }
+
+    fn lag(&self, partitions: &[(i32, i64)]) {
+        self.kafka.lag.reset();
+        for (partition, lag) in partitions {
+            self.kafka
+                .lag
+                .with_label_values(&[partition.to_string().as_str()])
+                .set(*lag);
+        }
+        self.kafka
+            .lag_total
+            .set(partitions.iter().map(|(_, lag)| lag).sum());
+    }
+
+    fn assigned(&self, partitions: usize) {
+        self.kafka
+            .assigned
+            .set(i64::try_from(partitions).unwrap_or(i64::MAX));
+    }
+}

@@ -1,0 +1,241 @@
+//! Telemetry: batch ingest onto the bus, and the reads over a drone's history.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::ports::{TelemetryBus, TelemetryStore};
+use domain::telemetry::{
+    may_report, validate_point, Bucket, Interval, PointInput, TelemetryPoint, TelemetryRules,
+    TimeRange,
+};
+use domain::user::Role;
+use domain::{DroneId, FieldCode, FieldError, OrgId, ValidationErrors};
+use infra::pipeline::{DirectoryEntry, DroneDirectory, RecentCounter};
+
+use super::{CacheAside, Cached, Loaded};
+use crate::auth::Principal;
+use crate::dto::PointDto;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Most buckets one downsampled read may return.
+pub const MAX_BUCKETS: i64 = 10_000;
+
+/// Which page of a drone's raw points, at most `limit` of them.
+#[derive(Debug, Clone, Copy)]
+pub enum PointPage {
+    /// Newest first, strictly before `before` when given (history pages).
+    NewestBefore {
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    },
+    /// Oldest first, strictly after `after` when given (export pages).
+    OldestAfter {
+        after: Option<DateTime<Utc>>,
+        limit: u32,
+    },
+}
+
+/// What became of a batch: how many points were accepted, and why each other one was not
+/// (by its index in the batch).
+pub struct IngestOutcome {
+    pub accepted: usize,
+    pub total: usize,
+    pub errors: Vec<(usize, FieldError)>,
+}
+
+#[derive(Clone)]
+pub struct TelemetryService {
+    store: Arc<dyn TelemetryStore>,
+    bus: Arc<dyn TelemetryBus>,
+    directory: DroneDirectory,
+    recent_points: Arc<RecentCounter>,
+    cache: CacheAside,
+    metrics: Metrics,
+    rules: TelemetryRules,
+    max_batch_points: usize,
+}
+
+impl TelemetryService {
+    pub fn new(state: &AppState, cache: CacheAside) -> Self {
+        Self {
+            store: state.telemetry.store.clone(),
+            bus: state.telemetry.bus.clone(),
+            directory: state.telemetry.directory.clone(),
+            recent_points: state.telemetry.recent_points.clone(),
+            cache,
+            metrics: state.observability.metrics.clone(),
+            rules: state.limits.telemetry_rules,
+            max_batch_points: state.limits.max_batch_points,
+        }
+    }
+
+    /// Checks each point on its own ([`may_report`], [`validate_point`]) and puts the
+    /// accepted ones on the bus. Senders: a drone's API key (its own drone only) or an
+    /// operator's or admin's token (any drone of the organisation).
+    pub async fn ingest(
+        &self,
+        principal: &Principal,
+        points: Vec<PointInput>,
+    ) -> Result<IngestOutcome, ApiError> {
+        let (org, own) = match principal {
+            Principal::Device {
+                org_id, drone_id, ..
+            } => (*org_id, Some(*drone_id)),
+            Principal::User(_) => (principal.require(Role::Operator)?.org_id, None),
+        };
+        if points.is_empty() {
+            return Err(ApiError::invalid(
+                "points",
+                FieldCode::Empty,
+                "must hold at least one point",
+            ));
+        }
+        if points.len() > self.max_batch_points {
+            return Err(ApiError::PayloadTooLargeDetail(format!(
+                "a batch holds at most {} points; split it",
+                self.max_batch_points
+            )));
+        }
+        let statuses = self.statuses(org, own, &points).await?;
+        let total = points.len();
+        let now = Utc::now();
+        let mut accepted = Vec::with_capacity(total);
+        let mut errors = Vec::new();
+        for (index, input) in points.into_iter().enumerate() {
+            let status = statuses.get(&input.drone_id).copied().flatten();
+            let result = may_report(input.drone_id, status, own)
+                .map_err(|refusal| vec![refusal])
+                .and_then(|()| validate_point(&input, org, &self.rules, now));
+            match result {
+                Ok(point) => accepted.push(point),
+                Err(problems) => errors.extend(problems.into_iter().map(|e| (index, e))),
+            }
+        }
+        for (_, e) in &errors {
+            self.metrics
+                .points_rejected
+                .with_label_values(&[e.code.as_str()])
+                .inc();
+        }
+        if accepted.is_empty() {
+            return Err(ApiError::Validation(ValidationErrors(
+                errors
+                    .into_iter()
+                    .map(|(index, e)| {
+                        FieldError::new(format!("points[{index}].{}", e.field), e.code, e.message)
+                    })
+                    .collect(),
+            )));
+        }
+        let count = accepted.len();
+        self.bus.publish(accepted).await?;
+        self.metrics.points_accepted.inc_by(count as u64);
+        self.recent_points.add(org, count as u64, now);
+        Ok(IngestOutcome {
+            accepted: count,
+            total,
+            errors,
+        })
+    }
+
+    /// One directory lookup per distinct drone, and none for drones a key may not send.
+    async fn statuses(
+        &self,
+        org: OrgId,
+        own: Option<DroneId>,
+        points: &[PointInput],
+    ) -> Result<HashMap<DroneId, Option<domain::drone::DroneStatus>>, ApiError> {
+        let mut statuses = HashMap::new();
+        for point in points {
+            let drone = point.drone_id;
+            if own.is_some_and(|own| own != drone) || statuses.contains_key(&drone) {
+                continue;
+            }
+            let status = match self.directory.lookup(org, drone).await? {
+                DirectoryEntry::Known(status) => Some(status),
+                DirectoryEntry::Unknown => None,
+            };
+            statuses.insert(drone, status);
+        }
+        Ok(statuses)
+    }
+
+    /// The organisation and drone of a telemetry read, after checking the caller may read
+    /// it: any user of the organisation, or the drone's own API key. Unknown → 404.
+    pub async fn readable_drone(
+        &self,
+        principal: &Principal,
+        drone: DroneId,
+    ) -> Result<(OrgId, DroneId), ApiError> {
+        if let Principal::User(_) = principal {
+            principal.require(Role::Viewer)?;
+        }
+        if !principal.may_read_drone(drone) {
+            return Err(ApiError::NotFound("drone"));
+        }
+        let org = principal.org_id();
+        match self.directory.lookup(org, drone).await? {
+            DirectoryEntry::Known(_) => Ok((org, drone)),
+            DirectoryEntry::Unknown => Err(ApiError::NotFound("drone")),
+        }
+    }
+
+    /// The drone's latest reported state, as its JSON answer (cached for a few seconds).
+    pub async fn latest(&self, org: OrgId, drone: DroneId) -> Result<Vec<u8>, ApiError> {
+        let key = (
+            Cached::LatestTelemetry,
+            Cached::LatestTelemetry.key(org, drone),
+        );
+        self.cache
+            .read(key, || async {
+                let point = self.store.latest(org, drone).await?;
+                Ok(point.map(|p| Loaded {
+                    version: None,
+                    value: PointDto::from(p),
+                }))
+            })
+            .await?
+            .map(|cached| cached.body)
+            .ok_or(ApiError::NotFound("telemetry of this drone"))
+    }
+
+    /// A page of raw points in `range`, in the order and from the point `page` says.
+    pub async fn points(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        range: TimeRange,
+        page: PointPage,
+    ) -> Result<Vec<TelemetryPoint>, ApiError> {
+        let points = match page {
+            PointPage::NewestBefore { before, limit } => {
+                self.store.history(org, drone, range, before, limit).await
+            }
+            PointPage::OldestAfter { after, limit } => {
+                self.store
+                    .history_ascending(org, drone, range, after, limit)
+                    .await
+            }
+        };
+        Ok(points?)
+    }
+
+    /// Buckets of `interval` over `range`; at most [`MAX_BUCKETS`].
+    pub async fn downsample(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        range: TimeRange,
+        interval: Interval,
+    ) -> Result<Vec<Bucket>, ApiError> {
+        if (range.to - range.from).num_seconds() / interval.seconds() > MAX_BUCKETS {
+            return Err(ApiError::invalid_query(format!(
+                "the range holds more than {MAX_BUCKETS} buckets of this interval; widen the interval"
+            )));
+        }
+        Ok(self.store.downsample(org, drone, range, interval).await?)
+    }
+}

@@ -1,0 +1,181 @@
+//! The settings the HTTP layer owns: `[server]`, `[auth]`, `[cache]`, `[telemetry]` and
+//! `[live]`. Each section checks itself; an error names the one setting at fault.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use domain::settings::{redacted, seconds, InvalidSetting};
+use domain::telemetry::TelemetryRules;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// How long in-flight requests may finish after SIGTERM/SIGINT.
+    #[serde(rename = "shutdown_timeout_s", with = "seconds")]
+    pub shutdown_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// The built dashboard (`frontend/dist`), served at `/`. When it holds no `index.html`,
+    /// `/` explains how to build it and links to the API docs.
+    pub dashboard_dir: PathBuf,
+}
+
+/// The smallest body limit: below it not even a login fits.
+const MIN_BODY_LIMIT_BYTES: usize = 1024;
+
+impl ServerSettings {
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if self.body_limit_bytes < MIN_BODY_LIMIT_BYTES {
+            return Err(InvalidSetting::new(
+                "body_limit_bytes",
+                format!("must be at least {MIN_BODY_LIMIT_BYTES}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HMAC key for access tokens (≥ 32 bytes). Unset in embedded mode: a random key per
+    /// process. Required with PostgreSQL, where every replica must share it.
+    #[serde(default, serialize_with = "redacted")]
+    pub jwt_secret: Option<SecretString>,
+    /// Lifetime of an access token and its session.
+    #[serde(rename = "token_ttl_s", with = "seconds")]
+    pub token_ttl: Duration,
+    pub issuer: String,
+}
+
+/// The shortest key HS256 is given.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+const TOKEN_TTL_RANGE_S: std::ops::RangeInclusive<u64> = 60..=30 * 86_400;
+
+impl AuthSettings {
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+                return Err(InvalidSetting::new(
+                    "jwt_secret",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
+                ));
+            }
+        }
+        if !TOKEN_TTL_RANGE_S.contains(&self.token_ttl.as_secs()) {
+            return Err(InvalidSetting::new(
+                "token_ttl_s",
+                format!(
+                    "must be between {} and {} seconds",
+                    TOKEN_TTL_RANGE_S.start(),
+                    TOKEN_TTL_RANGE_S.end()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Serve hot reads from the cache (Redis, or in-process without Redis). Off: every read
+    /// goes to the database (for benchmarks and troubleshooting).
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// Most points in one `POST /telemetry` batch.
+    pub max_batch_points: usize,
+    /// How far in the future a point's `ts` may be (clock skew).
+    #[serde(rename = "max_future_skew_s", with = "seconds")]
+    pub max_future_skew: Duration,
+    /// Days of history kept; older points are refused and dropped.
+    pub retention_days: u32,
+    /// How often partitions are created ahead and expired ones dropped.
+    #[serde(rename = "maintenance_interval_s", with = "seconds")]
+    pub maintenance_interval: Duration,
+}
+
+const MAX_FUTURE_SKEW_S: u64 = 3600;
+const RETENTION_DAYS_RANGE: std::ops::RangeInclusive<u32> = 1..=3650;
+
+impl TelemetrySettings {
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if self.max_batch_points == 0 {
+            return Err(InvalidSetting::new(
+                "max_batch_points",
+                "must be at least 1",
+            ));
+        }
+        if self.max_future_skew.as_secs() > MAX_FUTURE_SKEW_S {
+            return Err(InvalidSetting::new(
+                "max_future_skew_s",
+                format!("must be between 0 and {MAX_FUTURE_SKEW_S} seconds"),
+            ));
+        }
+        if !RETENTION_DAYS_RANGE.contains(&self.retention_days) {
+            return Err(InvalidSetting::new(
+                "retention_days",
+                format!(
+                    "must be between {} and {} days",
+                    RETENTION_DAYS_RANGE.start(),
+                    RETENTION_DAYS_RANGE.end()
+                ),
+            ));
+        }
+        if self.maintenance_interval.is_zero() {
+            return Err(InvalidSetting::new(
+                "maintenance_interval_s",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The domain's rules for points' timestamps.
+    pub fn rules(&self) -> TelemetryRules {
+        TelemetryRules {
+            max_future_skew: chrono::Duration::seconds(
+                i64::try_from(self.max_future_skew.as_secs()).unwrap_or(i64::MAX),
+            ),
+            retention: chrono::Duration::days(i64::from(self.retention_days)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSettings {
+    /// Highest update rate (per second) a live client may ask for.
+    pub max_hz: f64,
+    /// Batches a live client may fall behind before it is disconnected.
+    pub buffer_batches: usize,
+}
+
+/// The highest `live.max_hz` accepted.
+const MAX_LIVE_HZ: f64 = 100.0;
+
+impl LiveSettings {
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if !(self.max_hz.is_finite() && self.max_hz > 0.0 && self.max_hz <= MAX_LIVE_HZ) {
+            return Err(InvalidSetting::new(
+                "max_hz",
+                format!("must be greater than 0 and at most {MAX_LIVE_HZ}"),
+            ));
+        }
+        if self.buffer_batches == 0 {
+            return Err(InvalidSetting::new("buffer_batches", "must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! What the HTTP layer is built from, grouped by concern. The composition root (the
+//! `nimbusfleet` crate's `Application::build`) fills it once from the settings; the server
+//! turns it into one service per resource ([`crate::services`]). Nothing here builds
+//! anything, and nothing here knows which adapter sits behind a port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::flight_plan::PlanRules;
+use domain::platform::{Cache, IdempotencyStore, RateLimiter, SessionStore};
+use domain::ports::{
+    ApiKeyRepository, DroneRepository, FlightPlanRepository, HealthCheck, OrgRepository,
+    TelemetryBus, TelemetryStore, UserRepository,
+};
+use domain::telemetry::TelemetryRules;
+use infra::live::LiveHub;
+use infra::pipeline::{DroneDirectory, RecentCounter};
+
+use crate::auth::JwtKeys;
+use crate::metrics::{Metrics, Snapshot};
+
+pub struct AppState {
+    pub repos: Repos,
+    pub telemetry: Telemetry,
+    pub auth: Auth,
+    pub limits: Limits,
+    pub observability: Observability,
+}
+
+/// The storage ports, and the response cache in front of them.
+#[derive(Clone)]
+pub struct Repos {
+    pub orgs: Arc<dyn OrgRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub drones: Arc<dyn DroneRepository>,
+    pub api_keys: Arc<dyn ApiKeyRepository>,
+    pub plans: Arc<dyn FlightPlanRepository>,
+    pub cache: Arc<dyn Cache>,
+    /// `redis` or `memory`, for the cache metrics.
+    pub cache_layer: &'static str,
+}
+
+/// The storage every repository port of one adapter implements.
+pub trait Storage:
+    OrgRepository + UserRepository + DroneRepository + ApiKeyRepository + FlightPlanRepository
+{
+}
+
+impl<T> Storage for T where
+    T: OrgRepository + UserRepository + DroneRepository + ApiKeyRepository + FlightPlanRepository
+{
+}
+
+impl Repos {
+    /// Every repository as a view of one `storage`.
+    pub fn new<S: Storage + 'static>(
+        storage: Arc<S>,
+        cache: Arc<dyn Cache>,
+        cache_layer: &'static str,
+    ) -> Self {
+        Self {
+            orgs: storage.clone(),
+            users: storage.clone(),
+            drones: storage.clone(),
+            api_keys: storage.clone(),
+            plans: storage,
+            cache,
+            cache_layer,
+        }
+    }
+}
+
+/// The telemetry path: where accepted points go and where they are read from.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub store: Arc<dyn TelemetryStore>,
+    pub bus: Arc<dyn TelemetryBus>,
+    /// What `/live` streams subscribe to.
+    pub live: LiveHub,
+    pub directory: DroneDirectory,
+    pub recent_points: Arc<RecentCounter>,
+}
+
+/// Who is calling: token keys and the session store.
+#[derive(Clone)]
+pub struct Auth {
+    pub jwt: JwtKeys,
+    pub sessions: Arc<dyn SessionStore>,
+    pub token_ttl: Duration,
+}
+
+/// What requests may do: rules, sizes and rates.
+#[derive(Clone)]
+pub struct Limits {
+    pub plan_rules: PlanRules,
+    pub telemetry_rules: TelemetryRules,
+    pub max_batch_points: usize,
+    pub live_max_hz: f64,
+    pub body_limit_bytes: usize,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+}
+
+/// Health checks and metrics, shared with the ingest worker's listener.
+#[derive(Clone)]
+pub struct Observability {
+    pub metrics: Metrics,
+    pub health: Vec<Arc<dyn HealthCheck>>,
+    /// Reads the state mirrored into gauges at scrape time.
+    pub gauges: Arc<dyn Fn() -> Snapshot + Send + Sync>,
+}

@@ -1,0 +1,166 @@
+//! The `[storage]` settings: where the catalog and shard databases are and how to pool
+//! connections to them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use domain::settings::{seconds, InvalidSetting};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::redact_url;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Folder of the embedded SQLite databases, used when `catalog_url` is unset.
+    pub data_dir: PathBuf,
+    /// Catalog database URL (PostgreSQL or SQLite). Unset: embedded SQLite in `data_dir`.
+    #[serde(default, serialize_with = "masked_url")]
+    pub catalog_url: Option<SecretString>,
+    /// Shard database URLs, in shard order. Required with `catalog_url`.
+    #[serde(default, serialize_with = "masked_urls")]
+    pub shard_urls: Vec<SecretString>,
+    /// Slot ranges per shard, e.g. `0-511:0,512-1023:1`. Unset: an even split.
+    #[serde(default)]
+    pub slot_map: Option<String>,
+    /// Pool size per database.
+    pub max_connections: u32,
+    #[serde(rename = "connect_timeout_s", with = "seconds")]
+    pub connect_timeout: Duration,
+    /// Run migrations when `serve` or `ingest` starts.
+    pub migrate_on_start: bool,
+}
+
+/// The database URLs a [`StorageSettings`] resolves to.
+pub(crate) struct DatabaseUrls {
+    pub catalog: String,
+    pub shards: Vec<String>,
+}
+
+const SCHEMES: [&str; 3] = ["postgres://", "postgresql://", "sqlite:"];
+
+impl StorageSettings {
+    /// Embedded SQLite files under `data_dir`, with the defaults for everything else.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            catalog_url: None,
+            shard_urls: Vec::new(),
+            slot_map: None,
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            migrate_on_start: true,
+        }
+    }
+
+    /// Configured databases, by URL (the catalog first).
+    pub fn with_urls(mut self, catalog: &str, shards: &[String]) -> Self {
+        self.catalog_url = Some(catalog.to_owned().into());
+        self.shard_urls = shards.iter().map(|u| u.clone().into()).collect();
+        self
+    }
+
+    /// Checks what the types alone cannot; the error names the one setting at fault.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if self.max_connections == 0 {
+            return Err(InvalidSetting::new("max_connections", "must be at least 1"));
+        }
+        match (&self.catalog_url, self.shard_urls.is_empty()) {
+            (None, false) => {
+                return Err(InvalidSetting::new(
+                    "shard_urls",
+                    "is set but storage.catalog_url is not; set both or neither",
+                ))
+            }
+            (Some(_), true) => {
+                return Err(InvalidSetting::new(
+                    "shard_urls",
+                    "must list at least one shard when storage.catalog_url is set",
+                ))
+            }
+            _ => {}
+        }
+        let valid = |url: &SecretString| SCHEMES.iter().any(|s| url.expose_secret().starts_with(s));
+        if self.catalog_url.as_ref().is_some_and(|url| !valid(url)) {
+            return Err(InvalidSetting::new(
+                "catalog_url",
+                "must be a postgres://… or sqlite:… URL",
+            ));
+        }
+        if let Some(i) = self.shard_urls.iter().position(|url| !valid(url)) {
+            return Err(InvalidSetting::new(
+                "shard_urls",
+                format!("entry {i} must be a postgres://… or sqlite:… URL"),
+            ));
+        }
+        if self.shard_urls.len() > usize::from(domain::shard::SLOT_COUNT) {
+            return Err(InvalidSetting::new(
+                "shard_urls",
+                "lists more shards than there are slots (1024)",
+            ));
+        }
+        self.slot_map()
+            .map_err(|e| InvalidSetting::new("slot_map", e.to_string()))?;
+        Ok(())
+    }
+
+    /// Whether any database is PostgreSQL (and so the installation may have replicas).
+    pub fn uses_postgres(&self) -> bool {
+        self.catalog_url
+            .iter()
+            .chain(&self.shard_urls)
+            .any(|url| url.expose_secret().starts_with("postgres"))
+    }
+
+    /// Physical shards: those configured, or the one embedded shard.
+    pub fn shard_count(&self) -> u16 {
+        u16::try_from(self.shard_urls.len().max(1)).unwrap_or(u16::MAX)
+    }
+
+    /// The configured slot map, or an even split over the shards.
+    pub fn slot_map(&self) -> Result<domain::shard::SlotMap, domain::shard::SlotMapError> {
+        let shards = self.shard_count();
+        match &self.slot_map {
+            Some(spec) => domain::shard::SlotMap::parse(spec, shards),
+            None => domain::shard::SlotMap::even(shards),
+        }
+    }
+
+    /// The configured URLs, or embedded SQLite files under `data_dir` (created if missing).
+    pub(crate) fn database_urls(&self) -> std::io::Result<DatabaseUrls> {
+        match &self.catalog_url {
+            Some(catalog) => Ok(DatabaseUrls {
+                catalog: catalog.expose_secret().to_owned(),
+                shards: self
+                    .shard_urls
+                    .iter()
+                    .map(|u| u.expose_secret().to_owned())
+                    .collect(),
+            }),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)?;
+                let dir = std::path::absolute(&self.data_dir)?;
+                Ok(DatabaseUrls {
+                    catalog: sqlite_url(&dir, "catalog.db"),
+                    shards: vec![sqlite_url(&dir, "shard-0.db")],
+                })
+            }
+        }
+    }
+}
+
+fn sqlite_url(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join(file).display())
+}
+
+fn masked_url<S: Serializer>(url: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_some(&redact_url(url.expose_secret())),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn masked_urls<S: Serializer>(urls: &[SecretString], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(urls.iter().map(|url| redact_url(url.expose_secret())))
+}

@@ -1,0 +1,401 @@
+//! The composition root: [`Application::build`] turns settings into a running process —
+//! the API server, or an ingest worker — choosing every adapter once (through infra's
+//! factories), running the migrations, and wiring the pieces. `serve`, `ingest`, the
+//! integration tests and the benchmarks all start here.
+
+use std::net::TcpListener;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use anyhow::Context;
+use api::auth::JwtKeys;
+use api::metrics::{Metrics, Snapshot};
+use api::state::{AppState, Auth, Limits, Observability, Repos, Telemetry};
+use domain::ports::{HealthCheck, TelemetryStore};
+use infra::bus::{TelemetryPath, Writers};
+use infra::kafka::{IngestWorker, KafkaBus};
+use infra::live::LiveHub;
+use infra::pipeline::{DroneDirectory, Pipeline, RecentCounter};
+use infra::platform::Platform;
+use infra::Store;
+use secrecy::SecretString;
+
+use crate::settings::Settings;
+
+/// What this process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `serve`: the HTTP API on `server.bind`.
+    Api,
+    /// `ingest`: one member of the Kafka consumer group, with health and metrics on
+    /// `ingest.bind`.
+    Ingest,
+}
+
+/// Length of the random JWT key of an embedded process that was given none.
+const EMBEDDED_JWT_SECRET_LEN: usize = 48;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+    state: Option<Arc<AppState>>,
+    telemetry: Option<Arc<TelemetryPath>>,
+    consumer: Option<Consumer>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+/// Stops a running [`Application`] as SIGTERM would.
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl StopHandle {
+    /// Graceful: in-flight requests finish, accepted points are made durable, an ingest
+    /// worker writes its batch in hand and commits.
+    pub async fn stop(&self) {
+        self.stop.notify_one();
+        self.server.stop(true).await;
+    }
+}
+
+/// What both roles are built from.
+struct Common {
+    settings: Settings,
+    store: Store,
+    metrics: Metrics,
+    platform: Platform,
+    hub: LiveHub,
+}
+
+/// The ingest worker's consumer, on a thread of its own.
+struct Consumer {
+    worker: IngestWorker,
+}
+
+/// Connects to every configured database, checks the slot map and, when `migrate`, runs
+/// the migrations first (replicas and workers starting together take turns).
+pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.storage)
+        .await
+        .context("failed to connect to storage")?;
+    if migrate {
+        let (catalog, shards) = store.databases();
+        migrations::run(catalog, shards)
+            .await
+            .context("failed to run migrations")?;
+    }
+    store.check_slot_map().await?;
+    Ok(store)
+}
+
+impl Application {
+    /// Opens storage (running migrations when `storage.migrate_on_start`), binds the
+    /// role's listener and prepares everything; nothing is served until [`Self::run`].
+    pub async fn build(settings: Settings, role: Role) -> anyhow::Result<Self> {
+        let store = open_store(&settings, settings.storage.migrate_on_start).await?;
+        let metrics = Metrics::new().context("failed to register metrics")?;
+        let platform = Platform::new(&settings.redis, Arc::new(metrics.clone()))
+            .context("invalid redis.url")?;
+        let hub = LiveHub::new(settings.live.buffer_batches);
+        let common = Common {
+            settings,
+            store,
+            metrics,
+            platform,
+            hub,
+        };
+        match role {
+            Role::Api => Self::api(common).await,
+            Role::Ingest => Self::ingest(common),
+        }
+    }
+
+    async fn api(common: Common) -> anyhow::Result<Self> {
+        let Common {
+            settings,
+            store,
+            metrics,
+            platform,
+            hub,
+        } = common;
+        let telemetry_store: Arc<dyn TelemetryStore> = Arc::new(store.clone());
+        let path = Arc::new(
+            TelemetryPath::new(
+                &settings.kafka,
+                &settings.pipeline,
+                Writers {
+                    store: telemetry_store.clone(),
+                    live: platform.live(&hub, true),
+                    observer: Arc::new(metrics.clone()),
+                },
+                Arc::new(metrics.clone()),
+            )
+            .await?,
+        );
+        let storage = Arc::new(store.clone());
+        let state = Arc::new(AppState {
+            repos: Repos::new(
+                storage.clone(),
+                platform.cache(settings.cache.enabled),
+                if settings.cache.enabled {
+                    platform.layer()
+                } else {
+                    "none"
+                },
+            ),
+            telemetry: Telemetry {
+                store: telemetry_store.clone(),
+                bus: path.bus(),
+                live: hub.clone(),
+                directory: DroneDirectory::new(storage, platform.directory_cache()),
+                recent_points: Arc::new(RecentCounter::default()),
+            },
+            auth: Auth {
+                jwt: JwtKeys::new(&jwt_secret(&settings), &settings.auth.issuer),
+                sessions: platform.sessions(settings.auth.token_ttl),
+                token_ttl: settings.auth.token_ttl,
+            },
+            limits: Limits {
+                plan_rules: settings.flight_plans,
+                telemetry_rules: settings.telemetry.rules(),
+                max_batch_points: settings.telemetry.max_batch_points,
+                live_max_hz: settings.live.max_hz,
+                body_limit_bytes: settings.server.body_limit_bytes,
+                rate_limiter: platform.rate_limiter(),
+                idempotency: platform.idempotency(),
+            },
+            observability: observability(metrics, &store, &platform, path.health(), {
+                let (store, path, hub) = (store.clone(), path.clone(), hub.clone());
+                move || Snapshot {
+                    pools: store.pool_stats(),
+                    queued_points: path.queued_points(),
+                    queue_capacity: path.queue_capacity(),
+                    live_subscribers: hub.subscribers(),
+                    kafka_in_flight: path.in_flight(),
+                }
+            }),
+        });
+        let listener = bind(settings.server.bind)?;
+        let port = listener.local_addr()?.port();
+        let server = api::server::api(state.clone(), &settings.server, listener)?;
+        tokio::spawn(maintain_telemetry(
+            telemetry_store,
+            settings.telemetry.maintenance_interval,
+            settings.telemetry.rules().retention,
+        ));
+        Ok(Self {
+            port,
+            server,
+            store,
+            state: Some(state),
+            telemetry: Some(path),
+            consumer: None,
+            stop: Arc::default(),
+        })
+    }
+
+    fn ingest(common: Common) -> anyhow::Result<Self> {
+        let Common {
+            settings,
+            store,
+            metrics,
+            platform,
+            hub,
+        } = common;
+        if settings.kafka.brokers.is_none() {
+            anyhow::bail!(
+                "`nimbusfleet ingest` needs kafka.brokers (NIMBUS__KAFKA__BROKERS=host:9092)"
+            );
+        }
+        if matches!(platform, Platform::Embedded) {
+            tracing::warn!(
+                "redis.url is not set: points written by this worker reach no live view"
+            );
+        }
+        let worker = IngestWorker::new(
+            &settings.kafka,
+            &settings.ingest,
+            tokio::runtime::Handle::current(),
+            Arc::new(store.clone()),
+            Arc::new(metrics.clone()),
+            Arc::new(metrics.clone()),
+            platform.live(&hub, false),
+        )
+        .context("failed to create the Kafka consumer")?;
+        let gauges = {
+            let store = store.clone();
+            move || Snapshot {
+                pools: store.pool_stats(),
+                ..Snapshot::default()
+            }
+        };
+        let observability = observability(metrics, &store, &platform, None, gauges);
+        let listener = bind(settings.ingest.bind)?;
+        let port = listener.local_addr()?.port();
+        let server = api::server::operations(observability, listener)?;
+        Ok(Self {
+            port,
+            server,
+            store,
+            state: None,
+            telemetry: None,
+            consumer: Some(Consumer { worker }),
+            stop: Arc::default(),
+        })
+    }
+
+    /// The port the listener is bound to (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The API's state (`Role::Api` only).
+    pub fn state(&self) -> Option<&Arc<AppState>> {
+        self.state.as_ref()
+    }
+
+    /// The embedded telemetry pipeline, when this API replica writes telemetry itself.
+    pub fn pipeline(&self) -> Option<Arc<Pipeline>> {
+        self.telemetry.as_ref()?.pipeline().cloned()
+    }
+
+    /// The Kafka producer, when accepted telemetry goes to Kafka.
+    pub fn kafka(&self) -> Option<Arc<KafkaBus>> {
+        self.telemetry.as_ref()?.kafka().cloned()
+    }
+
+    /// A handle that stops the application gracefully.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// API: serves until SIGINT/SIGTERM, drains in-flight requests
+    /// (`server.shutdown_timeout_s`), then makes every accepted point durable. Ingest:
+    /// consumes until SIGINT/SIGTERM, then writes the batch in hand and commits.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.consumer {
+            None => {
+                let served = self.server.await;
+                if let Some(telemetry) = &self.telemetry {
+                    telemetry.drain().await;
+                }
+                served.context("server failed")
+            }
+            Some(consumer) => run_consumer(consumer, self.server, self.stop).await,
+        }
+    }
+}
+
+/// Runs the consumer on its own thread (it blocks in `poll`) until a signal or its end.
+async fn run_consumer(
+    consumer: Consumer,
+    server: Server,
+    stop_requested: Arc<tokio::sync::Notify>,
+) -> anyhow::Result<()> {
+    let stop = consumer.worker.stop_flag();
+    let (finished, mut consumer_done) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("ingest-consumer".into())
+        .spawn(move || {
+            consumer.worker.run();
+            let _ = finished.send(());
+        })?;
+    let http = server.handle();
+    tokio::spawn(server);
+    let stopped_by_signal = tokio::select! {
+        () = shutdown_signal() => true,
+        () = stop_requested.notified() => true,
+        _ = &mut consumer_done => false,
+    };
+    tracing::info!("stopping: writing the batch in hand and committing offsets");
+    stop.store(true, Ordering::Release);
+    let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+    http.stop(true).await;
+    match joined {
+        Ok(Ok(())) if stopped_by_signal => Ok(()),
+        Ok(Ok(())) => anyhow::bail!("the Kafka consumer stopped unexpectedly"),
+        _ => anyhow::bail!("the Kafka consumer thread failed"),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).with_context(|| format!("failed to bind {address}"))
+}
+
+/// Storage, the platform's Redis and (for API replicas producing to Kafka) the brokers
+/// are what `/health/ready` checks.
+fn observability(
+    metrics: Metrics,
+    store: &Store,
+    platform: &Platform,
+    bus: Option<Arc<dyn HealthCheck>>,
+    gauges: impl Fn() -> Snapshot + Send + Sync + 'static,
+) -> Observability {
+    let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
+    health.extend(platform.health());
+    health.extend(bus);
+    Observability {
+        metrics,
+        health,
+        gauges: Arc::new(gauges),
+    }
+}
+
+/// The configured JWT key, or a random one for an embedded process (validation refuses a
+/// missing key with PostgreSQL).
+fn jwt_secret(settings: &Settings) -> SecretString {
+    match &settings.auth.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            tracing::info!(
+                "auth.jwt_secret is not set: using a random key for this process (embedded mode)"
+            );
+            use rand::distributions::{Alphanumeric, DistString};
+            SecretString::from(
+                Alphanumeric.sample_string(&mut rand::rngs::OsRng, EMBEDDED_JWT_SECRET_LEN),
+            )
+        }
+    }
+}
+
+/// Creates telemetry partitions ahead of time and drops expired ones, now and then every
+/// `every`. Failures are logged and retried at the next round.
+async fn maintain_telemetry(
+    store: Arc<dyn TelemetryStore>,
+    every: std::time::Duration,
+    retention: chrono::Duration,
+) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = store.maintain(chrono::Utc::now(), retention).await {
+            tracing::warn!(%error, "telemetry maintenance failed; retrying at the next round");
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! `nimbusfleet simulate`: a fleet of simulated drones flying missions and sending their
+//! telemetry to a NimbusFleet server, for demos and load tests.
+//!
+//! One generator samples every drone's [`flight::Flight`] at the configured rate with the
+//! wall-clock time, packs the points into batches every batch interval and hands them to
+//! a few concurrent senders. A sender resends a batch after `503` (waiting `Retry-After`)
+//! or a network error (with backoff) until it is answered, so no point is dropped
+//! silently: at the end every generated point is either answered (accepted, rejected or
+//! failed) or counted as unsent. When the senders fall behind, the generator waits for
+//! them and samples less often; the progress line shows the achieved rate.
+
+mod args;
+pub mod batch;
+pub mod client;
+mod fleet;
+pub mod flight;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{SubsecRound, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+use uuid::Uuid;
+
+pub use args::SimulateArgs;
+use batch::{Batch, Batcher};
+use client::{ApiClient, ClientError};
+use flight::Flight;
+
+/// Problems (non-2xx answers, rejected points) printed one by one; later ones are only
+/// counted.
+const MAX_REPORTED_PROBLEMS: u64 = 5;
+/// Bounds on the wait before resending a deferred batch (`Retry-After` may say 0).
+const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How the simulator authenticates.
+#[derive(Debug, Clone)]
+pub enum SimAuth {
+    /// An operator or admin: flies the organisation's `SIM-…` drones, registering them
+    /// when there are too few.
+    Credentials {
+        email: String,
+        password: SecretString,
+    },
+    /// A drone's API key: flies that drone only.
+    ApiKey { key: SecretString, drone_id: Uuid },
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Server base URL, e.g. `http://127.0.0.1:8080`.
+    pub base_url: String,
+    pub auth: SimAuth,
+    /// Drones to fly (ignored with an API key, which flies its own drone).
+    pub drones: usize,
+    /// Samples per second per drone.
+    pub rate_hz: f64,
+    /// Counted from the call to [`run`], time spent waiting for the server included.
+    /// `None`: until `shutdown` completes.
+    pub duration: Option<Duration>,
+    /// How often generated points are cut into batches and posted.
+    pub batch_interval: Duration,
+    /// Concurrent HTTP senders.
+    pub concurrency: usize,
+    pub seed: u64,
+    pub progress_interval: Duration,
+    /// How long, after stopping, the senders may take to deliver what is queued.
+    pub drain_timeout: Duration,
+    /// Prefix of every printed line, e.g. `"simulator: "`.
+    pub label: String,
+}
+
+impl SimConfig {
+    /// The simulator `serve --demo --simulate N` runs against its own server: `drones`
+    /// drones at 1 Hz, quieter progress lines.
+    pub fn demo(base_url: &str, email: &str, password: &str, drones: usize) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            auth: SimAuth::Credentials {
+                email: email.to_owned(),
+                password: SecretString::from(password),
+            },
+            drones,
+            rate_hz: 1.0,
+            duration: None,
+            batch_interval: Duration::from_secs(1),
+            concurrency: 2,
+            seed: rand::random(),
+            progress_interval: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(3),
+            label: "simulator: ".to_owned(),
+        }
+    }
+
+    /// Rejects values the run loop cannot work with.
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.rate_hz.is_finite() && self.rate_hz > 0.0 && self.rate_hz <= 100.0,
+            "the rate must be above 0 and at most 100 Hz, not {}",
+            self.rate_hz
+        );
+        anyhow::ensure!(self.concurrency > 0, "at least one sender is needed");
+        for (name, value) in [
+            ("batch interval", self.batch_interval),
+            ("progress interval", self.progress_interval),
+        ] {
+            anyhow::ensure!(!value.is_zero(), "the {name} must be above zero");
+        }
+        Ok(())
+    }
+
+    /// Points per second the drones should produce together.
+    pub fn target_points_per_s(&self, drones: usize) -> f64 {
+        drones as f64 * self.rate_hz
+    }
+}
+
+impl TryFrom<SimulateArgs> for SimConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(args: SimulateArgs) -> anyhow::Result<Self> {
+        let auth = match (args.api_key, args.drone_id, args.email, args.password) {
+            (Some(key), Some(drone_id), None, _) => SimAuth::ApiKey {
+                key: SecretString::from(key),
+                drone_id,
+            },
+            (Some(_), None, _, _) => anyhow::bail!("--api-key needs --drone-id"),
+            (None, _, Some(email), Some(password)) => SimAuth::Credentials {
+                email,
+                password: SecretString::from(password),
+            },
+            (None, _, Some(_), None) => {
+                anyhow::bail!("--email needs --password (or NIMBUS_SIM_PASSWORD)")
+            }
+            _ => anyhow::bail!("give either --api-key and --drone-id, or --email and --password"),
+        };
+        Ok(Self {
+            base_url: args.url,
+            auth,
+            drones: args.drones as usize,
+            rate_hz: args.rate,
+            duration: args.duration.map(Duration::from_secs),
+            batch_interval: Duration::from_millis(args.batch_ms),
+            concurrency: usize::from(args.concurrency),
+            seed: args.seed.unwrap_or_else(rand::random),
+            progress_interval: Duration::from_secs(args.progress_s),
+            drain_timeout: Duration::from_secs(5),
+            label: String::new(),
+        })
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// Flying time, from the first sample to the stop.
+    pub elapsed: Duration,
+    pub drones: usize,
+    pub target_points_per_s: f64,
+    pub generated: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Points in batches answered with a non-2xx status other than `503` and `422`.
+    pub failed: u64,
+    /// Points resent after `503`/`429` or a network error, counted once per resend.
+    pub retried: u64,
+    /// Points generated but not answered when the run stopped.
+    pub unsent: u64,
+}
+
+impl Summary {
+    /// Points the server answered for.
+    pub fn sent(&self) -> u64 {
+        self.accepted + self.rejected + self.failed
+    }
+
+    pub fn points_per_s(&self) -> f64 {
+        per_second(self.sent(), self.elapsed)
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "flew {} drones for {:.1} s: generated {}, sent {}, accepted {}, rejected {}, \
+             failed {}, retried {}, unsent {}; {:.1} points/s (target {:.1})",
+            self.drones,
+            self.elapsed.as_secs_f64(),
+            self.generated,
+            self.sent(),
+            self.accepted,
+            self.rejected,
+            self.failed,
+            self.retried,
+            self.unsent,
+            self.points_per_s(),
+            self.target_points_per_s,
+        )
+    }
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        count as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+/// Counters shared by the generator, the senders and the progress printer.
+#[derive(Debug, Default)]
+struct Stats {
+    generated: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    reported: AtomicU64,
+    /// The latest network or server error since the last progress line.
+    last_error: Mutex<Option<String>>,
+}
+
+impl Stats {
+    fn sent(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+            + self.rejected.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed)
+    }
+
+    fn set_error(&self, error: String) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+    }
+
+    fn take_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+/// Prints lines with the configured prefix.
+#[derive(Debug, Clone)]
+struct Out {
+    label: Arc<str>,
+}
+
+impl Out {
+    fn line(&self, text: impl fmt::Display) {
+        println!("{}{text}", self.label);
+    }
+
+    /// Prints one of the first few problems; says so once when it stops printing them.
+    fn problem(&self, stats: &Stats, text: impl fmt::Display) {
+        let n = stats.reported.fetch_add(1, Ordering::Relaxed);
+        if n < MAX_REPORTED_PROBLEMS {
+            self.line(text);
+        }
+        if n + 1 == MAX_REPORTED_PROBLEMS {
+            self.line("further problems are only counted");
+        }
+    }
+}
+
+/// Stops a background task when the run ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Exponential backoff from 0.5 s to 10 s.
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(Duration::from_millis(500))
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+        delay
+    }
+}
+
+/// Runs the simulation until `config.duration` has passed since the call or `shutdown`
+/// completes, then lets the senders deliver what is queued for up to
+/// `config.drain_timeout`.
+///
+/// Fails only when the drones cannot be prepared for a reason other than an unreachable
+/// server (bad credentials, unknown drone…); an unreachable server is waited for.
+pub async fn run(config: SimConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<Summary> {
+    config.check()?;
+    let deadline = config.duration.map(|d| Instant::now() + d);
+    let stop = async {
+        match deadline {
+            Some(deadline) => tokio::select! {
+                () = shutdown => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            },
+            None => shutdown.await,
+        }
+    };
+    tokio::pin!(stop);
+    let out = Out {
+        label: Arc::from(config.label.as_str()),
+    };
+    let client = Arc::new(ApiClient::new(&config.base_url, &config.auth)?);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let specs = tokio::select! {
+        specs = fleet::prepare(&config, &client, &mut rng, &out) => specs?,
+        () = &mut stop => return Ok(Summary::default()),
+    };
+    let drones = specs.len();
+    let target = config.target_points_per_s(drones);
+    let mut flights: Vec<Flight> = specs
+        .into_iter()
+        .map(|spec| Flight::new(spec, rng.gen()))
+        .collect();
+    out.line(format_args!(
+        "flying {drones} drones at {} Hz ({target:.1} points/s) against {}",
+        config.rate_hz, config.base_url
+    ));
+
+    let started = Instant::now();
+    let stats = Arc::new(Stats::default());
+    let (tx, rx) = mpsc::channel::<Batch>(config.concurrency * 2);
+    let queue = Arc::new(tokio::sync::Mutex::new(rx));
+    let mut senders = JoinSet::new();
+    for _ in 0..config.concurrency {
+        senders.spawn(send_batches(
+            client.clone(),
+            queue.clone(),
+            stats.clone(),
+            out.clone(),
+        ));
+    }
+    let progress = AbortOnDrop(tokio::spawn(print_progress(
+        stats.clone(),
+        out.clone(),
+        config.progress_interval,
+        drones,
+        target,
+        started,
+    )));
+
+    let mut sample_tick = tokio::time::interval(Duration::from_secs_f64(1.0 / config.rate_hz));
+    sample_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut flush_tick = tokio::time::interval(config.batch_interval);
+    flush_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut batcher = Batcher::default();
+    let mut pending: VecDeque<Batch> = VecDeque::new();
+    'generate: loop {
+        tokio::select! {
+            biased;
+            () = &mut stop => break,
+            _ = sample_tick.tick() => {
+                // Milliseconds: never ahead of the clock, and short on the wire.
+                let ts = Utc::now().trunc_subsecs(3);
+                for flight in &mut flights {
+                    if let Some(point) = flight.sample(ts) {
+                        batcher.push(&point).context("failed to serialise a point")?;
+                        stats.generated.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            _ = flush_tick.tick() => {
+                pending.extend(batcher.take());
+                while let Some(batch) = pending.pop_front() {
+                    tokio::select! {
+                        biased;
+                        () = &mut stop => {
+                            pending.push_front(batch);
+                            break 'generate;
+                        }
+                        permit = tx.reserve() => match permit {
+                            Ok(permit) => permit.send(batch),
+                            Err(_) => break 'generate,
+                        },
+                    }
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+
+    pending.extend(batcher.take());
+    let drain_until = Instant::now() + config.drain_timeout;
+    for batch in pending {
+        match tokio::time::timeout_at(drain_until, tx.reserve()).await {
+            Ok(Ok(permit)) => permit.send(batch),
+            _ => break,
+        }
+    }
+    drop(tx);
+    let drained = tokio::time::timeout_at(drain_until, async {
+        while senders.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        senders.abort_all();
+    }
+    drop(progress);
+
+    let generated = stats.generated.load(Ordering::Relaxed);
+    let summary = Summary {
+        elapsed,
+        drones,
+        target_points_per_s: target,
+        generated,
+        accepted: stats.accepted.load(Ordering::Relaxed),
+        rejected: stats.rejected.load(Ordering::Relaxed),
+        failed: stats.failed.load(Ordering::Relaxed),
+        retried: stats.retried.load(Ordering::Relaxed),
+        unsent: generated.saturating_sub(stats.sent()),
+    };
+    Ok(summary)
+}
+
+/// The `simulate` subcommand: runs until `--duration` or Ctrl-C and prints the summary.
+pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
+    let config = SimConfig::try_from(args)?;
+    let out = config.label.clone();
+    let shutdown = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let summary = run(config, shutdown).await?;
+    if summary.drones == 0 {
+        println!("{out}stopped before any drone flew");
+    } else {
+        println!("{out}{summary}");
+    }
+    Ok(())
+}
+
+async fn send_batches(
+    client: Arc<ApiClient>,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Batch>>>,
+    stats: Arc<Stats>,
+    out: Out,
+) {
+    loop {
+        let next = queue.lock().await.recv().await;
+        let Some(batch) = next else {
+            return;
+        };
+        deliver(&client, &batch, &stats, &out).await;
+    }
+}
+
+/// Posts one batch until the server answers it; resends after `503`/`429` and network
+/// errors.
+async fn deliver(client: &ApiClient, batch: &Batch, stats: &Stats, out: &Out) {
+    let points = batch.points as u64;
+    let mut backoff = Backoff::new();
+    loop {
+        let error = match client.post_telemetry(&batch.body).await {
+            Ok(answer) => {
+                stats
+                    .accepted
+                    .fetch_add(answer.accepted as u64, Ordering::Relaxed);
+                stats
+                    .rejected
+                    .fetch_add(answer.rejected as u64, Ordering::Relaxed);
+                if let Some(e) = answer.errors.first() {
+                    out.problem(
+                        stats,
+                        format_args!(
+                            "{} point(s) rejected, e.g. points[{}].{} {}: {}",
+                            answer.rejected, e.index, e.field, e.code, e.message
+                        ),
+                    );
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        match &error {
+            ClientError::Status {
+                retry_after,
+                status,
+                ..
+            } if error.is_transient() => {
+                stats.retried.fetch_add(points, Ordering::Relaxed);
+                stats.set_error(error.short());
+                let wait = retry_after
+                    .unwrap_or_else(|| backoff.next_delay())
+                    .clamp(MIN_RETRY_AFTER, MAX_RETRY_AFTER);
+                tracing::debug!(
+                    status = status.as_u16(),
+                    wait_s = wait.as_secs_f64(),
+                    "telemetry batch deferred"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            ClientError::Transport { .. } => {
+                stats.retried.fetch_add(points, Ordering::Relaxed);
+                stats.set_error(error.short());
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            ClientError::Status { status, .. } if status.as_u16() == 422 => {
+                stats.rejected.fetch_add(points, Ordering::Relaxed);
+                out.problem(
+                    stats,
+                    format_args!("batch of {points} rejected: {}", error.short()),
+                );
+                return;
+            }
+            ClientError::Status { .. } | ClientError::Decode { .. } => {
+                stats.failed.fetch_add(points, Ordering::Relaxed);
+                out.problem(
+                    stats,
+                    format_args!("batch of {points} failed: {}", error.short()),
+                );
+                return;
+            }
+        }
+    }
+}
+
+async fn print_progress(
+    stats: Arc<Stats>,
+    out: Out,
+    every: Duration,
+    drones: usize,
+    target: f64,
+    started: Instant,
+) {
+    let mut tick = tokio::time::interval_at(started + every, every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let (mut last_sent, mut last_at) = (0, started);
+    loop {
+        let now = tick.tick().await;
+        let sent = stats.sent();
+        let rate = per_second(sent - last_sent, now - last_at);
+        (last_sent, last_at) = (sent, now);
+        let mut line = format!(
+            "[{:>5}s] {drones} drones | sent {sent} | accepted {} | rejected {} | retried {}",
+            (now - started).as_secs(),
+            stats.accepted.load(Ordering::Relaxed),
+            stats.rejected.load(Ordering::Relaxed),
+            stats.retried.load(Ordering::Relaxed),
+        );
+        let failed = stats.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            line.push_str(&format!(" | failed {failed}"));
+        }
+        line.push_str(&format!(" | {rate:.1} points/s (target {target:.1})"));
+        if let Some(error) = stats.take_error() {
+            line.push_str(&format!(" | last error: {error}"));
+        }
+        out.line(line);
+    }
+}
