@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: domain unit tests, infra store and Redis adapter tests, the API
 # integration tests on SQLite and on real PostgreSQL, Redis and a Kafka-compatible broker
-# (tansu), then the dashboard's unit and end-to-end tests in Chromium. scripts/test-env.sh
-# provisions what is missing.
+# (tansu), the offline validation of the deployment files (compose, Kubernetes, nginx,
+# Prometheus), then the dashboard's unit and end-to-end tests in Chromium.
+# scripts/test-env.sh provisions what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/nimbusfleet/target}
@@ -26,6 +27,9 @@ fi
 status=0
 cargo nextest run --workspace --no-fail-fast --final-status-level fail || status=$?
 nf_drop_test_databases
+
+# Dockerfile, docker-compose.yml, k8s/ and deploy/, validated without an engine or a cluster.
+scripts/validate-deploy.sh || status=$?
 
 # The dashboard, against the server binary the integration tests just built.
 cargo build --quiet --bin nimbusfleet

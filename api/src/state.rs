@@ -3,6 +3,7 @@
 //! turns it into one service per resource ([`crate::services`]). Nothing here builds
 //! anything, and nothing here knows which adapter sits behind a port.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,4 +109,47 @@ pub struct Observability {
     pub health: Vec<Arc<dyn HealthCheck>>,
     /// Reads the state mirrored into gauges at scrape time.
     pub gauges: Arc<dyn Fn() -> Snapshot + Send + Sync>,
+}
+
+/// How long a readiness check may take per dependency.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Observability {
+    /// Runs every health check (each within [`READY_TIMEOUT`]): each dependency and
+    /// whether it answered. The outcome is also what `nimbusfleet_health_dependency_up`
+    /// shows.
+    pub async fn check(&self) -> BTreeMap<String, bool> {
+        let mut checks = BTreeMap::new();
+        for check in &self.health {
+            match tokio::time::timeout(READY_TIMEOUT, check.check()).await {
+                Ok(results) => {
+                    for (name, error) in results {
+                        if let Some(error) = &error {
+                            tracing::warn!(dependency = %name, %error, "readiness check failed");
+                        }
+                        checks.insert(name, error.is_none());
+                    }
+                }
+                Err(_) => {
+                    tracing::warn!("readiness check timed out");
+                    checks.insert("storage".to_owned(), false);
+                }
+            }
+        }
+        for (name, up) in &checks {
+            self.metrics.dependency(name, *up);
+        }
+        checks
+    }
+
+    /// Checks every `every`, so that the dependency gauges stay current when nobody asks
+    /// `/health/ready`. Runs until the process ends.
+    pub async fn watch(self, every: Duration) {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.check().await;
+        }
+    }
 }

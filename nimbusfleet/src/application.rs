@@ -35,6 +35,8 @@ pub enum Role {
 
 /// Length of the random JWT key of an embedded process that was given none.
 const EMBEDDED_JWT_SECRET_LEN: usize = 48;
+/// How often dependencies are checked for `nimbusfleet_health_dependency_up`.
+const HEALTH_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
@@ -182,6 +184,7 @@ impl Application {
         let listener = bind(settings.server.bind)?;
         let port = listener.local_addr()?.port();
         let server = api::server::api(state.clone(), &settings.server, listener)?;
+        tokio::spawn(state.observability.clone().watch(HEALTH_WATCH_INTERVAL));
         tokio::spawn(maintain_telemetry(
             telemetry_store,
             settings.telemetry.maintenance_interval,
@@ -236,6 +239,7 @@ impl Application {
         let observability = observability(metrics, &store, &platform, None, gauges);
         let listener = bind(settings.ingest.bind)?;
         let port = listener.local_addr()?.port();
+        tokio::spawn(observability.clone().watch(HEALTH_WATCH_INTERVAL));
         let server = api::server::operations(observability, listener)?;
         Ok(Self {
             port,

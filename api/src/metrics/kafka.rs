@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use infra::kafka::GroupLag;
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 use super::Metrics;
@@ -22,7 +24,14 @@ pub(super) struct KafkaMetrics {
     lag: IntGaugeVec,
     lag_total: IntGauge,
     assigned: IntGauge,
+    group_lag_records: IntGauge,
+    group_lag_seconds: Gauge,
+    unowned_partitions: IntGauge,
+    topic_partitions: IntGauge,
 }
+
+/// Why a produce failed, as counted: every reason has a series from the start.
+pub(super) const PRODUCE_FAILURES: [&str; 2] = ["queue_full", "unavailable"];
 
 impl KafkaMetrics {
     pub(super) fn new(registry: &Registry) -> prometheus::Result<Self> {
@@ -78,6 +87,22 @@ impl KafkaMetrics {
                 "ingest_consumer_lag_records_total",
                 "Records not yet written over every partition assigned to this worker",
             )?,
+            group_lag_records: IntGauge::new(
+                "ingest_group_lag_records",
+                "Records the whole consumer group has not committed, over every partition of the topic (every worker reports the same: take the max)",
+            )?,
+            group_lag_seconds: Gauge::new(
+                "ingest_group_lag_seconds",
+                "Age of the oldest record the consumer group has not committed (0 without lag)",
+            )?,
+            unowned_partitions: IntGauge::new(
+                "ingest_unowned_partitions",
+                "Partitions of the telemetry topic that no member of the consumer group holds",
+            )?,
+            topic_partitions: IntGauge::new(
+                "ingest_topic_partitions",
+                "Partitions of the telemetry topic: the most ingest workers that can share the load",
+            )?,
             assigned: IntGauge::new(
                 "ingest_assigned_partitions",
                 "Partitions of the telemetry topic this worker holds",
@@ -93,6 +118,13 @@ impl KafkaMetrics {
         registry.register(Box::new(metrics.dead_lettered.clone()))?;
         registry.register(Box::new(metrics.lag.clone()))?;
         registry.register(Box::new(metrics.lag_total.clone()))?;
+        registry.register(Box::new(metrics.group_lag_records.clone()))?;
+        registry.register(Box::new(metrics.group_lag_seconds.clone()))?;
+        registry.register(Box::new(metrics.unowned_partitions.clone()))?;
+        registry.register(Box::new(metrics.topic_partitions.clone()))?;
+        for reason in PRODUCE_FAILURES {
+            metrics.produce_failures.with_label_values(&[reason]);
+        }
         registry.register(Box::new(metrics.assigned.clone()))?;
         Ok(metrics)
     }
@@ -134,6 +166,16 @@ impl infra::kafka::IngestObserver for Metrics {
         self.kafka
             .lag_total
             .set(partitions.iter().map(|(_, lag)| lag).sum());
+    }
+
+    fn group_lag(&self, lag: &GroupLag) {
+        let k = &self.kafka;
+        k.group_lag_records.set(lag.records);
+        k.group_lag_seconds.set(lag.oldest.as_secs_f64());
+        k.topic_partitions.set(i64::from(lag.partitions));
+        if let Some(unowned) = lag.unowned {
+            k.unowned_partitions.set(i64::from(unowned));
+        }
     }
 
     fn assigned(&self, partitions: usize) {

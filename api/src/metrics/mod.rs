@@ -38,6 +38,7 @@ pub struct Metrics {
     pub rate_limit_rejections: IntCounterVec,
     redis_commands: IntCounterVec,
     redis_latency: HistogramVec,
+    dependency_up: IntGaugeVec,
     kafka: kafka::KafkaMetrics,
 }
 
@@ -159,6 +160,22 @@ impl Metrics {
             ]),
             &["op"],
         )?;
+        let dependency_up = IntGaugeVec::new(
+            Opts::new(
+                "health_dependency_up",
+                "Whether each dependency answered its last readiness check (1) or not (0), by dependency (catalog, shard-0, …, redis, kafka)",
+            ),
+            &["dependency"],
+        )?;
+        // Bounded label sets get their series at once, so that rates and alerts see zeros
+        // rather than nothing.
+        for code in domain::FieldCode::ALL {
+            points_rejected.with_label_values(&[code.as_str()]);
+        }
+        for plan in domain::org::Plan::ALL {
+            rate_limit_rejections.with_label_values(&[plan.as_str()]);
+        }
+        registry.register(Box::new(dependency_up.clone()))?;
         registry.register(Box::new(cache_lookups.clone()))?;
         registry.register(Box::new(rate_limit_rejections.clone()))?;
         registry.register(Box::new(redis_commands.clone()))?;
@@ -198,8 +215,16 @@ impl Metrics {
             rate_limit_rejections,
             redis_commands,
             redis_latency,
+            dependency_up,
             kafka,
         })
+    }
+
+    /// Records the outcome of one dependency's readiness check.
+    pub fn dependency(&self, name: &str, up: bool) {
+        self.dependency_up
+            .with_label_values(&[name])
+            .set(i64::from(up));
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {

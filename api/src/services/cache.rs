@@ -28,6 +28,13 @@ pub enum Cached {
 }
 
 impl Cached {
+    pub const ALL: [Cached; 4] = [
+        Self::Drone,
+        Self::FlightPlan,
+        Self::LatestTelemetry,
+        Self::FleetSummary,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Drone => "drone",
@@ -90,6 +97,11 @@ pub struct CacheAside {
 
 impl CacheAside {
     pub fn new(cache: Arc<dyn Cache>, layer: &'static str, lookups: IntCounterVec) -> Self {
+        for kind in Cached::ALL {
+            for outcome in ["hit", "miss"] {
+                lookups.with_label_values(&[kind.name(), layer, outcome]);
+            }
+        }
         Self {
             cache,
             layer,

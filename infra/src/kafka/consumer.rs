@@ -13,7 +13,13 @@ use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
 use rdkafka::ClientContext;
 
+use super::lag::{GroupLag, LagProbe};
 use super::{decode_points, IngestSettings, KafkaSettings, KafkaTopic};
+
+/// Longest wait for one broker call of a lag measurement.
+const MAX_LAG_PROBE_WAIT: Duration = Duration::from_secs(2);
+/// How often a sleeping lag thread looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
 use crate::live::LivePublisher;
 use crate::telemetry::{write_durably, WriteObserver};
 
@@ -26,6 +32,8 @@ pub trait IngestObserver: Send + Sync {
     fn lag(&self, partitions: &[(i32, i64)]);
     /// Partitions this worker holds after a rebalance.
     fn assigned(&self, partitions: usize);
+    /// The whole group's lag, measured every `ingest.lag_interval_ms`.
+    fn group_lag(&self, lag: &GroupLag);
 }
 
 /// One member of the ingest consumer group. It runs on a thread of its own ([`run`] blocks):
@@ -39,6 +47,9 @@ pub trait IngestObserver: Send + Sync {
 /// [`run`]: IngestWorker::run
 pub struct IngestWorker {
     consumer: BaseConsumer<WorkerContext>,
+    /// Taken by `run` for the lag thread.
+    lag: Option<LagProbe>,
+    lag_interval: Duration,
     dead_letters: FutureProducer,
     dead_letter_topic: String,
     batch_max_points: usize,
@@ -114,6 +125,8 @@ impl IngestWorker {
         let dead_letters = kafka.client_config(&[("acks", "all".into())]).create()?;
         Ok(Self {
             consumer,
+            lag: Some(LagProbe::new(kafka, ingest)?),
+            lag_interval: ingest.stats_interval,
             dead_letters,
             dead_letter_topic: kafka.topic(KafkaTopic::DeadLetter).to_owned(),
             batch_max_points: ingest.batch_max_points.max(1),
@@ -128,8 +141,37 @@ impl IngestWorker {
     }
 
     /// Consumes until the stop flag is set; blocks the calling thread, which must not be a
-    /// Tokio worker.
-    pub fn run(self) {
+    /// Tokio worker. The group's lag is measured on a thread of its own meanwhile.
+    pub fn run(mut self) {
+        let lag = self.lag.take().map(|probe| self.measure_lag(probe));
+        self.consume();
+        if lag.is_some_and(|thread| thread.join().is_err()) {
+            tracing::warn!("the lag measurement thread panicked");
+        }
+    }
+
+    /// Measures the group's lag every `lag_interval` until the stop flag is set.
+    fn measure_lag(&self, probe: LagProbe) -> std::thread::JoinHandle<()> {
+        let (stop, interval) = (self.stop.clone(), self.lag_interval);
+        let observer = self.consumer.context().observer.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let started = Instant::now();
+                match probe.measure(interval.min(MAX_LAG_PROBE_WAIT)) {
+                    Ok(measured) => observer.group_lag(&measured),
+                    Err(error) => tracing::debug!(%error, "group lag not measured"),
+                }
+                let rest = interval.saturating_sub(started.elapsed());
+                // Wake up often enough to notice the stop flag.
+                let wake = Instant::now() + rest;
+                while !stop.load(Ordering::Acquire) && Instant::now() < wake {
+                    std::thread::sleep(rest.min(STOP_CHECK));
+                }
+            }
+        })
+    }
+
+    fn consume(&self) {
         let context = self.consumer.context();
         let mut deadline: Option<Instant> = None;
         while !self.stop.load(Ordering::Acquire) {

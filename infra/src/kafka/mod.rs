@@ -8,6 +8,7 @@
 //! partition (its slot modulo the partition count), so its points stay in order.
 
 mod consumer;
+mod lag;
 mod producer;
 mod settings;
 
@@ -22,6 +23,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 
 pub use consumer::{IngestObserver, IngestWorker};
+pub use lag::GroupLag;
 pub use producer::{KafkaBus, ProducerObserver};
 pub use settings::{Compression, IngestSettings, KafkaSettings, KafkaTopic, TopicAssignments};
 

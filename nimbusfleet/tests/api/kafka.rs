@@ -221,6 +221,7 @@ impl Worker {
             .env("NIMBUS__INGEST__BIND", format!("127.0.0.1:{metrics_port}"))
             .env("NIMBUS__INGEST__SESSION_TIMEOUT_MS", "3000")
             .env("NIMBUS__INGEST__LAG_INTERVAL_MS", "200")
+            .envs(redis_env(s))
             .env("NIMBUS__LOG__LEVEL", "warn")
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
@@ -276,6 +277,161 @@ impl Worker {
         }
         panic!("the ingest worker got no partitions within 30 s");
     }
+}
+
+/// The Redis settings of an app, as environment variables for a process of the same
+/// installation.
+fn redis_env(s: &nimbusfleet::settings::Settings) -> Vec<(&'static str, String)> {
+    match &s.redis.url {
+        Some(url) => vec![
+            ("NIMBUS__REDIS__URL", url.expose_secret().to_owned()),
+            ("NIMBUS__REDIS__KEY_PREFIX", s.redis.key_prefix.clone()),
+        ],
+        None => Vec::new(),
+    }
+}
+
+/// A second API replica of the test app's installation: the real `nimbusfleet serve`.
+struct Replica {
+    child: Child,
+    address: String,
+}
+
+impl Replica {
+    async fn start(app: &TestApp) -> Self {
+        let s = &app.settings;
+        let port = free_port();
+        let shards: Vec<String> = s
+            .storage
+            .shard_urls
+            .iter()
+            .map(|u| u.expose_secret().to_owned())
+            .collect();
+        let child = Command::new(env!("CARGO_BIN_EXE_nimbusfleet"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env(
+                "NIMBUS__STORAGE__CATALOG_URL",
+                s.storage.catalog_url.as_ref().unwrap().expose_secret(),
+            )
+            .env("NIMBUS__STORAGE__SHARD_URLS", shards.join(","))
+            .env("NIMBUS__AUTH__JWT_SECRET", crate::helpers::JWT_SECRET)
+            .env("NIMBUS__KAFKA__BROKERS", s.kafka.brokers.as_ref().unwrap())
+            .env("NIMBUS__LOG__LEVEL", "warn")
+            .envs(redis_env(s))
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the nimbusfleet binary");
+        let replica = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{}/health/live", replica.address))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the replica did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        replica
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Metric names in a Prometheus text exposition.
+async fn metric_names(url: &str) -> std::collections::BTreeSet<String> {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(|name| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name)
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The Kubernetes autoscalers and monitoring, the compose Prometheus and the Grafana
+/// dashboard name metrics; every one of them must be one the binary exports, so that the
+/// deployment files cannot drift from the code.
+#[tokio::test]
+async fn every_metric_the_deployment_files_name_is_exported_by_serve_or_ingest() {
+    let listed = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/deploy-metrics.py"
+        ))
+        .output()
+        .expect("python3 runs scripts/deploy-metrics.py");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let named: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        named.len() > 10,
+        "the deployment files name metrics: {named:?}"
+    );
+
+    let broker = PrivateBroker::start().await;
+    let app = kafka_app(&broker, |s| {
+        s.redis.url = Some(crate::helpers::redis_url().into());
+        s.redis.key_prefix = format!("nft:{}:", uuid::Uuid::new_v4().simple());
+    })
+    .await;
+    let org = app.org("kafka-metrics").await;
+    let drones = drones(&app, &org, 4).await;
+    let worker = Worker::start(&app);
+    worker.wait_for_partitions().await;
+    let replica = Replica::start(&app).await;
+    let through_replica = Sender {
+        address: replica.address.clone(),
+        ..Sender::new(&app, &org.operator, &drones, start_time(100))
+    };
+    assert_eq!(through_replica.send_all(0..400, 100).await, 0);
+    let client = reqwest::Client::new();
+    for path in ["/api/v1/drones", "/api/v1/fleet/summary", "/health/ready"] {
+        client
+            .get(format!("{}{path}", replica.address))
+            .bearer_auth(&org.viewer)
+            .send()
+            .await
+            .unwrap();
+    }
+    wait_for_rows(&app, 400, Duration::from_secs(60)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let missing = loop {
+        let mut exported = metric_names(&format!("{}/metrics", replica.address)).await;
+        exported.extend(
+            metric_names(&format!("http://127.0.0.1:{}/metrics", worker.metrics_port)).await,
+        );
+        let missing: Vec<&String> = named.iter().filter(|n| !exported.contains(*n)).collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing.into_iter().cloned().collect::<Vec<_>>();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        missing.is_empty(),
+        "named by the deployment files but exported by neither serve nor ingest: {missing:?}"
+    );
 }
 
 impl Drop for Worker {
