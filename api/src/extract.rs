@@ -72,6 +72,36 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
+/// A JSON body that may be left out: `None` for an empty body, else like [`ValidJson`].
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let limit = body_limit(req);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
+                _ => ApiError::bad_request(
+                    Code::MalformedRequest,
+                    "the request body could not be read",
+                ),
+            })?;
+            if bytes.is_empty() {
+                return Ok(Self(None));
+            }
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            parse_json(&bytes).map(|ValidJson(value)| Self(Some(value)))
+        })
+    }
+}
+
 /// Deserialises and validates a JSON document.
 pub fn parse_json<T: DeserializeOwned + Validate>(bytes: &[u8]) -> Result<ValidJson<T>, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);

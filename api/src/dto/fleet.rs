@@ -24,7 +24,8 @@ pub struct PositionsResponse {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "drones_total": 42, "drones_by_status": {"active": 37, "maintenance": 3, "grounded": 1, "retired": 1},
-    "reporting_last_60s": 35, "active_flight_plans": 12, "points_last_minute": 2100
+    "reporting_last_60s": 35, "active_flight_plans": 12, "points_last_minute": 2100,
+    "points_per_second": 35.2
 }))]
 pub struct SummaryResponse {
     pub drones_total: u64,
@@ -35,4 +36,7 @@ pub struct SummaryResponse {
     pub active_flight_plans: u64,
     /// Points accepted in the last 60 s by the replica that answers.
     pub points_last_minute: u64,
+    /// Points accepted per second over the last 5 s by the replica that answers: the
+    /// current ingest rate.
+    pub points_per_second: f64,
 }

@@ -84,6 +84,8 @@ pub struct FlightPlanResponse {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// Why an admin rejected the plan, when they said.
+    pub rejection_reason: Option<String>,
 }
 
 impl From<FlightPlan> for FlightPlanResponse {
@@ -101,6 +103,7 @@ impl From<FlightPlan> for FlightPlanResponse {
             created_at: p.created_at,
             updated_at: p.updated_at,
             version: p.version,
+            rejection_reason: p.rejection_reason,
         }
     }
 }
@@ -204,6 +207,15 @@ impl FlightPlanQuery {
             to: self.to,
         })
     }
+}
+
+/// The optional body of a transition.
+#[derive(Debug, Default, Serialize, Deserialize, Validate, ToSchema)]
+#[schema(example = json!({"reason": "the route crosses the airport's approach"}))]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// With `reject` only: why, for the plan's author (at most 500 characters).
+    pub reason: Option<String>,
 }
 
 /// Path of a transition: `/flight-plans/{id}/{action}`.

@@ -50,8 +50,5 @@ pub async fn fleet_summary(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let org = principal.require(Role::Viewer)?.org_id;
-    let body = fleet.summary(org).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body))
+    Ok(HttpResponse::Ok().json(fleet.summary(org).await?))
 }

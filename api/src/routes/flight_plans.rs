@@ -10,10 +10,10 @@ use super::{cached_response, location};
 use crate::auth::Principal;
 use crate::dto::{
     CreateFlightPlanRequest, FlightPlanList, FlightPlanQuery, FlightPlanResponse, Problem,
-    TransitionPath, UpdateFlightPlanRequest,
+    TransitionPath, TransitionRequest, UpdateFlightPlanRequest,
 };
 use crate::error::ApiError;
-use crate::extract::{encode_cursor, Pagination, ValidJson};
+use crate::extract::{encode_cursor, OptionalJson, Pagination, ValidJson};
 use crate::services::{etag, FlightPlanService, Precondition};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -122,10 +122,12 @@ pub async fn update_plan(
 /// (submitted → approved / rejected; admins), `activate` (approved → active), `complete`
 /// (active → completed), `cancel` (any non-final state → cancelled). Submit and approve
 /// re-check every rule; approve and activate need a drone that is not grounded or retired.
+/// A rejection may say why (`{"reason": "…"}`), kept on the plan as `rejection_reason`;
+/// the other steps take no body.
 #[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), params(
     ("id" = Uuid, Path),
     ("action" = String, Path, description = "submit | approve | reject | activate | complete | cancel"),
-), responses(
+), request_body(content = Option<TransitionRequest>, description = "optional; `reason` with `reject` only"), responses(
     (status = 200, body = FlightPlanResponse),
     (status = 403, description = "the role may not take this step", body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -137,10 +139,12 @@ pub async fn transition_plan(
     plans: web::Data<FlightPlanService>,
     principal: Principal,
     path: web::Path<TransitionPath>,
+    body: OptionalJson<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let TransitionPath { id, action } = path.into_inner();
+    let reason = body.0.unwrap_or_default().reason;
     let plan = plans
-        .transition(&principal, FlightPlanId::from_uuid(id), action)
+        .transition(&principal, FlightPlanId::from_uuid(id), action, reason)
         .await?;
     Ok(cached_response(plan))
 }

@@ -18,6 +18,17 @@ use crate::state::AppState;
 
 /// How recent a drone's latest point must be for it to count as reporting.
 const REPORTING_WINDOW_S: i64 = 60;
+/// The window of the current ingest rate.
+const RATE_WINDOW_S: usize = 5;
+
+/// The counts of a summary: what is cached (they cost a query per shard).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Counts {
+    drones_total: u64,
+    drones_by_status: BTreeMap<String, u64>,
+    reporting_last_60s: u64,
+    active_flight_plans: u64,
+}
 
 #[derive(Clone)]
 pub struct FleetService {
@@ -49,11 +60,12 @@ impl FleetService {
         Ok(self.store.fleet_positions(org, bbox).await?)
     }
 
-    /// Drones by status, drones reporting now, active flights and the recent ingest rate,
-    /// as the JSON answer (cached for half a minute).
-    pub async fn summary(&self, org: OrgId) -> Result<Vec<u8>, ApiError> {
+    /// Drones by status, drones reporting now and active flights (cached for half a
+    /// minute), with this replica's ingest rates as they are now.
+    pub async fn summary(&self, org: OrgId) -> Result<SummaryResponse, ApiError> {
         let key = (Cached::FleetSummary, Cached::FleetSummary.key(org, ""));
-        self.cache
+        let cached = self
+            .cache
             .read(key, || async {
                 Ok(Some(Loaded {
                     version: None,
@@ -61,11 +73,20 @@ impl FleetService {
                 }))
             })
             .await?
-            .map(|cached| cached.body)
-            .ok_or(ApiError::NotFound("fleet summary"))
+            .ok_or(ApiError::NotFound("fleet summary"))?;
+        let counts: Counts = serde_json::from_slice(&cached.body).map_err(ApiError::internal)?;
+        let now = Utc::now();
+        Ok(SummaryResponse {
+            drones_total: counts.drones_total,
+            drones_by_status: counts.drones_by_status,
+            reporting_last_60s: counts.reporting_last_60s,
+            active_flight_plans: counts.active_flight_plans,
+            points_last_minute: self.recent_points.last_minute(org, now),
+            points_per_second: self.recent_points.per_second(org, now, RATE_WINDOW_S),
+        })
     }
 
-    async fn count(&self, org: OrgId) -> Result<SummaryResponse, ApiError> {
+    async fn count(&self, org: OrgId) -> Result<Counts, ApiError> {
         let now = Utc::now();
         let (by_status, reporting, active) = futures::try_join!(
             self.drones.count_drones_by_status(org),
@@ -81,12 +102,11 @@ impl FleetService {
         for (status, n) in &by_status {
             drones_by_status.insert(status.as_str().to_owned(), *n);
         }
-        Ok(SummaryResponse {
+        Ok(Counts {
             drones_total: by_status.iter().map(|(_, n)| n).sum(),
             drones_by_status,
             reporting_last_60s: reporting,
             active_flight_plans: active,
-            points_last_minute: self.recent_points.last_minute(org, now),
         })
     }
 }

@@ -100,17 +100,20 @@ impl FlightPlanService {
         self.respond(stored).await
     }
 
-    /// Moves a plan through its life ([`FlightPlan::transition`]). A caller who may not see
-    /// the plan gets 404 before one who may not take the step gets 403.
+    /// Moves a plan through its life ([`FlightPlan::transition`]); a rejection keeps its
+    /// `reason`. A caller who may not see the plan gets 404 before one who may not take the
+    /// step gets 403.
     pub async fn transition(
         &self,
         principal: &Principal,
         id: FlightPlanId,
         action: Transition,
+        reason: Option<String>,
     ) -> Result<CachedBody, ApiError> {
         let caller = principal.require(domain::user::Role::Viewer)?;
         let plan = self.plan(caller.org_id, id).await?;
         principal.require(action.required_role())?;
+        let reason = flight_plan::parse_reason(action, reason.as_deref())?;
         let drone = self.drone(caller.org_id, plan.drone_id).await?;
         let now = Utc::now();
         let next_state =
@@ -125,9 +128,14 @@ impl FlightPlanService {
                     TransitionError::Invalid(errors) => ApiError::Validation(errors),
                 })?;
         let version = plan.version;
+        let rejection_reason = match action {
+            Transition::Reject => reason,
+            _ => plan.rejection_reason.clone(),
+        };
         let next = FlightPlan {
             state: next_state,
             updated_at: now,
+            rejection_reason,
             ..plan
         };
         let stored = self.plans.update_plan(next, version).await?;

@@ -9,8 +9,8 @@ pub use validate::{estimate, validate, MAX_HOLD_S};
 
 use chrono::{DateTime, Utc};
 
-use crate::drone::Drone;
-use crate::error::ValidationErrors;
+use crate::drone::{parse_text, Drone};
+use crate::error::{FieldCode, FieldError, ValidationErrors};
 use crate::ids::{DroneId, FlightPlanId, OrgId, UserId};
 use crate::position::Position;
 use crate::settings::InvalidSetting;
@@ -155,6 +155,30 @@ pub struct FlightPlan {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// Why an admin rejected the plan, when they said.
+    pub rejection_reason: Option<String>,
+}
+
+/// Longest rejection reason, in characters.
+pub const REASON_MAX_LEN: usize = 500;
+
+/// A reason given with a transition: trimmed, at most [`REASON_MAX_LEN`] characters, and
+/// only for a rejection (the one decision that needs explaining to the plan's author).
+pub fn parse_reason(
+    transition: Transition,
+    reason: Option<&str>,
+) -> Result<Option<String>, FieldError> {
+    let Some(reason) = reason else {
+        return Ok(None);
+    };
+    if transition != Transition::Reject {
+        return Err(FieldError::new(
+            "reason",
+            FieldCode::Invalid,
+            "only a rejection takes a reason",
+        ));
+    }
+    parse_text("reason", reason, REASON_MAX_LEN).map(Some)
 }
 
 /// Filters of the flight-plan list; all optional and combined with AND.
@@ -223,6 +247,7 @@ impl FlightPlan {
             created_at: now,
             updated_at: now,
             version: 1,
+            rejection_reason: None,
         }
     }
 

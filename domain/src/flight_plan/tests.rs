@@ -141,6 +141,7 @@ fn plan(state: FlightPlanState) -> FlightPlan {
         created_at: now(),
         updated_at: now(),
         version: 1,
+        rejection_reason: None,
     }
 }
 
@@ -939,4 +940,26 @@ fn a_drone_with_an_approved_or_active_plan_cannot_be_deleted() {
     }
     // Another drone's open plan does not hold this one.
     assert!(drone.delete_check(&[plan(FlightPlanState::Active)]).is_ok());
+}
+
+#[test]
+fn only_a_rejection_takes_a_reason_and_it_is_trimmed_and_bounded() {
+    assert_eq!(
+        parse_reason(Transition::Reject, Some("  crosses the airport  ")).unwrap(),
+        Some("crosses the airport".to_owned())
+    );
+    assert_eq!(parse_reason(Transition::Reject, None).unwrap(), None);
+    assert_eq!(
+        parse_reason(Transition::Approve, Some("fine"))
+            .unwrap_err()
+            .code,
+        "invalid"
+    );
+    let long = "x".repeat(REASON_MAX_LEN + 1);
+    assert_eq!(
+        parse_reason(Transition::Reject, Some(&long))
+            .unwrap_err()
+            .code,
+        "length"
+    );
 }

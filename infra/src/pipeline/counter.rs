@@ -47,13 +47,30 @@ impl RecentCounter {
 
     /// Points accepted in the last 60 seconds.
     pub fn last_minute(&self, org: OrgId, now: DateTime<Utc>) -> u64 {
+        self.sum(org, now, |window| window.buckets.iter().sum())
+    }
+
+    /// Points accepted per second over the `seconds` whole seconds before the current one
+    /// (at most 59): the current rate, steadier than one second and fresher than a minute.
+    pub fn per_second(&self, org: OrgId, now: DateTime<Utc>, seconds: usize) -> f64 {
+        let seconds = seconds.clamp(1, WINDOW_S - 1);
+        let current = now.timestamp();
+        let total = self.sum(org, now, |window| {
+            (1..=seconds as i64)
+                .map(|back| window.buckets[(current - back).rem_euclid(WINDOW_S as i64) as usize])
+                .sum()
+        });
+        total as f64 / seconds as f64
+    }
+
+    fn sum(&self, org: OrgId, now: DateTime<Utc>, read: impl Fn(&Window) -> u64) -> u64 {
         let Ok(mut orgs) = self.orgs.lock() else {
             return 0;
         };
         match orgs.get_mut(&org) {
             Some(window) => {
                 window.advance(now.timestamp());
-                window.buckets.iter().sum()
+                read(window)
             }
             None => 0,
         }
@@ -64,6 +81,22 @@ impl RecentCounter {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    #[test]
+    fn the_current_rate_averages_the_last_whole_seconds() {
+        let c = RecentCounter::default();
+        let org = OrgId::new();
+        let t0 = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        for s in 0..10 {
+            c.add(org, 100, t0 + Duration::seconds(s));
+        }
+        // The current, partial second does not count.
+        c.add(org, 5_000, t0 + Duration::seconds(10));
+        let now = t0 + Duration::milliseconds(10_500);
+        assert_eq!(c.per_second(org, now, 5), 100.0);
+        assert_eq!(c.per_second(OrgId::new(), now, 5), 0.0);
+        assert_eq!(c.per_second(org, t0 + Duration::seconds(80), 5), 0.0);
+    }
 
     #[test]
     fn counts_fall_out_of_the_window_after_a_minute() {

@@ -255,6 +255,7 @@ fn to_row(plan: &FlightPlan) -> Result<flight_plans::ActiveModel, StoreError> {
         created_at: Set(plan.created_at),
         updated_at: Set(plan.updated_at),
         version: Set(plan.version),
+        rejection_reason: Set(plan.rejection_reason.clone()),
     })
 }
 
@@ -294,6 +295,7 @@ fn from_row(row: flight_plans::Model) -> Result<FlightPlan, StoreError> {
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: row.version,
+        rejection_reason: row.rejection_reason,
     })
 }
 

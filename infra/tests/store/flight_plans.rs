@@ -44,6 +44,7 @@ pub fn plan(org: OrgId, drone: DroneId, created_by: UserId) -> FlightPlan {
         created_at: now,
         updated_at: now,
         version: 1,
+        rejection_reason: None,
     }
 }
 

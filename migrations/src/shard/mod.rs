@@ -7,6 +7,7 @@ mod m20261123_000101_create_drones;
 mod m20261123_000102_create_flight_plans;
 mod m20261123_000103_create_telemetry;
 mod m20261123_000104_create_drone_latest;
+mod m20261201_000105_add_rejection_reason_to_flight_plans;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000102_create_flight_plans::Migration),
             Box::new(m20261123_000103_create_telemetry::Migration),
             Box::new(m20261123_000104_create_drone_latest::Migration),
+            Box::new(m20261201_000105_add_rejection_reason_to_flight_plans::Migration),
         ]
     }
 

@@ -370,7 +370,64 @@ async fn a_viewer_cannot_plan(app: TestApp) {
     problem(res, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
+/// An admin's rejection says why; other steps take no reason.
+async fn a_rejection_keeps_its_reason_for_the_author(app: TestApp) {
+    let org = app.org("reasons").await;
+    let drone = app.drone(&org.operator, "FP-R").await;
+    let plan = body(
+        app.post(
+            "/api/v1/flight-plans",
+            &org.operator,
+            &plan_body(drone["id"].as_str().unwrap()),
+        )
+        .await,
+    )
+    .await;
+    let id = plan["id"].as_str().unwrap();
+    assert!(plan["rejection_reason"].is_null());
+    assert_eq!(step(&app, &org.operator, id, "submit").await.status(), 200);
+    let path = format!("/api/v1/flight-plans/{id}/approve");
+    let refused = app
+        .post(&path, &org.admin, &json!({"reason": "looks fine"}))
+        .await;
+    let refused = problem(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(fields(&refused), ["reason"]);
+    let path = format!("/api/v1/flight-plans/{id}/reject");
+    let too_long = app
+        .post(&path, &org.admin, &json!({"reason": "x".repeat(501)}))
+        .await;
+    problem(
+        too_long,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let rejected = app
+        .post(
+            &path,
+            &org.admin,
+            &json!({"reason": "  crosses the approach path  "}),
+        )
+        .await;
+    assert_eq!(rejected.status(), StatusCode::OK);
+    let rejected = body(rejected).await;
+    assert_eq!(rejected["state"], "rejected");
+    assert_eq!(rejected["rejection_reason"], "crosses the approach path");
+    let read = body(
+        app.get(&format!("/api/v1/flight-plans/{id}"), &org.viewer)
+            .await,
+    )
+    .await;
+    assert_eq!(read["rejection_reason"], "crosses the approach path");
+}
+
 both_backends!(
+    a_rejection_keeps_its_reason_for_the_author,
     a_plan_goes_from_draft_to_completed,
     plans_can_be_rejected_or_cancelled_and_illegal_steps_are_409,
     a_grounded_drone_cannot_be_approved_or_activated,
