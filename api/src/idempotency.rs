@@ -125,6 +125,8 @@ pub async fn middleware(
         Err(error) => return Ok(req.into_response(problem(error))),
     };
     let credential = crate::auth::bearer(req.request())
+        .ok()
+        .flatten()
         .unwrap_or("anonymous")
         .to_owned();
     let scoped = format!(

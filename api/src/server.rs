@@ -56,7 +56,7 @@ pub fn api(
             .wrap(actix_web::middleware::from_fn(
                 crate::middleware::add_request_id,
             ))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::logging::RequestSpan>::new())
             .configure(|cfg| data.register(cfg))
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))

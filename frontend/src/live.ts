@@ -1,9 +1,11 @@
 /**
  * The live stream: one `EventSource` on `/api/v1/live`, reconnected with exponential
- * backoff, its position events coalesced per animation frame into the fleet store.
+ * backoff. Its position events go undecoded to the fleet store's worker. The stream can be
+ * limited to a box (`setBbox`); a running stream cannot change its box, so that reconnects.
  */
-import { api, BASE, type Point } from './api/client';
-import { backoffMs, FrameCoalescer } from './lib/coalesce';
+import { api, BASE } from './api/client';
+import { bboxParam, type BBox } from './lib/bbox';
+import { backoffMs } from './lib/backoff';
 import { session } from './session';
 import { fleet } from './fleet-store';
 
@@ -23,9 +25,13 @@ export class LiveConnection {
   private stopped = true;
   status: LiveStatus = 'offline';
   private listeners = new Set<StatusListener>();
-  private readonly coalescer = new FrameCoalescer<Point>((points, at) => fleet.applyFrame(points, at));
+  private bbox: BBox | null = null;
   /** Events received, for the test hook. */
   events = 0;
+  /** Streams opened, for the test hook and the benchmark (reconnect storms show here). */
+  opened = 0;
+  /** The connection the app uses, for views that change its box. */
+  static active: LiveConnection | null = null;
 
   constructor(private readonly options: LiveOptions) {
     window.addEventListener('online', () => this.retryNow());
@@ -43,12 +49,14 @@ export class LiveConnection {
   }
 
   start(): void {
+    LiveConnection.active = this;
     this.stopped = false;
     this.attempt = 0;
     this.connect();
   }
 
   stop(): void {
+    if (LiveConnection.active === this) LiveConnection.active = null;
     this.stopped = true;
     window.clearTimeout(this.timer);
     this.source?.close();
@@ -62,14 +70,29 @@ export class LiveConnection {
     this.connect();
   }
 
-  private connect(): void {
+  /** Limits the stream to `bbox` (`null`: every drone); reconnects when it changes. */
+  setBbox(bbox: BBox | null): void {
+    const same = bbox === null ? this.bbox === null : this.bbox !== null && bboxParam(bbox) === bboxParam(this.bbox);
+    this.bbox = bbox;
+    if (same || this.stopped || !this.source) return;
+    // A planned switch: the backoff is not involved and the status stays as it is.
+    this.connect(true);
+  }
+
+  get subscribedBbox(): BBox | null {
+    return this.bbox;
+  }
+
+  private connect(switching = false): void {
     const token = session.token;
     if (!token) return;
     this.source?.close();
-    this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
-    const url = `${BASE}/live?max_hz=${this.options.maxHz}&access_token=${encodeURIComponent(token)}`;
+    if (!switching) this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    const box = this.bbox ? `&bbox=${bboxParam(this.bbox)}` : '';
+    const url = `${BASE}/live?max_hz=${this.options.maxHz}${box}&access_token=${encodeURIComponent(token)}`;
     const es = new EventSource(url);
     this.source = es;
+    this.opened += 1;
     es.addEventListener('ready', () => {
       this.attempt = 0;
       this.setStatus('connected');
@@ -77,12 +100,7 @@ export class LiveConnection {
     es.addEventListener('positions', (ev) => {
       this.events += 1;
       if (window.__nimbus?.recordLag) window.__nimbus.receivedAt.push(Date.now());
-      try {
-        const data = JSON.parse((ev as MessageEvent<string>).data) as { positions: Point[] };
-        this.coalescer.push(data.positions);
-      } catch {
-        // A malformed event is skipped; the next one carries the newest positions anyway.
-      }
+      fleet.ingest((ev as MessageEvent<string>).data);
     });
     es.addEventListener('logout', () => {
       this.stop();

@@ -61,7 +61,7 @@ pub struct ServeArgs {
     /// credentials.
     #[arg(long)]
     pub demo: bool,
-    /// With --demo: also fly N simulated drones (SIM-0001…) against this server as the demo
+    /// With --demo: also fly N simulated drones (DEMO-SIM-0001…) against this server as the demo
     /// operator, at 1 Hz each.
     #[arg(long, value_name = "N", requires = "demo")]
     pub simulate: Option<u32>,

@@ -9,8 +9,9 @@ pub struct SimulateArgs {
     /// Base URL of the server.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// Drones to fly: with --email, the organisation's SIM-… drones, registering
-    /// SIM-0001… when there are fewer. Ignored with --api-key.
+    /// Drones to fly: with --email, the organisation's `--prefix` drones (SIM-… by default)
+    /// that nobody else is flying, registering more when there are too few. Ignored with
+    /// --api-key.
     #[arg(long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub drones: u32,
@@ -56,10 +57,28 @@ pub struct SimulateArgs {
     /// Seed for homes, missions and noise: the same seed flies the same missions.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Serial prefix of the drones to fly (`PREFIX-0001`, …), registering them when there
+    /// are too few. Drones that reported in the last 15 s are left to whoever flies them.
+    #[arg(long, value_name = "PREFIX", default_value = crate::DEFAULT_SERIAL_PREFIX,
+          value_parser = parse_prefix)]
+    pub prefix: String,
     /// Seconds between progress lines.
     #[arg(long, value_name = "SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub progress_s: u64,
+}
+
+fn parse_prefix(raw: &str) -> Result<String, String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 40
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be 1 to 40 of A–Z a–z 0–9 - _ .".to_owned())
+    }
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {

@@ -4,8 +4,8 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use api::dto::{
-    CreateDroneRequest, DroneList, DroneResponse, IngestResponse, LoginRequest, Problem,
-    TokenResponse,
+    CreateDroneRequest, DroneList, DroneResponse, IngestResponse, LoginRequest, PositionsResponse,
+    Problem, TokenResponse,
 };
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
@@ -176,6 +176,14 @@ impl ApiClient {
                 None => return Ok(drones),
             }
         }
+    }
+
+    /// The latest position of every drone of the organisation that has reported.
+    pub async fn fleet_positions(&self) -> Result<PositionsResponse, ClientError> {
+        let request = "GET /api/v1/fleet/positions";
+        let url = self.url("/api/v1/fleet/positions");
+        let response = self.send(request, |http| http.get(&url)).await?;
+        decode(request, response).await
     }
 
     pub async fn get_drone(&self, id: Uuid) -> Result<DroneResponse, ClientError> {

@@ -1,5 +1,9 @@
-//! Which drones fly: the organisation's `SIM-…` drones, registered when there are too few,
-//! or the one drone an API key belongs to.
+//! Which drones fly: the organisation's drones with this run's serial prefix (`SIM-…` by
+//! default), registered when there are too few, or the one drone an API key belongs to.
+//!
+//! A drone that reported in the last [`IN_USE_WINDOW_S`] seconds is being flown by someone
+//! else (another simulator, or a real drone): it is left alone and another one registered,
+//! so that two runs never interleave two tracks on one drone.
 
 use std::collections::HashSet;
 
@@ -14,7 +18,8 @@ use super::client::{ApiClient, ClientError};
 use super::flight::{DroneSpec, Home};
 use super::{Backoff, Out, SimAuth, SimConfig};
 
-const SERIAL_PREFIX: &str = "SIM-";
+/// How recently a drone must have reported to count as flown by someone else.
+const IN_USE_WINDOW_S: i64 = 15;
 /// Homes of registered drones spread around central Zurich.
 const CENTRE: (f64, f64) = (47.37, 8.54);
 const SPREAD_M: f64 = 5_000.0;
@@ -60,15 +65,24 @@ async fn try_prepare(
         return Ok(vec![spec(drone, rng)]);
     }
     client.login().await?;
-    let mut drones = sim_drones(client).await?;
-    let flyable = drones.iter().filter(|d| is_flyable(d)).count();
+    let in_use = in_use(client).await?;
+    let free = |d: &DroneResponse| is_flyable(d) && !in_use.contains(&d.id);
+    let prefix = format!("{}-", config.serial_prefix);
+    let mut drones = sim_drones(client, &prefix).await?;
+    let busy = drones.iter().filter(|d| in_use.contains(&d.id)).count();
+    let flyable = drones.iter().filter(|d| free(d)).count();
+    if busy > 0 {
+        out.line(format_args!(
+            "{busy} {prefix}… drone(s) reported in the last {IN_USE_WINDOW_S} s: another sender flies them, so this run does not"
+        ));
+    }
     if flyable < config.drones {
         let taken: HashSet<String> = drones.iter().map(|d| d.serial.clone()).collect();
         let new: Vec<CreateDroneRequest> = (1..)
-            .map(|n| format!("{SERIAL_PREFIX}{n:04}"))
+            .map(|n| format!("{prefix}{n:04}"))
             .filter(|serial| !taken.contains(serial))
             .take(config.drones - flyable)
-            .map(|serial| new_drone(serial, rng))
+            .map(|serial| new_drone(serial, &prefix, rng))
             .collect();
         let results: Vec<_> = stream::iter(new.clone())
             .map(|drone| async move { client.create_drone(&drone).await })
@@ -87,20 +101,33 @@ async fn try_prepare(
                 first.serial, last.serial
             ));
         }
-        drones = sim_drones(client).await?;
+        drones = sim_drones(client, &prefix).await?;
     }
-    drones.retain(is_flyable);
+    drones.retain(|d| free(d));
     drones.truncate(config.drones);
     Ok(drones.into_iter().map(|d| spec(d, rng)).collect())
 }
 
-/// The organisation's `SIM-…` drones in serial order (`SIM-0002` before `SIM-0010`).
-async fn sim_drones(client: &ApiClient) -> Result<Vec<DroneResponse>, ClientError> {
+/// Drones whose latest point is at most [`IN_USE_WINDOW_S`] old.
+async fn in_use(client: &ApiClient) -> Result<HashSet<uuid::Uuid>, ClientError> {
+    let since = chrono::Utc::now() - chrono::Duration::seconds(IN_USE_WINDOW_S);
+    Ok(client
+        .fleet_positions()
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.ts >= since)
+        .map(|p| p.drone_id)
+        .collect())
+}
+
+/// The organisation's drones with `prefix` in serial order (`SIM-0002` before `SIM-0010`).
+async fn sim_drones(client: &ApiClient, prefix: &str) -> Result<Vec<DroneResponse>, ClientError> {
     let mut drones: Vec<DroneResponse> = client
         .list_drones()
         .await?
         .into_iter()
-        .filter(|d| d.serial.starts_with(SERIAL_PREFIX))
+        .filter(|d| d.serial.starts_with(prefix))
         .collect();
     drones.sort_by(|a, b| (a.serial.len(), &a.serial).cmp(&(b.serial.len(), &b.serial)));
     Ok(drones)
@@ -111,8 +138,8 @@ fn is_flyable(drone: &DroneResponse) -> bool {
     drone.status != DroneStatus::Retired
 }
 
-fn new_drone(serial: String, rng: &mut StdRng) -> CreateDroneRequest {
-    let number = serial.trim_start_matches(SERIAL_PREFIX).to_owned();
+fn new_drone(serial: String, prefix: &str, rng: &mut StdRng) -> CreateDroneRequest {
+    let number = serial.trim_start_matches(prefix).to_owned();
     CreateDroneRequest {
         name: format!("Simulator {number}"),
         serial,
@@ -165,7 +192,7 @@ mod tests {
     fn registered_drones_get_homes_within_5_km_of_zurich_and_limits_in_range() {
         let mut rng = StdRng::seed_from_u64(1);
         for n in 0..500 {
-            let drone = new_drone(format!("SIM-{n:04}"), &mut rng);
+            let drone = new_drone(format!("SIM-{n:04}"), "SIM-", &mut rng);
             let home = drone.home.unwrap();
             let north = (home.lat - CENTRE.0) * METRES_PER_DEGREE_LAT;
             let east = (home.lon - CENTRE.1) * METRES_PER_DEGREE_LAT * CENTRE.0.to_radians().cos();

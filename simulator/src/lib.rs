@@ -81,11 +81,21 @@ pub struct SimConfig {
     pub drain_timeout: Duration,
     /// Prefix of every printed line, e.g. `"simulator: "`.
     pub label: String,
+    /// Serials of the drones this run registers and flies: `{prefix}-0001`, …
+    pub serial_prefix: String,
+    /// Print a progress line every `progress_interval`; off, only the start and the
+    /// summary are printed.
+    pub progress: bool,
 }
+
+/// The serial prefix of `nimbusfleet simulate`'s drones.
+pub const DEFAULT_SERIAL_PREFIX: &str = "SIM";
+/// The serial prefix of the drones `serve --demo --simulate` flies.
+pub const DEMO_SERIAL_PREFIX: &str = "DEMO-SIM";
 
 impl SimConfig {
     /// The simulator `serve --demo --simulate N` runs against its own server: `drones`
-    /// drones at 1 Hz, quieter progress lines.
+    /// drones at 1 Hz, `DEMO-SIM-…`, no progress lines (the server's log is not for them).
     pub fn demo(base_url: &str, email: &str, password: &str, drones: usize) -> Self {
         Self {
             base_url: base_url.to_owned(),
@@ -102,6 +112,8 @@ impl SimConfig {
             progress_interval: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(3),
             label: "simulator: ".to_owned(),
+            serial_prefix: DEMO_SERIAL_PREFIX.to_owned(),
+            progress: false,
         }
     }
 
@@ -159,6 +171,8 @@ impl TryFrom<SimulateArgs> for SimConfig {
             progress_interval: Duration::from_secs(args.progress_s),
             drain_timeout: Duration::from_secs(5),
             label: String::new(),
+            serial_prefix: args.prefix,
+            progress: true,
         })
     }
 }
@@ -354,14 +368,16 @@ pub async fn run(config: SimConfig, shutdown: impl Future<Output = ()>) -> anyho
             out.clone(),
         ));
     }
-    let progress = AbortOnDrop(tokio::spawn(print_progress(
-        stats.clone(),
-        out.clone(),
-        config.progress_interval,
-        drones,
-        target,
-        started,
-    )));
+    let progress = config.progress.then(|| {
+        AbortOnDrop(tokio::spawn(print_progress(
+            stats.clone(),
+            out.clone(),
+            config.progress_interval,
+            drones,
+            target,
+            started,
+        )))
+    });
 
     let mut sample_tick = tokio::time::interval(Duration::from_secs_f64(1.0 / config.rate_hz));
     sample_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);

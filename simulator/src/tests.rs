@@ -131,6 +131,8 @@ fn config(url: &str, drone_id: Uuid) -> SimConfig {
         progress_interval: Duration::from_secs(1),
         drain_timeout: Duration::from_secs(5),
         label: "test: ".to_owned(),
+        serial_prefix: crate::DEFAULT_SERIAL_PREFIX.to_owned(),
+        progress: true,
     }
 }
 

@@ -70,14 +70,34 @@ impl Principal {
     }
 }
 
-/// The credential of a request: `X-API-Key`, or `Authorization: Bearer …`.
-pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(key.trim());
+/// The credential of a request: `X-API-Key`, or `Authorization: Bearer …`; `None` when it
+/// sends neither. A header that is there but unreadable, or both at once, is refused with a
+/// message saying so, rather than treated as no credential.
+pub fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let key = req.headers().get("x-api-key");
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    match (key, authorization) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(ApiError::Unauthorized(
+            "send one credential: either X-API-Key or Authorization, not both",
+        )),
+        (Some(key), None) => key
+            .to_str()
+            .map(|k| Some(k.trim()))
+            .map_err(|_| ApiError::Unauthorized("the X-API-Key header is not an API key (nfk_…)")),
+        (None, Some(value)) => {
+            let malformed = || ApiError::Unauthorized("Authorization must be `Bearer <token>`");
+            let (scheme, token) = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.split_once(' '))
+                .ok_or_else(malformed)?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(malformed());
+            }
+            Ok(Some(token.trim()))
+        }
     }
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Authenticates the request's credential, then counts it against its organisation's
@@ -103,8 +123,8 @@ impl FromRequest for Principal {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let credential = bearer(req).map(str::to_owned);
+        let credential = bearer(req).map(|c| c.map(str::to_owned));
         let req = req.clone();
-        Box::pin(async move { authenticate(&req, credential).await })
+        Box::pin(async move { authenticate(&req, credential?).await })
     }
 }

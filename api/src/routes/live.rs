@@ -162,7 +162,7 @@ pub async fn live(
     metrics: web::Data<Metrics>,
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let credential = bearer(&req)
+    let credential = bearer(&req)?
         .map(str::to_owned)
         .or_else(|| query.access_token.clone());
     let principal = authenticate(&req, credential).await?;

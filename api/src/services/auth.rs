@@ -75,8 +75,11 @@ impl AuthService {
     }
 
     async fn authenticate_key(&self, raw: &str) -> Result<Principal, ApiError> {
-        let invalid = || ApiError::Unauthorized("invalid API key");
-        let presented = PresentedKey::parse(raw).ok_or_else(invalid)?;
+        // Unknown and wrong secrets answer alike: a prefix alone tells an attacker nothing.
+        let invalid = || ApiError::Unauthorized("unknown or revoked API key");
+        let presented = PresentedKey::parse(raw).ok_or(ApiError::Unauthorized(
+            "malformed API key: expected nfk_<prefix>_<secret> as issued",
+        ))?;
         let (key, digest) = self
             .api_keys
             .find_api_key(&presented.prefix)

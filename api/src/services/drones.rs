@@ -48,7 +48,7 @@ impl DroneService {
             .create_drone(new.into_drone(DroneId::new(), Utc::now()))
             .await?;
         self.directory.invalidate(drone.org_id, drone.id).await;
-        tracing::info!(drone_id = %drone.id, org_id = %drone.org_id, "drone registered");
+        tracing::debug!(drone_id = %drone.id, org_id = %drone.org_id, "drone registered");
         Ok(drone)
     }
 

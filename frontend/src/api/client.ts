@@ -13,6 +13,8 @@ export type Point = Schemas['PointDto'];
 export type Summary = Schemas['SummaryResponse'];
 export type Plan = Schemas['FlightPlanResponse'];
 export type NewPlan = Schemas['CreateFlightPlanRequest'];
+export type PlanUpdate = Schemas['UpdateFlightPlanRequest'];
+export type NewDrone = Schemas['CreateDroneRequest'];
 export type Waypoint = Schemas['WaypointDto'];
 export type History = Schemas['DownsampledHistory'];
 export type Bucket = Schemas['BucketResponse'];
@@ -106,8 +108,10 @@ export const api = {
 
   drones: (query: DroneQuery = {}) => get<Schemas['DroneList']>(`/drones${qs(query)}`),
   drone: (id: string) => send<Drone>('GET', `/drones/${id}`),
+  createDrone: (drone: NewDrone) => send<Drone>('POST', '/drones', { body: drone }).then((r) => r.body),
   updateDrone: (id: string, etag: string, patch: DroneUpdate) =>
     send<Drone>('PATCH', `/drones/${id}`, { body: patch, headers: { 'if-match': etag } }),
+  deleteDrone: (id: string) => send<void>('DELETE', `/drones/${id}`).then(() => undefined),
 
   latest: (id: string) => get<Point>(`/drones/${id}/telemetry/latest`),
   history: (id: string, query: HistoryQuery) => get<History>(`/drones/${id}/telemetry${qs(query)}`),
@@ -120,16 +124,26 @@ export const api = {
   },
 
   positions: () => get<Schemas['PositionsResponse']>('/fleet/positions'),
+  /** The same answer undecoded, for the fleet worker to parse off the main thread. */
+  positionsJson: async (bbox?: string): Promise<string> => {
+    const r = await send<void>('GET', `/fleet/positions${qs({ bbox })}`, { raw: true });
+    return r.response.text();
+  },
   summary: () => get<Summary>('/fleet/summary'),
 
   plans: (query: PlanQuery = {}) => get<Schemas['FlightPlanList']>(`/flight-plans${qs(query)}`),
   createPlan: (plan: NewPlan) => send<Plan>('POST', '/flight-plans', { body: plan }).then((r) => r.body),
-  transition: (id: string, action: PlanAction) => send<Plan>('POST', `/flight-plans/${id}/${action}`).then((r) => r.body),
+  plan: (id: string) => send<Plan>('GET', `/flight-plans/${id}`),
+  updatePlan: (id: string, etag: string, patch: PlanUpdate) =>
+    send<Plan>('PATCH', `/flight-plans/${id}`, { body: patch, headers: { 'if-match': etag } }),
+  transition: (id: string, action: PlanAction, reason?: string) =>
+    send<Plan>('POST', `/flight-plans/${id}/${action}`, reason ? { body: { reason } satisfies Schemas['TransitionRequest'] } : {}).then((r) => r.body),
 
   users: (query: Query<'/api/v1/users', 'get'> = {}) => get<Schemas['UserList']>(`/users${qs(query)}`),
   createUser: (user: NewUser) => send<User>('POST', '/users', { body: user }).then((r) => r.body),
   updateUser: (id: string, version: number, patch: UserUpdate) =>
     send<User>('PATCH', `/users/${id}`, { body: patch, headers: { 'if-match': `"${version}"` } }).then((r) => r.body),
+  deleteUser: (id: string) => send<void>('DELETE', `/users/${id}`).then(() => undefined),
 
   apiKeys: (droneId: string) => get<Schemas['ApiKeyList']>(`/drones/${droneId}/api-keys`),
   createApiKey: (droneId: string, name: string) =>
@@ -141,7 +155,7 @@ export const api = {
 export async function allPages<T>(
   fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; next_cursor?: string | null }>,
   onPage?: (items: T[]) => void,
-  maxPages = 100,
+  maxPages = 1000,
 ): Promise<T[]> {
   const out: T[] = [];
   let cursor: string | undefined;

@@ -1,4 +1,5 @@
 /** Formatting of numbers with their units; every number the dashboard shows goes through here. */
+import { dateTimeIn, zoneChoice, zoneLabel, type ZoneChoice } from './time';
 
 const DASH = '—';
 
@@ -72,9 +73,15 @@ export function ago(ts: string | number | null | undefined, now: number = Date.n
   return `${Math.floor(s / 86400)} d ago`;
 }
 
-export function dateTime(ts: string | null | undefined): string {
-  if (!ts) return DASH;
-  const d = new Date(ts);
-  if (Number.isNaN(d.getTime())) return DASH;
-  return d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+/** `2026-11-23 14:05 UTC`: in the zone chosen under Settings, with its name. */
+export function dateTime(ts: string | number | null | undefined, zone: ZoneChoice = zoneChoice()): string {
+  if (ts === null || ts === undefined || ts === '') return DASH;
+  const t = typeof ts === 'number' ? ts : Date.parse(ts);
+  if (!Number.isFinite(t)) return DASH;
+  return `${dateTimeIn(t, zone)} ${zoneLabel(zone)}`;
+}
+
+/** The table's "last seen": how long ago, or "never reported". */
+export function lastSeen(t: number, now: number = Date.now()): string {
+  return t > 0 ? ago(t, now) : 'never reported';
 }

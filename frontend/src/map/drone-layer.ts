@@ -1,14 +1,25 @@
 /**
- * All drones on one canvas: a heading arrow per drone coloured by status and battery, its
- * short trail, and a ring around the selected one. Redrawn at most once per frame, only
- * when something changed; clicks are hit-tested against the projected positions.
+ * All drones on one canvas. In fleet mode it draws the worker's frame: clusters (a disc
+ * with the count, zoom in on click) and single drones (a heading arrow coloured by status
+ * and battery, its short trail, a label when few are in view); otherwise it draws the
+ * drones `only` names. Hovering shows a tooltip; clicks are hit-tested against what was
+ * drawn. Redrawn at most once per animation frame, only when something changed.
  */
 import L from 'leaflet';
+import { containsPoint } from '../lib/bbox';
 import { droneColor } from '../lib/colors';
-import type { DroneState } from '../fleet-store';
+import * as fmt from '../lib/format';
+import { worldSize, worldX, worldY } from '../lib/mercator';
+import { fleet, type DroneState } from '../fleet-store';
+import { CLUSTER_STRIDE } from '../worker/protocol';
 
-const HIT_RADIUS_PX = 10;
+const HIT_RADIUS_PX = 12;
 const STALE_MS = 60_000;
+/** Trails are drawn when at most this many drones are drawn on their own. */
+const MAX_TRAILS = 2500;
+/** Names are written next to the drones when at most this many are in view. */
+const MAX_LABELS = 40;
+const NOT_LIVE = '#8d97a3';
 
 export interface DrawnDrone {
   id: string;
@@ -18,17 +29,56 @@ export interface DrawnDrone {
   lon: number;
 }
 
+export interface DrawnCluster {
+  x: number;
+  y: number;
+  r: number;
+  lat: number;
+  lon: number;
+  count: number;
+  low: number;
+  expansionZoom: number;
+}
+
+export interface DroneLayerOptions {
+  /** Draw only these drones (a drone's page, the plan editor) instead of the fleet frame. */
+  only?: () => DroneState[];
+}
+
+/** Compact counts: 950, 1.2k, 12k. */
+export function clusterLabel(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 10_000) return `${(n / 1000).toFixed(1).replace(/\.0$/, '')}k`;
+  return `${Math.round(n / 1000)}k`;
+}
+
+/** A cluster's disc radius in pixels: grows with the logarithm of the count. */
+export function clusterRadius(n: number): number {
+  return Math.round(13 + 5 * Math.log10(Math.max(1, n)));
+}
+
+function theme(): { label: string; halo: string; trail: string } {
+  const dark = document.documentElement.dataset.resolvedTheme === 'dark';
+  return dark
+    ? { label: '#e6edf5', halo: 'rgba(10,18,28,0.9)', trail: 'rgba(150,190,255,0.5)' }
+    : { label: '#0b1a2b', halo: 'rgba(255,255,255,0.9)', trail: 'rgba(30,60,110,0.45)' };
+}
+
 export class DroneLayer extends L.Layer {
   private canvas!: HTMLCanvasElement;
+  private tip!: HTMLElement;
   private frame: number | null = null;
   private drawn: DrawnDrone[] = [];
+  private clusters: DrawnCluster[] = [];
   selected: string | null = null;
-  /** Called after each draw with the time of drawing (ms since epoch). */
-  onDraw: ((at: number) => void) | null = null;
+  /** Called after each draw with the time of drawing (ms since epoch) and its cost (ms). */
+  onDraw: ((at: number, costMs: number) => void) | null = null;
   onSelect: ((id: string) => void) | null = null;
   private mapRef: L.Map | null = null;
+  private hoverAt: L.Point | null = null;
+  private hoverFrame: number | null = null;
 
-  constructor(private readonly source: () => Iterable<DroneState>) {
+  constructor(private readonly options: DroneLayerOptions = {}) {
     super();
   }
 
@@ -38,8 +88,14 @@ export class DroneLayer extends L.Layer {
     this.canvas.setAttribute('aria-label', 'Drone positions');
     this.canvas.setAttribute('role', 'img');
     map.getPanes().overlayPane.appendChild(this.canvas);
+    this.tip = L.DomUtil.create('div', 'drone-tip', map.getContainer());
+    this.tip.setAttribute('role', 'tooltip');
+    this.tip.hidden = true;
     map.on('moveend zoomend resize viewreset', this.redraw, this);
     map.on('click', this.handleClick, this);
+    map.on('mousemove', this.handleHover, this);
+    map.on('mouseout zoomstart movestart', this.hideTip, this);
+    window.addEventListener('nimbus:theme', this.redrawBound);
     this.redraw();
     return this;
   }
@@ -47,16 +103,27 @@ export class DroneLayer extends L.Layer {
   override onRemove(map: L.Map): this {
     map.off('moveend zoomend resize viewreset', this.redraw, this);
     map.off('click', this.handleClick, this);
+    map.off('mousemove', this.handleHover, this);
+    map.off('mouseout zoomstart movestart', this.hideTip, this);
+    window.removeEventListener('nimbus:theme', this.redrawBound);
     if (this.frame !== null) cancelAnimationFrame(this.frame);
+    if (this.hoverFrame !== null) cancelAnimationFrame(this.hoverFrame);
     this.frame = null;
     this.canvas.remove();
+    this.tip.remove();
     this.mapRef = null;
     return this;
   }
 
-  /** Positions as drawn last, for tests and hit-testing. */
+  private readonly redrawBound = () => this.redraw();
+
+  /** Single drones as drawn last, for tests and hit-testing. */
   get positions(): readonly DrawnDrone[] {
     return this.drawn;
+  }
+
+  get drawnClusters(): readonly DrawnCluster[] {
+    return this.clusters;
   }
 
   select(id: string | null): void {
@@ -73,7 +140,7 @@ export class DroneLayer extends L.Layer {
     });
   }
 
-  /** Draws at once: for callers already inside an animation frame (the live frame flush). */
+  /** Draws at once: for callers already inside an animation frame (the store's flush). */
   redrawNow(): void {
     if (!this.mapRef) return;
     if (this.frame !== null) cancelAnimationFrame(this.frame);
@@ -81,9 +148,22 @@ export class DroneLayer extends L.Layer {
     this.draw();
   }
 
+  private singles(): DroneState[] {
+    if (this.options.only) return this.options.only();
+    const f = fleet.frame;
+    if (!f) return [];
+    const out: DroneState[] = [];
+    for (const slot of f.singles) {
+      const s = fleet.bySlot[slot];
+      if (s?.point) out.push(s);
+    }
+    return out;
+  }
+
   private draw(): void {
     const map = this.mapRef;
     if (!map) return;
+    const started = performance.now();
     const size = map.getSize();
     const ratio = window.devicePixelRatio || 1;
     const topLeft = map.containerPointToLayerPoint([0, 0]);
@@ -98,68 +178,143 @@ export class DroneLayer extends L.Layer {
     if (!ctx) return;
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, size.x, size.y);
+    const colors = theme();
+    const origin = map.getPixelOrigin();
+    const ws = worldSize(map.getZoom());
+    const offX = origin.x + topLeft.x;
+    const offY = origin.y + topLeft.y;
+    const px = (lon: number) => worldX(lon, ws) - offX;
+    const py = (lat: number) => worldY(lat, ws) - offY;
+    const onScreen = (x: number, y: number) => x >= -20 && y >= -20 && x <= size.x + 20 && y <= size.y + 20;
     const now = Date.now();
+    const subscribed = this.options.only ? null : fleet.subscribed;
+
+    const singles = this.singles();
     const drawn: DrawnDrone[] = [];
-    const bounds = map.getBounds().pad(0.1);
-    let selected: { x: number; y: number } | null = null;
-
-    ctx.lineWidth = 1.5;
-    ctx.strokeStyle = 'rgba(30, 60, 110, 0.45)';
-    ctx.beginPath();
-    for (const s of this.source()) {
-      if (!s.point || s.trail.size < 2) continue;
-      if (!bounds.contains([s.point.lat, s.point.lon])) continue;
-      s.trail.forEach((lat, lon, _t, i) => {
-        const p = map.latLngToContainerPoint([lat, lon]);
-        if (i === 0) ctx.moveTo(p.x, p.y);
-        else ctx.lineTo(p.x, p.y);
-      });
+    const visible: Array<{ s: DroneState; x: number; y: number }> = [];
+    for (const s of singles) {
+      const p = s.point!;
+      const x = px(p.lon);
+      const y = py(p.lat);
+      drawn.push({ id: s.id, x, y, lat: p.lat, lon: p.lon });
+      if (onScreen(x, y)) visible.push({ s, x, y });
     }
-    ctx.stroke();
 
-    for (const s of this.source()) {
-      const p = s.point;
-      if (!p) continue;
-      const pt = map.latLngToContainerPoint([p.lat, p.lon]);
-      drawn.push({ id: s.id, x: pt.x, y: pt.y, lat: p.lat, lon: p.lon });
-      if (pt.x < -20 || pt.y < -20 || pt.x > size.x + 20 || pt.y > size.y + 20) continue;
-      const stale = now - s.t > STALE_MS;
-      const color = droneColor(s.drone?.status, p.battery_pct);
-      ctx.save();
-      ctx.translate(pt.x, pt.y);
-      ctx.rotate(((p.heading_deg ?? 0) * Math.PI) / 180);
+    if (visible.length <= MAX_TRAILS) {
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = colors.trail;
       ctx.beginPath();
-      ctx.moveTo(0, -9);
-      ctx.lineTo(6, 6);
-      ctx.lineTo(0, 3);
-      ctx.lineTo(-6, 6);
-      ctx.closePath();
-      ctx.fillStyle = stale ? '#ffffff' : color;
-      ctx.fill();
-      ctx.lineWidth = stale ? 2 : 1;
-      ctx.strokeStyle = stale ? color : '#0b1a2b';
+      for (const { s } of visible) {
+        if (!s.trail || s.trail.size < 2) continue;
+        s.trail.forEach((lat, lon, _t, i) => {
+          if (i === 0) ctx.moveTo(px(lon), py(lat));
+          else ctx.lineTo(px(lon), py(lat));
+        });
+      }
       ctx.stroke();
-      ctx.restore();
-      if (s.id === this.selected) selected = pt;
     }
-    if (selected) {
+
+    // Arrows batched by style: one path per fill colour, so thousands cost a few calls.
+    const groups = new Map<string, { fill: string; stroke: string; width: number; items: Array<{ x: number; y: number; h: number }> }>();
+    for (const { s, x, y } of visible) {
+      const p = s.point!;
+      const live = !subscribed || containsPoint(subscribed, p.lat, p.lon);
+      const stale = !live || now - s.t > STALE_MS;
+      const color = live ? droneColor(s.drone?.status, p.battery_pct) : NOT_LIVE;
+      const key = `${color}${stale ? 'h' : 'f'}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { fill: stale ? '#ffffff' : color, stroke: stale ? color : '#0b1a2b', width: stale ? 2 : 1, items: [] }));
+      g.items.push({ x, y, h: ((p.heading_deg || 0) * Math.PI) / 180 });
+    }
+    for (const g of groups.values()) {
       ctx.beginPath();
-      ctx.arc(selected.x, selected.y, 14, 0, Math.PI * 2);
+      for (const { x, y, h } of g.items) {
+        const c = Math.cos(h);
+        const sn = Math.sin(h);
+        const at = (dx: number, dy: number): [number, number] => [x + dx * c - dy * sn, y + dx * sn + dy * c];
+        ctx.moveTo(...at(0, -9));
+        ctx.lineTo(...at(6, 6));
+        ctx.lineTo(...at(0, 3));
+        ctx.lineTo(...at(-6, 6));
+        ctx.closePath();
+      }
+      ctx.fillStyle = g.fill;
+      ctx.fill();
+      ctx.lineWidth = g.width;
+      ctx.strokeStyle = g.stroke;
+      ctx.stroke();
+    }
+
+    if (visible.length > 0 && visible.length <= MAX_LABELS) {
+      ctx.font = '600 11px system-ui, sans-serif';
+      ctx.textBaseline = 'middle';
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = colors.halo;
+      ctx.fillStyle = colors.label;
+      for (const { s, x, y } of visible) {
+        const text = `${s.drone?.name ?? s.id.slice(0, 8)} · ${fmt.percent(s.point!.battery_pct)} · ${fmt.metres(s.point!.alt_m, 0)}`;
+        ctx.strokeText(text, x + 11, y);
+        ctx.fillText(text, x + 11, y);
+      }
+    }
+
+    const clusters: DrawnCluster[] = [];
+    const f = this.options.only ? null : fleet.frame;
+    if (f && f.clusters.length > 0) {
+      const c = f.clusters;
+      for (let i = 0; i < c.length; i += CLUSTER_STRIDE) {
+        const lon = c[i]!;
+        const lat = c[i + 1]!;
+        const count = c[i + 2]!;
+        const x = px(lon);
+        const y = py(lat);
+        const r = clusterRadius(count);
+        if (x < -r || y < -r || x > size.x + r || y > size.y + r) continue;
+        clusters.push({ x, y, r, lat, lon, count, expansionZoom: c[i + 3]!, low: c[i + 4]! });
+      }
+      for (const fill of ['rgba(11, 87, 208, 0.82)', 'rgba(196, 110, 0, 0.88)']) {
+        const warn = fill.startsWith('rgba(196');
+        ctx.beginPath();
+        for (const k of clusters) {
+          if ((k.low / k.count > 0.1) !== warn) continue;
+          ctx.moveTo(k.x + k.r, k.y);
+          ctx.arc(k.x, k.y, k.r, 0, Math.PI * 2);
+        }
+        ctx.fillStyle = fill;
+        ctx.fill();
+        ctx.lineWidth = 2;
+        ctx.strokeStyle = '#ffffff';
+        ctx.stroke();
+      }
+      ctx.font = '700 12px system-ui, sans-serif';
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillStyle = '#ffffff';
+      for (const k of clusters) ctx.fillText(clusterLabel(k.count), k.x, k.y);
+      ctx.textAlign = 'start';
+    }
+
+    const sel = this.selected ? fleet.drones.get(this.selected)?.point : null;
+    if (sel) {
+      const x = px(sel.lon);
+      const y = py(sel.lat);
+      ctx.beginPath();
+      ctx.arc(x, y, 14, 0, Math.PI * 2);
       ctx.lineWidth = 3;
       ctx.strokeStyle = '#0050d0';
       ctx.stroke();
       ctx.beginPath();
-      ctx.arc(selected.x, selected.y, 17, 0, Math.PI * 2);
+      ctx.arc(x, y, 17, 0, Math.PI * 2);
       ctx.lineWidth = 1.5;
       ctx.strokeStyle = '#ffffff';
       ctx.stroke();
     }
     this.drawn = drawn;
-    this.onDraw?.(Date.now());
+    this.clusters = clusters;
+    this.onDraw?.(Date.now(), performance.now() - started);
   }
 
-  private handleClick(e: L.LeafletMouseEvent): void {
-    const { x, y } = e.containerPoint;
+  private hit(x: number, y: number): { drone: DrawnDrone } | { cluster: DrawnCluster } | null {
     let best: DrawnDrone | null = null;
     let bestD = HIT_RADIUS_PX * HIT_RADIUS_PX;
     for (const d of this.drawn) {
@@ -169,6 +324,65 @@ export class DroneLayer extends L.Layer {
         bestD = dd;
       }
     }
-    if (best) this.onSelect?.(best.id);
+    if (best) return { drone: best };
+    for (const k of this.clusters) {
+      if ((k.x - x) ** 2 + (k.y - y) ** 2 <= k.r * k.r) return { cluster: k };
+    }
+    return null;
+  }
+
+  private handleClick(e: L.LeafletMouseEvent): void {
+    const h = this.hit(e.containerPoint.x, e.containerPoint.y);
+    if (!h) return;
+    if ('drone' in h) this.onSelect?.(h.drone.id);
+    else this.mapRef?.setView([h.cluster.lat, h.cluster.lon], Math.min(h.cluster.expansionZoom, this.mapRef.getMaxZoom()));
+  }
+
+  private handleHover(e: L.LeafletMouseEvent): void {
+    this.hoverAt = e.containerPoint;
+    if (this.hoverFrame !== null) return;
+    this.hoverFrame = requestAnimationFrame(() => {
+      this.hoverFrame = null;
+      this.showTip();
+    });
+  }
+
+  private readonly hideTip = () => {
+    this.hoverAt = null;
+    if (this.tip) this.tip.hidden = true;
+    if (this.mapRef) this.mapRef.getContainer().style.cursor = '';
+  };
+
+  private showTip(): void {
+    const at = this.hoverAt;
+    const map = this.mapRef;
+    if (!at || !map) return;
+    const h = this.hit(at.x, at.y);
+    map.getContainer().style.cursor = h ? 'pointer' : '';
+    if (!h) {
+      this.tip.hidden = true;
+      return;
+    }
+    if ('drone' in h) {
+      const s = fleet.drones.get(h.drone.id) ?? this.options.only?.().find((d) => d.id === h.drone.id);
+      const p = s?.point;
+      this.tip.replaceChildren(
+        Object.assign(document.createElement('strong'), { textContent: s?.drone?.name ?? h.drone.id }),
+        document.createElement('br'),
+        p ? `Battery ${fmt.percent(p.battery_pct)} · altitude ${fmt.metres(p.alt_m)} · ${fmt.speed(p.speed_mps)}` : 'no position',
+        document.createElement('br'),
+        s ? `Last seen ${fmt.lastSeen(s.t)}` : '',
+      );
+      this.place(h.drone.x, h.drone.y);
+    } else {
+      const k = h.cluster;
+      this.tip.textContent = `${fmt.count(k.count)} drones${k.low ? `, ${fmt.count(k.low)} with battery < 20 %` : ''} · click to zoom in`;
+      this.place(k.x, k.y - k.r + 8);
+    }
+  }
+
+  private place(x: number, y: number): void {
+    this.tip.hidden = false;
+    this.tip.style.transform = `translate(${Math.round(x + 14)}px, ${Math.round(y - 10)}px)`;
   }
 }

@@ -154,7 +154,55 @@ async fn the_organisation_is_visible_to_every_role(app: TestApp) {
     }
 }
 
+/// A credential that was sent but cannot be used is named as such, never "missing".
+async fn a_malformed_or_doubled_credential_says_what_is_wrong(app: TestApp) {
+    let org = app.org("creds").await;
+    let drone = app.drone(&org.operator, "CRED-1").await;
+    let path = format!("/api/v1/drones/{}", drone["id"].as_str().unwrap());
+    let send = |header: &'static str, value: &'static [u8]| {
+        app.request(Method::GET, &path, None)
+            .header(
+                header,
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .send()
+    };
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("x-api-key", "nfk_…".as_bytes(), "not an API key"),
+        ("x-api-key", b"nfk_only-a-prefix", "malformed API key"),
+        (
+            "x-api-key",
+            b"nfk_abcdefghijkl_wrongwrongwrongwrongwrongwrongwr",
+            "unknown or revoked API key",
+        ),
+        ("authorization", b"Token abc", "Bearer <token>"),
+    ];
+    for (header, value, says) in cases {
+        let json = problem(
+            send(header, value).await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+        let detail = json["detail"].as_str().unwrap();
+        assert!(detail.contains(says), "{header}: {detail}");
+        assert!(!detail.contains("missing"), "{header}: {detail}");
+    }
+    let both = app
+        .request(Method::GET, &path, Some(&org.viewer))
+        .header("x-api-key", "nfk_abcdefghijkl_secret")
+        .send()
+        .await
+        .unwrap();
+    let json = problem(both, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(
+        json["detail"].as_str().unwrap().contains("one credential"),
+        "{json}"
+    );
+}
+
 both_backends!(
+    a_malformed_or_doubled_credential_says_what_is_wrong,
     logging_in_returns_a_bearer_token_that_me_accepts,
     a_wrong_password_or_unknown_email_is_401,
     a_login_without_a_password_is_422_naming_the_field,
