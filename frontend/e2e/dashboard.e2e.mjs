@@ -24,6 +24,8 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
     errors.push(String(e));
     console.error(`  page error after step ${step}: ${e.stack ?? e}`);
   });
+  // Deleting and revoking ask window.confirm: accept.
+  page.on('dialog', (d) => void d.accept());
   const shot = async (name) => {
     step += 1;
     const path = join(SHOTS, `${String(step).padStart(2, '0')}-${name}.png`);
@@ -65,6 +67,61 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   console.log(`  note: tiles ${tiles ? `failed: "${tiles}"` : 'loaded (or still loading)'}`);
   const kpi = await page.textContent('[data-testid=kpi-pps]');
   check(/points\/s/.test(kpi ?? ''), `fleet KPI shows points per second (${kpi})`);
+  check(/last 5 s/i.test((await page.textContent('.kpi:has([data-testid=kpi-pps]) .kpi-label')) ?? ''), 'the points-per-second KPI says it is the current rate (last 5 s)');
+  check((await page.$$('.vt-row [data-col=seen]:text-is("never reported")')).length >= 1, 'drones that never reported say "never reported"');
+
+  // 2b. Sorting, filters, keyboard focus, tooltips and follow mode.
+  await page.click('.vt-head button[data-sort=battery]');
+  check((await page.getAttribute('.vt-head [role=columnheader]:has(button[data-sort=battery])', 'aria-sort')) === 'ascending', 'a click on "Battery" sorts by battery');
+  const batteries = await page.$$eval('.vt-row [data-col=battery]', (c) => c.map((e) => e.textContent).filter((t) => t !== '—').map((t) => parseFloat(t)));
+  check(batteries.every((b, i) => i === 0 || batteries[i - 1] <= b), `rows are in battery order (${batteries.join(', ')})`);
+  await page.click('.vt-head button[data-sort=name]');
+  await page.selectOption('#filter-online', 'offline');
+  await page.waitForFunction(() => /^\d+ of/.test(document.querySelector('[data-testid=drone-count]')?.textContent ?? ''));
+  const offline = await page.$$eval('.vt-row [data-col=seen]', (c) => c.map((e) => e.textContent));
+  check(offline.length > 0 && offline.every((t) => t === 'never reported' || /min|h|d ago/.test(t)), `the offline filter keeps only silent drones (${offline.length})`);
+  await page.selectOption('#filter-online', '');
+  await page.focus('.vt-viewport');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Enter');
+  const focus = await page.evaluate(() => {
+    const el = document.activeElement;
+    return { row: el?.classList.contains('vt-row'), selected: el?.getAttribute('aria-selected'), id: el?.dataset.id };
+  });
+  check(focus.row && focus.selected === 'true', 'Enter selects the focused row and the focus stays on it');
+  await page.waitForTimeout(1500);
+  check(await page.evaluate((id) => document.activeElement?.dataset.id === id, focus.id), 'the focus is still on the row after live updates');
+  const drawn = await page.evaluate(() => window.__nimbus.positions().find((p) => p.x > 20 && p.y > 20));
+  const mapBox = await page.locator('#fleet-map').boundingBox();
+  await page.mouse.move(mapBox.x + drawn.x, mapBox.y + drawn.y);
+  await page.waitForSelector('.drone-tip:not([hidden])', { timeout: 5000 });
+  const tip = await page.textContent('.drone-tip');
+  check(/Battery .* %/.test(tip) && /altitude .* m/.test(tip), `hovering a drone shows its name, battery and altitude ("${tip}")`);
+  await page.mouse.click(mapBox.x + drawn.x, mapBox.y + drawn.y);
+  await page.click('[data-testid=follow]');
+  check((await page.getAttribute('[data-testid=follow]', 'aria-pressed')) === 'true', 'a selected drone can be followed');
+  await page.click('[data-testid=follow]');
+
+  // 2c. The live subscription follows the view: zoomed in far it narrows to a padded bbox
+  // (one reconnect, after the wheel stops), zoomed out again it covers the whole fleet.
+  check((await page.evaluate(() => window.__nimbus.subscribedBbox())) === null, 'the whole-fleet view subscribes without a bbox');
+  const opened = await page.evaluate(() => window.__nimbus.streamsOpened());
+  for (let i = 0; i < 4; i++) {
+    await page.mouse.move(mapBox.x + drawn.x, mapBox.y + drawn.y);
+    await page.mouse.wheel(0, -400);
+    await page.waitForTimeout(150);
+  }
+  await page.waitForFunction(() => window.__nimbus.subscribedBbox() !== null, null, { timeout: 10_000 });
+  await page.waitForFunction(() => window.__nimbus.liveStatus() === 'connected', null, { timeout: 10_000 });
+  const narrowed = await page.evaluate(() => window.__nimbus.streamsOpened());
+  check(narrowed - opened === 1, `zooming in narrows the live stream to a bbox with one reconnect (${await page.evaluate(() => window.__nimbus.subscribedBbox())})`);
+  for (let i = 0; i < 4; i++) {
+    await page.mouse.wheel(0, 400);
+    await page.waitForTimeout(150);
+  }
+  await page.waitForFunction(() => window.__nimbus.subscribedBbox() === null, null, { timeout: 10_000 });
+  check((await page.evaluate(() => window.__nimbus.streamsOpened())) - narrowed === 1, 'zooming out again subscribes to the whole fleet, one more reconnect');
 
   // 3. Search, select a drone in the table, then open it and see its charts.
   const target = moved[0].id;
@@ -137,17 +194,148 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   check((await page.$$('li.wp[data-index="0"] [data-testid=wp-error]')).length === 0, 'waypoint 1 has no error');
   await shot('plan-validation');
 
-  // 6. Admin screen renders.
-  await page.click('a[href="/admin"]');
+  // 6. Admin opened directly (a reload): the drone list is there and "Create key" works.
+  await page.goto(`${base}/admin`);
   await page.waitForSelector('[data-testid=users]', { timeout: 10_000 });
-  check((await page.$$('[data-testid=users] tbody tr')).length >= 3, 'admin lists the demo users');
+  await page.waitForFunction(() => document.querySelectorAll('#key-drone option').length >= 10, null, { timeout: 15_000 });
+  check(!(await page.isVisible('text=No drones yet')), 'a reloaded /admin lists the drones for API keys');
+  check((await page.$$('[data-testid=users] tbody tr[data-user]')).length >= 3, 'admin lists the demo users');
   await page.fill('#key-name', 'e2e autopilot');
   await page.click('form[aria-label="Create an API key"] button[type=submit]');
   await page.waitForSelector('[data-testid=api-key-secret]', { timeout: 10_000 });
-  check(/^nfk_/.test((await page.textContent('[data-testid=api-key-secret]')) ?? ''), 'a new API key secret is shown once');
+  check(/^nfk_/.test((await page.textContent('[data-testid=api-key-secret]')) ?? ''), 'after a reload a new API key secret is shown once');
   await page.waitForSelector('[data-testid=api-keys] tbody tr', { timeout: 10_000 });
   check(true, 'the new key is listed');
   await shot('admin');
+
+  // 6b. Users: create, change role, reset password, delete; errors at their field.
+  await page.fill('#u-email', 'not-an-email');
+  await page.fill('#u-password', 'short');
+  await page.click('form[aria-label="Create a user"] button[type=submit]');
+  await page.waitForSelector('form[aria-label="Create a user"] .field-error[data-field=email]:not(:empty)', { timeout: 10_000 });
+  check(true, `a bad email is reported at the email field ("${await page.textContent('.field-error[data-field=email]')}")`);
+  await page.fill('#u-email', 'e2e.user@demo.nimbusfleet.local');
+  await page.fill('#u-password', 'e2e-password-123');
+  await page.click('form[aria-label="Create a user"] button[type=submit]');
+  const userRow = 'tr[data-user="e2e.user@demo.nimbusfleet.local"]';
+  await page.waitForSelector(userRow, { timeout: 10_000 });
+  check(true, 'an admin creates a user');
+  await page.selectOption(`${userRow} [data-testid=user-role]`, 'viewer');
+  await page.waitForFunction((r) => document.querySelector(`${r} [data-testid=user-role]`)?.value === 'viewer' && /is now viewer/.test(document.getElementById('toast')?.textContent ?? ''), userRow, { timeout: 10_000 });
+  check(true, "an admin changes the user's role");
+  await page.click(`${userRow} [data-testid=reset-password]`);
+  await page.fill(`${userRow} + tr.user-password input[name=password]`, 'another-password-456');
+  await page.click(`${userRow} + tr.user-password button[type=submit]`);
+  await page.waitForFunction(() => /Password of .* changed/.test(document.getElementById('toast')?.textContent ?? ''), null, { timeout: 10_000 });
+  check(true, "an admin resets the user's password");
+  await page.click(`${userRow} [data-testid=delete-user]`);
+  await page.waitForFunction((r) => !document.querySelector(r), userRow, { timeout: 10_000 });
+  check(true, 'an admin deletes the user');
+
+  // 6c. Register a drone (a field error first), edit it, delete it.
+  await page.click('a[href="/"]');
+  await page.click('[data-testid=register-drone]');
+  await page.waitForSelector('[data-testid=register-form]');
+  await page.fill('#new-name', 'E2E Lifter');
+  await page.fill('#new-serial', 'E2E-0001');
+  await page.fill('#new-model', 'Lifter 2');
+  await page.fill('#new-max_altitude_m', '-5');
+  await page.click('[data-testid=register-form] button[type=submit]');
+  await page.waitForSelector('.field-error[data-field=max_altitude_m]:not(:empty)', { timeout: 10_000 });
+  check(true, `a bad maximum altitude is reported at its field ("${await page.textContent('.field-error[data-field=max_altitude_m]')}")`);
+  await page.fill('#new-max_altitude_m', '120');
+  await page.click('[data-testid=register-form] button[type=submit]');
+  await page.waitForSelector('h1:text-is("E2E Lifter")', { timeout: 10_000 });
+  check(true, 'an admin registers a drone and lands on its page');
+  await page.click('button:has-text("Edit details")');
+  await page.fill('#drone-name', 'E2E Lifter II');
+  await page.click('form.form-grid button[type=submit]');
+  await page.waitForSelector('h1:text-is("E2E Lifter II")', { timeout: 10_000 });
+  check(true, 'the new drone is edited');
+  await page.click('[data-testid=delete-drone]');
+  await page.waitForSelector('[data-testid=fleet-map]', { timeout: 10_000 });
+  const gone = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/drones?q=E2E-0001', { headers: { authorization: `Bearer ${sessionStorage.getItem('nimbus.token')}` } });
+    return (await r.json()).items.length;
+  });
+  check(gone === 0, 'the drone is deleted');
+
+  // 6d. A draft is edited in the plan editor, submitted, and rejected with a reason.
+  await page.click('a[href="/plans"]');
+  await page.click('[data-testid=new-plan]');
+  await page.waitForSelector('[data-testid=plan-map]');
+  await page.waitForTimeout(500);
+  check(/\(UTC\)/.test((await page.textContent('label[for=plan-start]')) ?? ''), 'the editor names the time zone of its times (UTC)');
+  await clickAt(-30, -20);
+  await clickAt(30, 20);
+  await page.fill('#plan-name', 'E2E draft');
+  await page.click('[data-testid=save-draft]');
+  await page.waitForURL(/\/plans\?state=draft/, { timeout: 15_000 });
+  await page.locator('[data-testid=plan-table] tr[data-state=draft]', { hasText: 'E2E draft' }).locator('[data-testid=edit-plan]').click();
+  await page.waitForSelector('[data-testid=plan-form]');
+  check((await page.$$('[data-testid=waypoints] li.wp')).length === 2, 'the draft opens in the editor with its two waypoints');
+  await page.waitForTimeout(300);
+  await clickAt(0, 40);
+  await page.fill('#plan-name', 'E2E draft (edited)');
+  await page.locator('[data-testid=wp-alt_m]').nth(2).fill('5000');
+  await page.click('[data-testid=submit-plan]');
+  await page.waitForSelector('li.wp[data-index="2"] [data-testid=wp-error]', { timeout: 10_000 });
+  check(page.url().includes('/edit'), 'an invalid edit stays in the editor, the error at waypoint 3');
+  await page.locator('[data-testid=wp-alt_m]').nth(2).fill('60');
+  await page.click('[data-testid=submit-plan]');
+  await page.waitForURL(/\/plans\?state=submitted/, { timeout: 15_000 });
+  const edited = page.locator('[data-testid=plan-table] tr[data-state=submitted]', { hasText: 'E2E draft (edited)' });
+  await edited.waitFor({ timeout: 10_000 });
+  check((await edited.textContent()).includes('3 waypoints'), 'the edited draft is submitted with its new name and three waypoints');
+  await edited.locator('button', { hasText: 'Reject' }).click();
+  await page.fill('[data-testid=reject-reason]', 'crosses the lake approach corridor');
+  await page.click('[data-testid=confirm-reject]');
+  await page.waitForFunction(() => /is now rejected/.test(document.getElementById('toast')?.textContent ?? ''), null, { timeout: 10_000 });
+  await page.click('.tabs button:has-text("rejected")');
+  const rejected = page.locator('[data-testid=plan-table] tr[data-state=rejected]', { hasText: 'E2E draft (edited)' });
+  await rejected.waitFor({ timeout: 10_000 });
+  check((await rejected.locator('[data-testid=rejection-reason]').textContent()).includes('crosses the lake approach corridor'), 'a plan rejected with a reason shows the reason');
+  await shot('plan-rejected');
+
+  // 6e. Dark mode: the toggle, and the system setting when the toggle is on "system".
+  await page.click('a[href="/"]');
+  await page.waitForSelector('[data-testid=fleet-map]');
+  await page.click('[data-testid=theme-toggle]');
+  check((await page.getAttribute('html', 'data-resolved-theme')) === 'dark', 'the theme toggle switches to dark');
+  const bg = await page.evaluate(() => getComputedStyle(document.querySelector('.side')).backgroundColor);
+  check(/rgb\((\d+), (\d+), (\d+)\)/.test(bg) && bg.match(/\d+/g).slice(0, 3).every((c) => Number(c) < 80), `dark mode darkens the page (${bg})`);
+  await page.waitForTimeout(500);
+  await shot('dark');
+  await page.click('[data-testid=theme-toggle]');
+  await page.click('[data-testid=theme-toggle]');
+  check((await page.evaluate(() => localStorage.getItem('nimbus.theme'))) === null, 'the toggle returns to following the system');
+  const themeIs = (t) => page.waitForFunction((t) => document.documentElement.dataset.resolvedTheme === t, t, { timeout: 5000 }).then(() => true, () => false);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  check(await themeIs('dark'), 'with the toggle on "system", prefers-color-scheme: dark gives dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+  check(await themeIs('light'), 'and light gives light');
+
+  // 6f. A phone (390 × 844): nothing truncated in the visible columns, header and KPIs small.
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+  phone.on('pageerror', (e) => errors.push(String(e)));
+  await phone.goto(`${base}/login`);
+  await phone.evaluate((t) => sessionStorage.setItem('nimbus.token', t), await page.evaluate(() => sessionStorage.getItem('nimbus.token')));
+  await phone.goto(`${base}/`);
+  await phone.waitForSelector('.vt-row', { timeout: 15_000 });
+  await phone.waitForTimeout(1500);
+  const layout = await phone.evaluate(() => {
+    const visible = (e) => e.offsetParent !== null && getComputedStyle(e).display !== 'none';
+    const cut = [...document.querySelectorAll('.vt-head [role=columnheader], .vt-row [role=cell], .vt-row .linkish, .vt-row small')]
+      .filter(visible).filter((e) => e.scrollWidth > e.clientWidth + 0.5).map((e) => `${e.dataset.col ?? e.tagName}: ${e.textContent}`);
+    const top = document.querySelector('.kpis').getBoundingClientRect().bottom;
+    return { cut, columns: [...document.querySelectorAll('.vt-head [role=columnheader]')].filter(visible).length, top, width: document.documentElement.scrollWidth };
+  });
+  await phone.screenshot({ path: join(SHOTS, `${String(++step).padStart(2, '0')}-phone-390.png`) });
+  check(layout.columns >= 4, `the phone shows ${layout.columns} columns`);
+  check(layout.cut.length === 0, `no truncated cell at 390 px (${layout.cut.join(' | ')})`);
+  check(layout.top < 844 * 0.2, `header and KPIs take ${Math.round(layout.top)} px of 844`);
+  check(layout.width <= 390, `the page does not scroll sideways (${layout.width} px)`);
+  await phone.close();
 
   // 7. Settings: turning tiles off leaves the plain background and grid.
   await page.click('a[href="/settings"]');

@@ -6,7 +6,7 @@
  */
 import { allPages, api, type Drone } from './api/client';
 import type { BBox } from './lib/bbox';
-import { NO_FILTER, type FleetFilter } from './lib/fleet-filter';
+import { NO_FILTER, sortKey, type FleetFilter } from './lib/fleet-filter';
 import { Trail } from './lib/trail';
 import { Field, STRIDE, type DroneMeta, type Frame, type FromWorker, type ToWorker, type ViewRequest } from './worker/protocol';
 
@@ -40,6 +40,8 @@ export interface DroneState {
   trail: Trail | null;
   /** Name and serial in lower case, for search. */
   search: string;
+  /** The name as a natural-order sort key. */
+  sortName: string;
 }
 
 export interface FrameUpdate {
@@ -107,7 +109,7 @@ class FleetStore {
   private state(id: string): DroneState {
     let s = this.drones.get(id);
     if (!s) {
-      s = { id, slot: -1, drone: null, point: null, t: 0, trail: null, search: id };
+      s = { id, slot: -1, drone: null, point: null, t: 0, trail: null, search: id, sortName: '\uffff' + id };
       this.drones.set(id, s);
     }
     return s;
@@ -153,6 +155,7 @@ class FleetStore {
       const s = this.state(d.id);
       s.drone = d;
       s.search = `${d.name}\n${d.serial}`.toLowerCase();
+      s.sortName = sortKey(d.name);
     }
     this.send({ type: 'drones', drones: items.map(metaOf) });
     this.pendingList = true;

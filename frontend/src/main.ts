@@ -10,11 +10,13 @@ import { h, toast } from './ui';
 import { loginView } from './views/login';
 import { fleetView } from './views/fleet';
 import { droneView } from './views/drone';
+import { droneRegisterView } from './views/drone-register';
 import { plansView } from './views/plans';
 import { planEditorView } from './views/plan-editor';
 import { adminView } from './views/admin';
 import { settingsView } from './views/settings';
 import { installTestHook } from './test-hook';
+import { installTheme, nextTheme, setThemeChoice, themeLabel } from './theme';
 
 let live: LiveConnection | null = null;
 let ending = false;
@@ -39,6 +41,18 @@ setUnauthorizedHandler((message) => {
 
 function statusLabel(s: LiveStatus): string {
   return { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' }[s];
+}
+
+function themeToggle(): HTMLButtonElement {
+  const b = h('button', { type: 'button', class: 'btn btn-secondary btn-small theme-toggle', 'data-testid': 'theme-toggle' });
+  const show = () => {
+    b.textContent = themeLabel();
+    b.title = `${themeLabel()}; click for the next (system → dark → light)`;
+  };
+  b.addEventListener('click', () => { setThemeChoice(nextTheme()); show(); });
+  window.addEventListener('nimbus:theme', show);
+  show();
+  return b;
 }
 
 function renderHeader(): void {
@@ -68,6 +82,7 @@ function renderHeader(): void {
     ),
     h('div', { class: 'header-right' },
       indicator,
+      themeToggle(),
       h('span', { class: 'who' }, `${me.user.name} · ${me.user.role} · ${me.organization.name}`),
       h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'logout', onclick: () => void logout() }, 'Sign out'),
     ),
@@ -120,12 +135,15 @@ function guarded(view: Parameters<typeof route>[1]): Parameters<typeof route>[1]
 
 route('/login', loginView);
 route('/', guarded(fleetView));
+route('/drones/new', guarded(droneRegisterView));
 route('/drones/:id', guarded(droneView));
 route('/plans', guarded(plansView));
 route('/plans/new', guarded(planEditorView));
+route('/plans/:id/edit', guarded(planEditorView));
 route('/admin', guarded(adminView));
 route('/settings', guarded(settingsView));
 
+installTheme();
 interceptLinks();
 installTestHook(() => live);
 

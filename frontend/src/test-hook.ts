@@ -1,21 +1,32 @@
 /**
- * `window.__nimbus`: read-only state for the end-to-end and performance tests (marker
- * positions as drawn, drone count, live status) and an opt-in lag recorder.
+ * `window.__nimbus`: read-only state for the end-to-end test and the benchmark (markers and
+ * clusters as drawn, drone counts, live status) and an opt-in lag recorder.
  */
 import { fleet } from './fleet-store';
 import type { LiveConnection } from './live';
-import type { DroneLayer } from './map/drone-layer';
+import type { DrawnCluster, DroneLayer } from './map/drone-layer';
 
 interface Hook {
   droneCount(): number;
+  /** Drones with a position. */
+  liveCount(): number;
   droneName(id: string): string | null;
+  /** Single drones as drawn (clustered ones are not). */
   positions(): Array<{ id: string; lat: number; lon: number; x: number; y: number }>;
+  clusters(): DrawnCluster[];
+  /** Every drone's newest position, drawn or not. */
+  allPositions(): Array<{ id: string; lat: number; lon: number }>;
   liveStatus(): string;
   liveEvents(): number;
-  /** Lag samples (ms): draw time − point timestamp, recorded while `recordLag` is true. */
-  lagSamples: number[];
-  recordLag: boolean;
+  /** EventSources opened since the page loaded (a reconnect storm shows here). */
+  streamsOpened(): number;
+  subscribedBbox(): string | null;
+  /** Worker decode times of recent batches (ms). */
+  decodeMs(): number[];
+  /** Canvas draw times (ms). */
+  drawMs: number[];
   /** Receive times of live events not drawn yet, and (draw time − receive time) samples (ms). */
+  recordLag: boolean;
   receivedAt: number[];
   clientLagSamples: number[];
   layer: DroneLayer | null;
@@ -30,11 +41,24 @@ declare global {
 export function installTestHook(live: () => LiveConnection | null): void {
   window.__nimbus = {
     droneCount: () => fleet.drones.size,
+    liveCount: () => {
+      let n = 0;
+      for (const s of fleet.drones.values()) if (s.point) n += 1;
+      return n;
+    },
     droneName: (id) => fleet.drones.get(id)?.drone?.name ?? null,
     positions: () => (window.__nimbus.layer?.positions ?? []).map((d) => ({ ...d })),
+    clusters: () => (window.__nimbus.layer?.drawnClusters ?? []).map((c) => ({ ...c })),
+    allPositions: () => [...fleet.drones.values()].filter((s) => s.point).map((s) => ({ id: s.id, lat: s.point!.lat, lon: s.point!.lon })),
     liveStatus: () => live()?.status ?? 'offline',
     liveEvents: () => live()?.events ?? 0,
-    lagSamples: [],
+    streamsOpened: () => live()?.opened ?? 0,
+    subscribedBbox: () => {
+      const b = live()?.subscribedBbox;
+      return b ? `${b.west},${b.south},${b.east},${b.north}` : null;
+    },
+    decodeMs: () => [...fleet.decodeMs],
+    drawMs: [],
     recordLag: false,
     receivedAt: [],
     clientLagSamples: [],

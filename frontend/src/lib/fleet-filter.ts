@@ -54,30 +54,43 @@ export function matches(f: FleetFilter, d: Filterable, now: number): boolean {
 export type SortKey = 'name' | 'status' | 'battery' | 'alt' | 'speed' | 'seen';
 export type SortDir = 'asc' | 'desc';
 
-export interface Sortable {
-  name: string;
-  status: string;
-  battery: number;
-  alt: number;
-  speed: number;
+/** What sorting needs of a row (the fleet store's `DroneState` has it). */
+export interface SortRow {
+  /** `sortKey(name)`, computed once per name change. */
+  sortName: string;
+  drone: { status: string } | null;
+  point: { battery_pct: number; alt_m: number; speed_mps: number } | null;
   t: number;
 }
 
-const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+/** A key whose plain string order is a natural order: digit runs padded, case folded. */
+export function sortKey(name: string): string {
+  return name.toLowerCase().replace(/\d+/g, (d) => d.padStart(12, '0'));
+}
 
-/** A comparator for `key`; unknown values (NaN, never reported) sort last in both directions. */
-export function comparator<T>(key: SortKey, dir: SortDir, pick: (row: T) => Sortable): (a: T, b: T) => number {
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function valueOf(r: SortRow, key: 'battery' | 'alt' | 'speed' | 'seen'): number {
+  if (key === 'seen') return r.t > 0 ? r.t : Number.NaN;
+  const p = r.point;
+  if (!p) return Number.NaN;
+  return key === 'battery' ? p.battery_pct : key === 'alt' ? p.alt_m : p.speed_mps;
+}
+
+/**
+ * A comparator for `key`, ties broken by name; unknown values (no position, never reported)
+ * sort last in both directions. Plain comparisons only: it sorts 50,000 rows in a few ms.
+ */
+export function comparator(key: SortKey, dir: SortDir): (a: SortRow, b: SortRow) => number {
   const sign = dir === 'asc' ? 1 : -1;
-  const byName = (a: T, b: T) => collator.compare(pick(a).name, pick(b).name);
-  if (key === 'name') return (a, b) => sign * byName(a, b);
-  if (key === 'status') return (a, b) => sign * collator.compare(pick(a).status, pick(b).status) || byName(a, b);
-  const value = (r: Sortable): number => (key === 'seen' ? (r.t > 0 ? r.t : Number.NaN) : r[key]);
+  if (key === 'name') return (a, b) => sign * cmp(a.sortName, b.sortName);
+  if (key === 'status') return (a, b) => sign * cmp(a.drone?.status ?? '\uffff', b.drone?.status ?? '\uffff') || cmp(a.sortName, b.sortName);
   return (a, b) => {
-    const va = value(pick(a));
-    const vb = value(pick(b));
+    const va = valueOf(a, key);
+    const vb = valueOf(b, key);
     const na = Number.isNaN(va);
     const nb = Number.isNaN(vb);
-    if (na || nb) return na === nb ? byName(a, b) : na ? 1 : -1;
-    return sign * (va - vb) || byName(a, b);
+    if (na || nb) return na === nb ? cmp(a.sortName, b.sortName) : na ? 1 : -1;
+    return sign * (va - vb) || cmp(a.sortName, b.sortName);
   };
 }

@@ -7,6 +7,7 @@
  */
 import L from 'leaflet';
 import { containsPoint } from '../lib/bbox';
+import { clusterLabel, clusterRadius } from '../lib/cluster-style';
 import { droneColor } from '../lib/colors';
 import * as fmt from '../lib/format';
 import { worldSize, worldX, worldY } from '../lib/mercator';
@@ -45,18 +46,6 @@ export interface DroneLayerOptions {
   only?: () => DroneState[];
 }
 
-/** Compact counts: 950, 1.2k, 12k. */
-export function clusterLabel(n: number): string {
-  if (n < 1000) return String(n);
-  if (n < 10_000) return `${(n / 1000).toFixed(1).replace(/\.0$/, '')}k`;
-  return `${Math.round(n / 1000)}k`;
-}
-
-/** A cluster's disc radius in pixels: grows with the logarithm of the count. */
-export function clusterRadius(n: number): number {
-  return Math.round(13 + 5 * Math.log10(Math.max(1, n)));
-}
-
 function theme(): { label: string; halo: string; trail: string } {
   const dark = document.documentElement.dataset.resolvedTheme === 'dark';
   return dark
@@ -78,7 +67,7 @@ export class DroneLayer extends L.Layer {
   private hoverAt: L.Point | null = null;
   private hoverFrame: number | null = null;
 
-  constructor(private readonly options: DroneLayerOptions = {}) {
+  constructor(private readonly opts: DroneLayerOptions = {}) {
     super();
   }
 
@@ -149,7 +138,7 @@ export class DroneLayer extends L.Layer {
   }
 
   private singles(): DroneState[] {
-    if (this.options.only) return this.options.only();
+    if (this.opts.only) return this.opts.only();
     const f = fleet.frame;
     if (!f) return [];
     const out: DroneState[] = [];
@@ -187,7 +176,7 @@ export class DroneLayer extends L.Layer {
     const py = (lat: number) => worldY(lat, ws) - offY;
     const onScreen = (x: number, y: number) => x >= -20 && y >= -20 && x <= size.x + 20 && y <= size.y + 20;
     const now = Date.now();
-    const subscribed = this.options.only ? null : fleet.subscribed;
+    const subscribed = this.opts.only ? null : fleet.subscribed;
 
     const singles = this.singles();
     const drawn: DrawnDrone[] = [];
@@ -251,15 +240,21 @@ export class DroneLayer extends L.Layer {
       ctx.lineWidth = 3;
       ctx.strokeStyle = colors.halo;
       ctx.fillStyle = colors.label;
+      // Greedy decluttering: a label that would overlap one already written is left out.
+      const taken: Array<[number, number, number, number]> = [];
       for (const { s, x, y } of visible) {
         const text = `${s.drone?.name ?? s.id.slice(0, 8)} · ${fmt.percent(s.point!.battery_pct)} · ${fmt.metres(s.point!.alt_m, 0)}`;
+        const w = ctx.measureText(text).width;
+        const box: [number, number, number, number] = [x + 11, y - 7, x + 11 + w, y + 7];
+        if (taken.some((t) => box[0] < t[2] && box[2] > t[0] && box[1] < t[3] && box[3] > t[1])) continue;
+        taken.push(box);
         ctx.strokeText(text, x + 11, y);
         ctx.fillText(text, x + 11, y);
       }
     }
 
     const clusters: DrawnCluster[] = [];
-    const f = this.options.only ? null : fleet.frame;
+    const f = this.opts.only ? null : fleet.frame;
     if (f && f.clusters.length > 0) {
       const c = f.clusters;
       for (let i = 0; i < c.length; i += CLUSTER_STRIDE) {
@@ -364,7 +359,7 @@ export class DroneLayer extends L.Layer {
       return;
     }
     if ('drone' in h) {
-      const s = fleet.drones.get(h.drone.id) ?? this.options.only?.().find((d) => d.id === h.drone.id);
+      const s = fleet.drones.get(h.drone.id) ?? this.opts.only?.().find((d) => d.id === h.drone.id);
       const p = s?.point;
       this.tip.replaceChildren(
         Object.assign(document.createElement('strong'), { textContent: s?.drone?.name ?? h.drone.id }),

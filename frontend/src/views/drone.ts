@@ -2,11 +2,12 @@
 import L from 'leaflet';
 import type uPlot from 'uplot';
 import { api, type Drone, type DroneUpdate, type ExportFormat, type Point } from '../api/client';
-import { fleet } from '../fleet-store';
+import { fleet, type LivePoint } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { ApiError } from '../lib/problem';
 import { createBaseMap } from '../map/base';
 import { DroneLayer } from '../map/drone-layer';
+import { navigate } from '../router';
 import { session } from '../session';
 import { downloadBlob, errorText, h, notice, toast } from '../ui';
 import { chartData, RANGES, SERIES } from '../lib/chart-data';
@@ -47,6 +48,22 @@ export async function droneView(root: HTMLElement, params: Record<string, string
     h('div', { class: 'grid-2' }, plans, exports),
   ));
 
+  const deleteError = h('p', { class: 'field-error', role: 'alert' });
+  const remove = async () => {
+    if (!window.confirm(`Delete the drone "${drone.name}" (${drone.serial}) with its flight plans and API keys? Its telemetry stays until retention removes it.`)) return;
+    deleteError.textContent = '';
+    try {
+      await api.deleteDrone(id);
+      fleet.removeDrone(id);
+      toast(`Drone "${drone.name}" deleted`);
+      navigate('/');
+    } catch (e) {
+      deleteError.textContent = e instanceof ApiError && e.code === 'drone_has_open_plans'
+        ? 'Not deleted: one of its flight plans is approved or active. Complete or cancel it first.'
+        : `Not deleted: ${errorText(e)}`;
+    }
+  };
+
   const renderMeta = (editing = false, errors: Map<string, string> = new Map()) => {
     const rows: Array<[string, string, keyof DroneUpdate | null, string]> = [
       ['Name', drone.name, 'name', 'text'],
@@ -70,9 +87,15 @@ export async function droneView(root: HTMLElement, params: Record<string, string
         h('dl', { class: 'dl' }, ...rows.flatMap(([label, value, key]) => [h('dt', {}, label.replace(/ \(.*\)$/, '')), h('dd', {}, (key && display[key]) || value || '—')]),
           h('dt', {}, 'Home'), h('dd', {}, drone.home ? `${fmt.coordinate(drone.home.lat)}, ${fmt.coordinate(drone.home.lon)}` : '—'),
           h('dt', {}, 'Updated'), h('dd', {}, `${fmt.dateTime(drone.updated_at)} (version ${drone.version})`)),
-        session.can('operator')
-          ? h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => renderMeta(true) }, 'Edit details')
-          : h('p', { class: 'hint' }, 'Viewers cannot edit drones; ask an operator or admin.'),
+        h('div', { class: 'row' },
+          session.can('operator')
+            ? h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => renderMeta(true) }, 'Edit details')
+            : h('p', { class: 'hint' }, 'Viewers cannot edit drones; ask an operator or admin.'),
+          session.can('admin')
+            ? h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'delete-drone', onclick: () => void remove() }, 'Delete drone')
+            : session.can('operator') ? h('button', { type: 'button', class: 'btn btn-danger', disabled: true, title: 'Only admins delete drones' }, 'Delete drone') : null,
+          session.can('operator') && !session.can('admin') ? h('span', { class: 'hint' }, 'Only admins delete drones.') : null),
+        deleteError,
       );
       return;
     }
@@ -143,13 +166,13 @@ export async function droneView(root: HTMLElement, params: Record<string, string
   const liveBody = h('dl', { class: 'dl' });
   const liveNote = h('p', { class: 'hint' });
   liveCard.append(h('h2', { id: 'live-title' }, 'Live telemetry'), liveNote, liveBody);
-  const renderLive = (p: Point | null) => {
+  const renderLive = (p: LivePoint | null, t: number) => {
     if (!p) {
       liveNote.textContent = 'No telemetry yet. Values appear as soon as the drone (or the simulator) sends points to POST /api/v1/telemetry.';
       liveBody.replaceChildren();
       return;
     }
-    liveNote.textContent = `Last point ${fmt.ago(p.ts)} (${fmt.dateTime(p.ts)})`;
+    liveNote.textContent = `Last point ${fmt.ago(t)} (${fmt.dateTime(t)})`;
     const item = (k: string, v: string, testid?: string) => [h('dt', {}, k), h('dd', testid ? { 'data-testid': testid } : {}, v)];
     liveBody.replaceChildren(
       ...item('Position', `${fmt.coordinate(p.lat)}, ${fmt.coordinate(p.lon)}`),
@@ -162,13 +185,18 @@ export async function droneView(root: HTMLElement, params: Record<string, string
       ...item('Satellites', p.satellites === null || p.satellites === undefined ? '—' : `${p.satellites} satellites`),
     );
   };
+  const fromApi = (p: Point): LivePoint => ({ ...p, vertical_speed_mps: p.vertical_speed_mps ?? null, link_quality_pct: p.link_quality_pct ?? null, satellites: p.satellites ?? null });
+  const renderStored = () => {
+    const s = fleet.drones.get(id);
+    renderLive(s?.point ?? null, s?.t ?? 0);
+  };
   const known = fleet.drones.get(id)?.point ?? null;
-  renderLive(known);
-  if (!known) api.latest(id).then(renderLive).catch(() => renderLive(null));
+  renderStored();
+  if (!known) api.latest(id).then((p) => { if (!fleet.drones.get(id)?.point) renderLive(fromApi(p), Date.parse(p.ts)); }).catch(() => renderLive(null, 0));
   cleanups.push(fleet.subscribe((u) => {
-    if (u.changed.has(id)) renderLive(fleet.drones.get(id)?.point ?? null);
+    if (u.has(id)) renderStored();
   }));
-  const ageTimer = window.setInterval(() => renderLive(fleet.drones.get(id)?.point ?? null), 5000);
+  const ageTimer = window.setInterval(() => { if (fleet.drones.get(id)?.point) renderStored(); }, 5000);
   cleanups.push(() => window.clearInterval(ageTimer));
 
   // Position, trail and home on a small map that follows the drone.
@@ -176,10 +204,10 @@ export async function droneView(root: HTMLElement, params: Record<string, string
   mapCard.append(h('h2', { id: 'map-title' }, 'Position and recent track'), h('div', { class: 'mini-map-wrap' }, miniEl));
   const here = fleet.drones.get(id)?.point ?? drone.home;
   const mini = createBaseMap(miniEl, here ? [here.lat, here.lon] : undefined, 15);
-  const only = new DroneLayer(() => {
+  const only = new DroneLayer({ only: () => {
     const s = fleet.drones.get(id);
-    return s ? [s] : [];
-  });
+    return s?.point ? [s] : [];
+  } });
   only.selected = id;
   only.addTo(mini.map);
   if (drone.home) {
@@ -188,7 +216,7 @@ export async function droneView(root: HTMLElement, params: Record<string, string
       .addTo(mini.map);
   }
   cleanups.push(fleet.subscribe((u) => {
-    if (!u.changed.has(id)) return;
+    if (!u.has(id)) return;
     only.redraw();
     const p = fleet.drones.get(id)?.point;
     if (p && !mini.map.getBounds().pad(-0.2).contains([p.lat, p.lon])) mini.map.panTo([p.lat, p.lon]);

@@ -1,15 +1,27 @@
-/** Fleet overview: live map, KPIs and the drone table, kept in sync. */
+/**
+ * Fleet overview: live map, KPIs and the drone table, kept in sync. The map's view goes to
+ * the fleet worker (which clusters what is in it) and to the live subscription (which
+ * follows the view from a distance, see `lib/subscription.ts`).
+ */
 import L from 'leaflet';
 import { api, type Summary } from '../api/client';
 import { fleet, type DroneState, type FrameUpdate } from '../fleet-store';
+import { LiveConnection } from '../live';
+import { bboxParam, type BBox } from '../lib/bbox';
 import { STATUS_COLORS, batteryColor } from '../lib/colors';
+import { comparator, isFiltering, matches, type BatteryBand, type FleetFilter, type Online, type SortDir, type SortKey } from '../lib/fleet-filter';
 import * as fmt from '../lib/format';
+import { SubscriptionScheduler, type MapView } from '../lib/subscription';
+import { clockIn, zoneChoice, zoneLabel } from '../lib/time';
 import { createBaseMap } from '../map/base';
 import { DroneLayer } from '../map/drone-layer';
-import { h } from '../ui';
+import { session } from '../session';
+import { append, h } from '../ui';
 import { DroneTable } from './drone-table';
 
 const SUMMARY_EVERY_MS = 5000;
+/** Sorting by a live value re-sorts this often (not on every update, so rows hold still). */
+const RESORT_MS = 5000;
 
 function kpi(label: string, testid: string): { el: HTMLElement; value: HTMLElement } {
   const value = h('strong', { 'data-testid': testid }, '…');
@@ -28,10 +40,21 @@ function legend(): HTMLElement {
       item(STATUS_COLORS.grounded!, 'grounded'),
       item(STATUS_COLORS.retired!, 'retired'),
       h('li', {}, h('span', { class: 'swatch hollow', 'aria-hidden': 'true' }), 'no report for 60 s'),
+      h('li', {}, h('span', { class: 'swatch hollow grey', 'aria-hidden': 'true' }), 'outside the live area (pan to it)'),
+      h('li', {}, h('span', { class: 'swatch round', 'aria-hidden': 'true' }), 'cluster (click to zoom in)'),
+      h('li', {}, h('span', { class: 'swatch round warn', 'aria-hidden': 'true' }), 'cluster, > 10 % battery < 20 %'),
       h('li', {}, h('span', { class: 'line-swatch', 'aria-hidden': 'true' }), 'active plan route'),
       h('li', {}, h('span', { class: 'line-swatch dashed', 'aria-hidden': 'true' }), 'approved plan route'),
     ),
   );
+}
+
+function select(label: string, options: Array<[string, string]>): HTMLSelectElement {
+  return h('select', { 'aria-label': label }, ...options.map(([v, t]) => h('option', { value: v }, t)));
+}
+
+function toBBox(b: L.LatLngBounds): BBox {
+  return { west: b.getWest(), south: b.getSouth(), east: b.getEast(), north: b.getNorth() };
 }
 
 export function fleetView(root: HTMLElement): () => void {
@@ -39,34 +62,42 @@ export function fleetView(root: HTMLElement): () => void {
   const byStatus = kpi('By status', 'kpi-status');
   const reporting = kpi('Reporting now', 'kpi-reporting');
   const flights = kpi('Active flights', 'kpi-flights');
-  const pps = kpi('Points per second', 'kpi-pps');
+  const pps = kpi('Points per second (last 5 s)', 'kpi-pps');
   const kpiNote = h('span', { class: 'muted small kpi-note' });
   const kpis = h('section', { class: 'kpis', 'aria-label': 'Fleet figures' }, total.el, byStatus.el, reporting.el, flights.el, pps.el, kpiNote);
 
   const mapEl = h('div', { class: 'map', id: 'fleet-map', 'data-testid': 'fleet-map' });
   const search = h('input', { type: 'search', id: 'drone-search', placeholder: 'Search name or serial', 'aria-label': 'Search drones by name or serial' });
-  const statusFilter = h('select', { 'aria-label': 'Filter by status' },
-    h('option', { value: '' }, 'All statuses'),
-    ...['active', 'maintenance', 'grounded', 'retired'].map((s) => h('option', { value: s }, s)));
+  const statusFilter = select('Filter by status', [['', 'All statuses'], ...['active', 'maintenance', 'grounded', 'retired'].map((s): [string, string] => [s, s])]);
+  statusFilter.id = 'filter-status';
+  const batteryFilter = select('Filter by battery', [['', 'Any battery'], ['low', 'Battery < 20 %'], ['mid', 'Battery 20–50 %'], ['high', 'Battery ≥ 50 %']]);
+  batteryFilter.id = 'filter-battery';
+  const onlineFilter = select('Filter by reporting', [['', 'Online and offline'], ['online', 'Online (report ≤ 60 s)'], ['offline', 'Offline or never reported']]);
+  onlineFilter.id = 'filter-online';
   const countEl = h('span', { class: 'muted small', 'data-testid': 'drone-count', 'aria-live': 'polite' });
   const emptyEl = h('div', { class: 'table-empty' });
   const table = new DroneTable();
-  const selection = h('div', { class: 'selection', 'aria-live': 'polite' });
+  const selection = h('div', { class: 'selection', 'aria-live': 'polite', 'data-testid': 'selection' });
+  const register = session.can('operator')
+    ? h('a', { href: '/drones/new', 'data-link': true, class: 'btn btn-secondary btn-small', 'data-testid': 'register-drone' }, 'Register drone')
+    : null;
 
   root.append(h('div', { class: 'fleet-page' },
     kpis,
     h('div', { class: 'fleet-main' },
       h('div', { class: 'map-wrap' }, mapEl, legend()),
       h('section', { class: 'side', 'aria-label': 'Drone list' },
-        h('div', { class: 'row' }, search, statusFilter),
-        countEl, selection, emptyEl, table.el),
+        h('div', { class: 'row filters' }, search, statusFilter, batteryFilter, onlineFilter),
+        h('div', { class: 'row spread' }, countEl, register),
+        selection, emptyEl, table.el),
     ),
   ));
 
   const base = createBaseMap(mapEl);
-  const layer = new DroneLayer(() => fleet.drones.values());
+  const layer = new DroneLayer();
   layer.addTo(base.map);
   window.__nimbus.layer = layer;
+  const live = LiveConnection.active;
 
   let alive = true;
   // Routes of approved and active plans, on Leaflet's canvas renderer.
@@ -89,25 +120,50 @@ export function fleetView(root: HTMLElement): () => void {
   void loadPlans();
   const planTimer = window.setInterval(() => void loadPlans(), 30_000);
 
-  let pendingLag: number[] = [];
-  layer.onDraw = (at) => {
+  layer.onDraw = (at, costMs) => {
     const hook = window.__nimbus;
-    if (hook.recordLag) {
-      for (const t of pendingLag) hook.lagSamples.push(at - t);
-      for (const t of hook.receivedAt) hook.clientLagSamples.push(at - t);
-    }
+    hook.drawMs.push(costMs);
+    if (hook.drawMs.length > 500) hook.drawMs.splice(0, 250);
+    if (hook.recordLag) for (const t of hook.receivedAt) hook.clientLagSamples.push(at - t);
     hook.receivedAt = [];
-    pendingLag = [];
   };
 
-  const select = (id: string, from: 'map' | 'table') => {
+  // The view: to the worker at once (it clusters what is in view), to the subscription later.
+  const currentView = (): MapView => ({ bbox: toBBox(base.map.getBounds()), zoom: base.map.getZoom() });
+  const sendView = () => fleet.setView({ ...currentView(), subscribed: live?.subscribedBbox ?? null });
+  const scheduler = new SubscriptionScheduler((s) => {
+    if (!live) return;
+    live.setBbox(s.bbox);
+    sendView();
+    // Drones newly inside the box have not streamed yet: fetch their newest positions.
+    if (s.bbox) void fleet.refreshPositions(bboxParam(s.bbox)).catch(() => undefined);
+  }, () => fleet.bounds);
+  scheduler.current = { bbox: live?.subscribedBbox ?? null, zoom: base.map.getZoom() };
+  base.map.on('moveend', () => {
+    sendView();
+    scheduler.viewChanged(currentView());
+  });
+  sendView();
+
+  let following = false;
+  const stopFollowing = () => {
+    if (!following) return;
+    following = false;
+    showSelection(layer.selected ? fleet.drones.get(layer.selected) : undefined);
+  };
+  base.map.on('dragstart', stopFollowing);
+
+  const centreOn = (s: DroneState, always: boolean) => {
+    if (!s.point) return;
+    const ll: [number, number] = [s.point.lat, s.point.lon];
+    if (always || !base.map.getBounds().pad(-0.1).contains(ll)) base.map.panTo(ll, { animate: !always, duration: 0.4 });
+  };
+
+  const selectDrone = (id: string, from: 'map' | 'table') => {
     layer.select(id);
     table.select(id, from === 'map');
     const s = fleet.drones.get(id);
-    if (s?.point && from === 'table') {
-      const ll: [number, number] = [s.point.lat, s.point.lon];
-      if (!base.map.getBounds().pad(-0.1).contains(ll)) base.map.panTo(ll);
-    }
+    if (s && from === 'table') centreOn(s, false);
     showSelection(s);
   };
   const showSelection = (s: DroneState | undefined) => {
@@ -116,26 +172,39 @@ export function fleetView(root: HTMLElement): () => void {
       return;
     }
     const name = s.drone?.name ?? s.id;
-    selection.replaceChildren(
+    const p = s.point;
+    selection.replaceChildren();
+    append(selection,
       h('strong', {}, name), ' ',
-      s.point ? `${fmt.metres(s.point.alt_m)} · ${fmt.speed(s.point.speed_mps)} · ${fmt.percent(s.point.battery_pct)} · heading ${fmt.degrees(s.point.heading_deg)}` : 'no position yet',
+      p ? `${fmt.metres(p.alt_m)} · ${fmt.speed(p.speed_mps)} · ${fmt.percent(p.battery_pct)} · heading ${fmt.degrees(p.heading_deg)} · ${fmt.lastSeen(s.t)}` : 'never reported',
+      ' ',
+      p ? h('button', { type: 'button', class: 'btn btn-small btn-secondary', 'aria-pressed': String(following), 'data-testid': 'follow', onclick: () => {
+        following = !following;
+        if (following) centreOn(s, true);
+        showSelection(s);
+      } }, following ? 'Stop following' : 'Follow') : null,
       ' ',
       h('a', { href: `/drones/${s.id}`, 'data-link': true }, 'Open details'),
     );
   };
-  layer.onSelect = (id) => select(id, 'map');
-  table.onSelect = (id) => select(id, 'table');
+  layer.onSelect = (id) => { following = false; selectDrone(id, 'map'); };
+  table.onSelect = (id) => { following = false; selectDrone(id, 'table'); };
 
+  let sort: { key: SortKey; dir: SortDir } = { key: 'name', dir: 'asc' };
+  const filter = (): FleetFilter => ({
+    text: search.value.trim().toLowerCase(),
+    status: statusFilter.value,
+    battery: batteryFilter.value as BatteryBand,
+    online: onlineFilter.value as Online,
+  });
   const filterRows = () => {
-    const q = search.value.trim().toLowerCase();
-    const st = statusFilter.value;
-    const rows = fleet.list().filter((s) => {
-      if (st && s.drone?.status !== st) return false;
-      if (!q) return true;
-      const d = s.drone;
-      return !!d && (d.name.toLowerCase().includes(q) || d.serial.toLowerCase().includes(q));
-    });
-    rows.sort((a, b) => (a.drone?.name ?? '\uffff' + a.id).localeCompare(b.drone?.name ?? '\uffff' + b.id));
+    const f = filter();
+    const now = Date.now();
+    const all = fleet.list();
+    const rows = isFiltering(f)
+      ? all.filter((s) => matches(f, { search: s.search, status: s.drone?.status ?? null, battery: s.point?.battery_pct ?? Number.NaN, t: s.t }, now))
+      : all;
+    rows.sort(comparator(sort.key, sort.dir));
     table.setRows(rows);
     countEl.textContent = `${fmt.count(rows.length)} of ${fmt.count(fleet.drones.size)} drones`;
     if (fleet.loadError && fleet.drones.size === 0) {
@@ -144,38 +213,52 @@ export function fleetView(root: HTMLElement): () => void {
     } else if (!fleet.loaded && fleet.drones.size === 0) {
       emptyEl.replaceChildren(h('div', { class: 'notice notice-loading', role: 'status' }, 'Loading drones…'));
     } else if (fleet.drones.size === 0) {
-      emptyEl.replaceChildren(h('div', { class: 'notice notice-empty', role: 'status' }, 'No drones yet — register one with POST /api/v1/drones (see the API docs at /docs/), or start the server with --demo --simulate 10.'));
+      emptyEl.replaceChildren(h('div', { class: 'notice notice-empty', role: 'status' },
+        session.can('operator') ? 'No drones yet — register one with "Register drone", or start the server with --demo --simulate 10.' : 'No drones yet: an operator or admin registers them.'));
     } else if (rows.length === 0) {
-      emptyEl.replaceChildren(h('div', { class: 'notice notice-empty', role: 'status' }, 'No drone matches this search. Clear the search box or the status filter.'));
+      emptyEl.replaceChildren(h('div', { class: 'notice notice-empty', role: 'status' }, 'No drone matches. Clear the search box or the filters.'));
     } else emptyEl.replaceChildren();
   };
-  let filterTimer: number | undefined;
-  search.addEventListener('input', () => {
-    window.clearTimeout(filterTimer);
-    filterTimer = window.setTimeout(filterRows, 120);
-  });
-  statusFilter.addEventListener('change', filterRows);
+  // Typing filters in the next frame (a few ms for 10,000 drones): no debounce delay.
+  let filterFrame: number | null = null;
+  const filterSoon = () => {
+    if (filterFrame !== null) return;
+    filterFrame = requestAnimationFrame(() => {
+      filterFrame = null;
+      filterRows();
+      fleet.setFilter(filter());
+    });
+  };
+  search.addEventListener('input', filterSoon);
+  for (const s of [statusFilter, batteryFilter, onlineFilter]) s.addEventListener('change', filterSoon);
+  table.onSort = (key, dir) => {
+    sort = { key, dir };
+    filterRows();
+  };
 
   let fitted = false;
   const fitOnce = () => {
-    if (fitted) return;
-    const pts = fleet.list().filter((s) => s.point).map((s) => [s.point!.lat, s.point!.lon] as [number, number]);
-    if (pts.length === 0) return;
+    if (fitted || !fleet.bounds) return;
     fitted = true;
-    base.map.fitBounds(pts, { padding: [30, 30], maxZoom: 15 });
+    const b = fleet.bounds;
+    base.map.fitBounds([[b.south, b.west], [b.north, b.east]], { padding: [30, 30], maxZoom: 15, animate: false });
   };
 
   const unsubscribe = fleet.subscribe((u: FrameUpdate) => {
-    for (const p of u.points) pendingLag.push(Date.parse(p.ts));
     if (u.listChanged) filterRows();
-    else table.refresh(u.changed);
-    // Live frames arrive inside requestAnimationFrame: draw in the same frame.
-    if (u.points.length > 0) layer.redrawNow();
-    else if (u.changed.size > 0 || u.listChanged) layer.redraw();
-    if (layer.selected && u.changed.has(layer.selected)) showSelection(fleet.drones.get(layer.selected));
+    else if (u.changed > 0) table.refreshVisible();
+    // Updates are handed out inside requestAnimationFrame: draw in the same frame.
+    layer.redrawNow();
+    const sel = layer.selected;
+    if (sel && u.has(sel)) {
+      const s = fleet.drones.get(sel);
+      showSelection(s);
+      if (following && s) centreOn(s, true);
+    }
     fitOnce();
   });
   filterRows();
+  fleet.setFilter(filter());
   fitOnce();
 
   const renderSummary = (s: Summary) => {
@@ -184,8 +267,8 @@ export function fleetView(root: HTMLElement): () => void {
       h('span', { class: 'status-chip' }, h('span', { class: 'swatch', style: `background:${STATUS_COLORS[k] ?? '#5f6368'}`, 'aria-hidden': 'true' }), `${k} ${fmt.count(v)}`)));
     reporting.value.textContent = `${fmt.count(s.reporting_last_60s)} drones`;
     flights.value.textContent = fmt.count(s.active_flight_plans);
-    pps.value.textContent = fmt.rate(s.points_last_minute / 60);
-    kpiNote.textContent = `updated ${new Date().toLocaleTimeString('en-GB')}`;
+    pps.value.textContent = fmt.rate(s.points_per_second);
+    kpiNote.textContent = `updated ${clockIn(Date.now(), zoneChoice(), true)} ${zoneLabel()}`;
   };
   const loadSummary = async () => {
     try {
@@ -197,12 +280,20 @@ export function fleetView(root: HTMLElement): () => void {
   };
   void loadSummary();
   const summaryTimer = window.setInterval(() => void loadSummary(), SUMMARY_EVERY_MS);
-  // "Last seen" ages without new data; refresh the visible rows every few seconds.
-  const ageTimer = window.setInterval(() => table.refreshAll(), 5000);
+  // "Last seen" ages without new data, and a live sort order drifts: refresh every few seconds.
+  const ageTimer = window.setInterval(() => {
+    if (sort.key !== 'name' && sort.key !== 'status' || filter().online) filterRows();
+    else table.refreshVisible();
+  }, RESORT_MS);
 
   return () => {
     alive = false;
     unsubscribe();
+    scheduler.stop();
+    // Other screens show drones anywhere: back to the whole fleet.
+    live?.setBbox(null);
+    fleet.subscribed = null;
+    if (filterFrame !== null) cancelAnimationFrame(filterFrame);
     window.clearInterval(summaryTimer);
     window.clearInterval(ageTimer);
     window.clearInterval(planTimer);

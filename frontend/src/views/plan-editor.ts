@@ -1,6 +1,10 @@
-/** New flight plan: click the map to add waypoints, edit altitude/speed/hold in the list, submit. */
+/**
+ * The flight plan editor: a new plan (`/plans/new`) or a draft (`/plans/:id/edit`). Click
+ * the map to add waypoints, edit altitude/speed/hold in the list, save or submit; the API's
+ * errors are shown at the waypoint and field they name.
+ */
 import L from 'leaflet';
-import { api, type NewPlan, type Waypoint } from '../api/client';
+import { api, type NewPlan, type Plan, type Waypoint } from '../api/client';
 import { fleet } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { ApiError, groupFieldErrors, type GroupedErrors } from '../lib/problem';
@@ -8,6 +12,7 @@ import { createBaseMap } from '../map/base';
 import { DroneLayer } from '../map/drone-layer';
 import { navigate } from '../router';
 import { session } from '../session';
+import { fromInputValue, toInputValue, zoneChoice, zoneLabel } from '../lib/time';
 import { errorText, h, notice, toast } from '../ui';
 
 interface Draft {
@@ -18,26 +23,42 @@ interface Draft {
   hold_s: string;
 }
 
-/** `datetime-local` value for a date, in local time. */
-function localInput(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
 
 function optionalNumber(s: string): number | null {
   return s.trim() === '' ? null : Number(s);
 }
 
-export function planEditorView(root: HTMLElement, _p: Record<string, string>, query: URLSearchParams): () => void {
+export async function planEditorView(root: HTMLElement, params: Record<string, string>, query: URLSearchParams): Promise<() => void> {
   if (!session.can('operator')) {
-    root.append(notice('error', 'Only operators and admins can create flight plans. ', h('a', { href: '/plans', 'data-link': true }, 'Back to the plans')));
+    root.append(notice('error', 'Only operators and admins can create and edit flight plans. ', h('a', { href: '/plans', 'data-link': true }, 'Back to the plans')));
     return () => undefined;
   }
-  const waypoints: Draft[] = [];
+  /** The draft being edited, once the plan exists on the server. */
+  let editing: { plan: Plan; etag: string } | null = null;
+  if (params.id) {
+    root.append(notice('loading', 'Loading the plan…'));
+    try {
+      const r = await api.plan(params.id);
+      editing = { plan: r.body, etag: r.etag ?? `"${r.body.version}"` };
+    } catch (e) {
+      root.replaceChildren(notice('error', `Could not load the plan: ${errorText(e)}. `, h('a', { href: '/plans', 'data-link': true }, 'Back to the plans')));
+      return () => undefined;
+    }
+    if (editing.plan.state !== 'draft') {
+      root.replaceChildren(notice('error', `This plan is ${editing.plan.state}: only drafts can be edited. `, h('a', { href: `/plans?state=${editing.plan.state}`, 'data-link': true }, 'Back to the plans')));
+      return () => undefined;
+    }
+    root.replaceChildren();
+  }
+  const zone = zoneChoice();
+  const waypoints: Draft[] = editing
+    ? editing.plan.waypoints.map((w) => ({ lat: w.lat, lon: w.lon, alt_m: String(w.alt_m), speed_mps: w.speed_mps === null || w.speed_mps === undefined ? '' : String(w.speed_mps), hold_s: w.hold_s ? String(w.hold_s) : '' }))
+    : [];
   let errors: GroupedErrors = { items: new Map(), fields: new Map(), general: [] };
 
-  const wanted = query.get('drone_id');
-  const droneSelect = h('select', { id: 'plan-drone', name: 'drone_id', required: true });
+  const wanted = editing?.plan.drone_id ?? query.get('drone_id');
+  // A plan keeps its drone: editing a draft cannot move it to another one.
+  const droneSelect = h('select', { id: 'plan-drone', name: 'drone_id', required: true, disabled: !!editing, title: editing ? 'A plan keeps its drone; create a new plan for another drone' : null });
   const fillDrones = () => {
     const drones = fleet.list().filter((s) => s.drone).sort((a, b) => a.drone!.name.localeCompare(b.drone!.name));
     const keep = droneSelect.value || wanted;
@@ -47,25 +68,29 @@ export function planEditorView(root: HTMLElement, _p: Record<string, string>, qu
     return drones.length;
   };
   const unsubscribe = fillDrones() > 0 && fleet.loaded ? () => undefined : fleet.subscribe((u) => { if (u.listChanged) fillDrones(); });
-  const name = h('input', { id: 'plan-name', name: 'name', type: 'text', value: `Plan ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`, required: true });
-  const start = h('input', { id: 'plan-start', name: 'planned_start', type: 'datetime-local', value: localInput(new Date(Date.now() + 60 * 60_000)) });
-  const end = h('input', { id: 'plan-end', name: 'planned_end', type: 'datetime-local', value: localInput(new Date(Date.now() + 120 * 60_000)) });
+  const name = h('input', { id: 'plan-name', name: 'name', type: 'text', value: editing?.plan.name ?? `Plan ${toInputValue(Date.now(), zone).replace('T', ' ')} ${zoneLabel(zone)}`, required: true });
+  const startAt = editing ? Date.parse(editing.plan.planned_start) : Date.now() + 60 * 60_000;
+  const endAt = editing ? Date.parse(editing.plan.planned_end) : Date.now() + 120 * 60_000;
+  const start = h('input', { id: 'plan-start', name: 'planned_start', type: 'datetime-local', value: toInputValue(startAt, zone) });
+  const end = h('input', { id: 'plan-end', name: 'planned_end', type: 'datetime-local', value: toInputValue(endAt, zone) });
+  const title = h('h1', {}, editing ? `Edit draft: ${editing.plan.name}` : 'New flight plan');
   const fieldErr = (field: string) => h('span', { class: 'field-error', role: 'alert', 'data-field': field });
   const fieldErrors = { drone_id: fieldErr('drone_id'), name: fieldErr('name'), planned_start: fieldErr('planned_start'), planned_end: fieldErr('planned_end'), waypoints: fieldErr('waypoints') };
   const general = h('div', { class: 'general-errors', role: 'alert' });
   const list = h('ol', { class: 'waypoints', 'data-testid': 'waypoints' });
-  const saveDraft = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'save-draft' }, 'Save as draft');
+  const saveDraft = h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'save-draft' }, editing ? 'Save draft' : 'Save as draft');
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'submit-plan' }, 'Save and submit');
   const addCentre = h('button', { type: 'button', class: 'btn btn-small btn-secondary' }, 'Add waypoint at map centre');
   const mapEl = h('div', { class: 'map', 'data-testid': 'plan-map', 'aria-label': 'Map: click to add a waypoint' });
 
-  const form = h('form', { class: 'plan-form', novalidate: true, 'aria-label': 'New flight plan' },
-    h('h1', {}, 'New flight plan'),
+  const form = h('form', { class: 'plan-form', novalidate: true, 'aria-label': editing ? 'Edit a draft flight plan' : 'New flight plan', 'data-testid': 'plan-form' },
+    title,
     h('label', { for: 'plan-drone' }, 'Drone'), droneSelect, fieldErrors.drone_id,
     h('label', { for: 'plan-name' }, 'Name'), name, fieldErrors.name,
     h('div', { class: 'row times' },
-      h('div', {}, h('label', { for: 'plan-start' }, 'Planned start (local time)'), start, fieldErrors.planned_start),
-      h('div', {}, h('label', { for: 'plan-end' }, 'Planned end (local time)'), end, fieldErrors.planned_end)),
+      h('div', {}, h('label', { for: 'plan-start' }, `Planned start (${zoneLabel(zone)})`), start, fieldErrors.planned_start),
+      h('div', {}, h('label', { for: 'plan-end' }, `Planned end (${zoneLabel(zone)})`), end, fieldErrors.planned_end)),
+    h('p', { class: 'hint' }, 'Times are in ', h('strong', {}, zoneLabel(zone)), '; change the zone under Settings.'),
     h('h2', {}, 'Waypoints'),
     h('p', { class: 'hint' }, 'Click the map to add a waypoint; drag a numbered marker to move it. Altitudes are metres above the take-off point; leave speed empty for the default cruise speed.'),
     h('div', {}, addCentre), fieldErrors.waypoints, list, general,
@@ -76,7 +101,10 @@ export function planEditorView(root: HTMLElement, _p: Record<string, string>, qu
   const selected = fleet.drones.get(droneSelect.value);
   const center: [number, number] = selected?.point ? [selected.point.lat, selected.point.lon] : selected?.drone?.home ? [selected.drone.home.lat, selected.drone.home.lon] : [47.3769, 8.5417];
   const base = createBaseMap(mapEl, center, 15);
-  new DroneLayer(() => fleet.drones.values()).addTo(base.map);
+  new DroneLayer({ only: () => {
+    const s = fleet.drones.get(droneSelect.value);
+    return s?.point ? [s] : [];
+  } }).addTo(base.map);
   const route = L.polyline([], { color: '#0050d0', weight: 3, dashArray: '6 4', renderer: base.renderer }).addTo(base.map);
   const markers = L.layerGroup().addTo(base.map);
 
@@ -147,35 +175,60 @@ export function planEditorView(root: HTMLElement, _p: Record<string, string>, qu
   // Keyboard users: pan the map with the arrow keys, then add the centre.
   addCentre.addEventListener('click', () => addWaypoint(base.map.getCenter()));
   render();
+  if (waypoints.length > 0) base.map.fitBounds(waypoints.map((w) => [w.lat, w.lon] as [number, number]), { padding: [40, 40], maxZoom: 16, animate: false });
 
   const body = (): NewPlan => ({
     drone_id: droneSelect.value,
     name: name.value.trim(),
-    planned_start: new Date(start.value).toISOString(),
-    planned_end: new Date(end.value).toISOString(),
+    planned_start: new Date(fromInputValue(start.value, zone)).toISOString(),
+    planned_end: new Date(fromInputValue(end.value, zone)).toISOString(),
     waypoints: waypoints.map((w): Waypoint => ({ lat: w.lat, lon: w.lon, alt_m: Number(w.alt_m), speed_mps: optionalNumber(w.speed_mps), hold_s: optionalNumber(w.hold_s) })),
   });
+
+  /** Saves the plan: creates it, or changes the draft (`If-Match`). */
+  const save = async (): Promise<Plan> => {
+    const b = body();
+    if (!editing) {
+      const plan = await api.createPlan(b);
+      editing = { plan, etag: `"${plan.version}"` };
+      return plan;
+    }
+    const r = await api.updatePlan(editing.plan.id, editing.etag, { name: b.name, planned_start: b.planned_start, planned_end: b.planned_end, waypoints: b.waypoints });
+    editing = { plan: r.body, etag: r.etag ?? `"${r.body.version}"` };
+    return r.body;
+  };
 
   const send = async (andSubmit: boolean) => {
     errors = { items: new Map(), fields: new Map(), general: [] };
     if (!droneSelect.value) errors.fields.set('drone_id', ['Pick a drone. If the list is empty, wait for the fleet to load or register a drone.']);
-    if (!start.value || Number.isNaN(Date.parse(start.value))) errors.fields.set('planned_start', ['Enter a start time.']);
-    if (!end.value || Number.isNaN(Date.parse(end.value))) errors.fields.set('planned_end', ['Enter an end time.']);
+    if (Number.isNaN(fromInputValue(start.value, zone))) errors.fields.set('planned_start', ['Enter a start time.']);
+    if (Number.isNaN(fromInputValue(end.value, zone))) errors.fields.set('planned_end', ['Enter an end time.']);
     if (errors.fields.size) {
       render();
       return;
     }
     submit.disabled = saveDraft.disabled = true;
-    let created = null;
+    let saved: Plan | null = null;
+    const wasNew = !editing;
     try {
-      created = await api.createPlan(body());
-      if (andSubmit) await api.transition(created.id, 'submit');
-      toast(andSubmit ? `Plan "${created.name}" submitted for approval` : `Plan "${created.name}" saved as draft`);
+      saved = await save();
+      if (andSubmit) await api.transition(saved.id, 'submit');
+      toast(andSubmit ? `Plan "${saved.name}" submitted for approval` : `Plan "${saved.name}" saved as draft`);
       navigate(`/plans?state=${andSubmit ? 'submitted' : 'draft'}`);
     } catch (e) {
-      if (e instanceof ApiError && e.fieldErrors.length) errors = groupFieldErrors(e.fieldErrors);
+      if (e instanceof ApiError && e.status === 412 && editing) {
+        errors.general = ['Someone else changed this draft meanwhile. Reload the page to see their version, then apply your change again.'];
+      } else if (e instanceof ApiError && e.code === 'not_editable') {
+        errors.general = ['This plan is no longer a draft (it was submitted or cancelled meanwhile), so it cannot be edited.'];
+      } else if (e instanceof ApiError && e.fieldErrors.length) errors = groupFieldErrors(e.fieldErrors);
       else errors.general = [errorText(e)];
-      if (created) errors.general.unshift(`The plan was saved as a draft, but submitting it failed. Fix it under Flight plans → draft.`);
+      if (saved && wasNew) {
+        // The editor now edits the saved draft: fix the errors here and submit again.
+        history.replaceState(null, '', `/plans/${saved.id}/edit`);
+        title.textContent = `Edit draft: ${saved.name}`;
+        droneSelect.disabled = true;
+      }
+      if (saved && andSubmit) errors.general.unshift('The plan was saved as a draft, but submitting it failed: fix what is marked below and submit again.');
       render();
       list.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
     } finally {

@@ -8,6 +8,10 @@ import { ApiError } from '../lib/problem';
 import { createBaseMap, type BaseMap } from '../map/base';
 import { session } from '../session';
 import { errorText, h, notice, toast } from '../ui';
+import { FormErrors } from '../form-errors';
+
+/** The API keeps at most this many characters of a rejection reason. */
+const MAX_REASON = 500;
 
 const LABEL: Record<string, string> = {
   submit: 'Submit', approve: 'Approve', reject: 'Reject', activate: 'Activate', complete: 'Complete', cancel: 'Cancel',
@@ -44,7 +48,38 @@ function routeRow(p: Plan, span: number): HTMLElement {
   return row;
 }
 
+/** A form row under a submitted plan: the rejection reason, sent with `reject`. */
+function rejectRow(p: Plan, span: number, done: () => void, close: () => void): HTMLElement {
+  const form = h('form', { class: 'reject-form', novalidate: true, 'aria-label': `Reject plan ${p.name}`, 'data-testid': 'reject-form' });
+  const errors = new FormErrors(form, ['reason']);
+  const reason = h('textarea', { id: `reason-${p.id}`, name: 'reason', rows: 2, maxlength: MAX_REASON, placeholder: 'e.g. the route crosses the airport approach', 'data-testid': 'reject-reason' });
+  const counter = h('small', { class: 'hint' }, `0 / ${MAX_REASON}`);
+  reason.addEventListener('input', () => { counter.textContent = `${reason.value.length} / ${MAX_REASON}`; });
+  const submit = h('button', { type: 'submit', class: 'btn btn-small btn-danger', 'data-testid': 'confirm-reject' }, 'Reject plan');
+  form.append(
+    h('label', { for: reason.id }, `Why is "${p.name}" rejected? (optional, shown to its author)`),
+    reason, counter, errors.slot('reason'), errors.general,
+    h('div', { class: 'row' }, submit, h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: close }, 'Keep it submitted')),
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    try {
+      const next = await api.transition(p.id, 'reject', reason.value.trim() || undefined);
+      toast(`Plan "${p.name}" is now ${next.state}`);
+      done();
+    } catch (err) {
+      errors.show(err, 'Not rejected: ');
+      submit.disabled = false;
+    }
+  });
+  const row = h('tr', { class: 'plan-reject' }, h('td', { colspan: span }, form));
+  requestAnimationFrame(() => reason.focus());
+  return row;
+}
+
 export function planTable(plans: Plan[], reload: () => void, showDrone = true): HTMLElement {
+  const span = showDrone ? 6 : 5;
   const rows = plans.map((p) => {
     const actions = allowedActions(p.state, session.role);
     const droneName = fleet.drones.get(p.drone_id)?.drone?.name ?? p.drone_id.slice(0, 8) + '…';
@@ -56,23 +91,36 @@ export function planTable(plans: Plan[], reload: () => void, showDrone = true): 
         closeRoute(row.nextElementSibling as HTMLElement);
         toggle.setAttribute('aria-expanded', 'false');
       } else {
-        row.after(routeRow(p, showDrone ? 6 : 5));
+        row.after(routeRow(p, span));
         toggle.setAttribute('aria-expanded', 'true');
       }
     });
-    return h('tr', { 'data-plan-id': p.id, 'data-state': p.state },
-      h('td', {}, toggle),
+    const reason = p.state === 'rejected'
+      ? h('div', { class: 'rejection', 'data-testid': 'rejection-reason' }, p.rejection_reason ? `Rejected: ${p.rejection_reason}` : 'Rejected without a reason.')
+      : null;
+    const waiting = p.state === 'submitted' && !session.can('admin') ? h('span', { class: 'hint' }, 'waiting for an admin to approve or reject') : null;
+    const edit = p.state === 'draft' && session.can('operator')
+      ? h('a', { href: `/plans/${p.id}/edit`, 'data-link': true, class: 'btn btn-small btn-secondary', 'aria-label': `Edit plan ${p.name}`, 'data-testid': 'edit-plan' }, 'Edit')
+      : null;
+    const row: HTMLElement = h('tr', { 'data-plan-id': p.id, 'data-state': p.state },
+      h('td', {}, toggle, reason),
       showDrone ? h('td', {}, h('a', { href: `/drones/${p.drone_id}`, 'data-link': true }, droneName)) : null,
       h('td', {}, h('span', { class: `state state-${p.state}`, 'data-testid': 'plan-state' }, p.state)),
       h('td', {}, fmt.dateTime(p.planned_start)),
       h('td', {}, `${p.waypoints.length} waypoints · ${fmt.distance(p.estimate.distance_m)} · ${fmt.seconds(p.estimate.duration_s)}`),
-      h('td', { class: 'actions' }, actions.length === 0 ? h('span', { class: 'muted' }, '—') : null,
+      h('td', { class: 'actions' }, actions.length === 0 && !edit && !waiting ? h('span', { class: 'muted' }, '—') : null, edit, waiting,
         ...actions.map((a) => h('button', {
           type: 'button', class: `btn btn-small ${a === 'reject' || a === 'cancel' ? 'btn-danger' : 'btn-secondary'}`,
           'aria-label': `${LABEL[a]} plan ${p.name}`,
           onclick: async (e: Event) => {
             const b = e.currentTarget as HTMLButtonElement;
-            if ((a === 'cancel' || a === 'reject') && !window.confirm(`${LABEL[a]} the plan "${p.name}"?`)) return;
+            if (a === 'reject') {
+              const open = row.nextElementSibling?.classList.contains('plan-reject');
+              if (open) row.nextElementSibling!.remove();
+              else row.after(rejectRow(p, span, reload, () => row.nextElementSibling?.classList.contains('plan-reject') && row.nextElementSibling.remove()));
+              return;
+            }
+            if (a === 'cancel' && !window.confirm(`${LABEL[a]} the plan "${p.name}"?`)) return;
             b.disabled = true;
             try {
               const next = await api.transition(p.id, a);
@@ -86,10 +134,11 @@ export function planTable(plans: Plan[], reload: () => void, showDrone = true): 
           },
         }, LABEL[a]))),
     );
+    return row;
   });
-  return h('table', { class: 'table', 'data-testid': 'plan-table' },
+  return h('div', { class: 'table-scroll' }, h('table', { class: 'table', 'data-testid': 'plan-table' },
     h('thead', {}, h('tr', {}, h('th', {}, 'Name'), showDrone ? h('th', {}, 'Drone') : null, h('th', {}, 'State'), h('th', {}, 'Planned start'), h('th', {}, 'Route'), h('th', {}, 'Actions'))),
-    h('tbody', {}, ...rows));
+    h('tbody', {}, ...rows)));
 }
 
 export function plansView(root: HTMLElement, _p: Record<string, string>, query: URLSearchParams): () => void {

@@ -1,5 +1,24 @@
 import { defaultTileUrl, OSM_URL, setTileUrl, tileUrl } from '../map/tiles';
+import { localZoneName, setZoneChoice, zoneChoice, type ZoneChoice } from '../lib/time';
 import { h, toast } from '../ui';
+
+function timeSection(): HTMLElement {
+  const option = (value: ZoneChoice, text: string) => h('label', { class: 'radio' },
+    h('input', { type: 'radio', name: 'zone', value, checked: zoneChoice() === value, 'data-testid': `zone-${value}` }), ` ${text}`);
+  const form = h('form', { class: 'card narrow', 'aria-labelledby': 'time-title' },
+    h('h2', { id: 'time-title' }, 'Times'),
+    h('p', { class: 'hint' }, 'Every time on the dashboard (tables, charts, the plan editor) uses this zone and names it.'),
+    option('utc', 'UTC'),
+    option('local', `This browser's zone (${localZoneName()})`),
+    h('div', { class: 'row' }, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Save')));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = new FormData(form).get('zone') === 'local' ? 'local' : 'utc';
+    setZoneChoice(v);
+    toast(`Times are now shown in ${v === 'utc' ? 'UTC' : localZoneName()}`);
+  });
+  return form;
+}
 
 export function settingsView(root: HTMLElement): void {
   const input = h('input', { id: 'tile-url', type: 'text', value: tileUrl(), size: 60, 'aria-describedby': 'tile-help', spellcheck: 'false' });
@@ -23,5 +42,5 @@ export function settingsView(root: HTMLElement): void {
     setTileUrl(input.value);
     toast(input.value ? 'Tile URL saved' : 'Map tiles turned off');
   });
-  root.append(form);
+  root.append(form, timeSection());
 }

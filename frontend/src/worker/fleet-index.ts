@@ -203,6 +203,11 @@ export class FleetIndex {
     this.buildMs = performance.now() - started;
   }
 
+  /** True when the current view is drawn from the cluster index (else from a scan of the arrays). */
+  get clustered(): boolean {
+    return this.view !== null && Math.round(this.view.zoom) <= CLUSTER_MAX_ZOOM;
+  }
+
   /** How long until a rebuild is due (0: now), or null when the index is current. */
   rebuildDueIn(): number | null {
     if (!this.indexDirty) return null;
@@ -221,7 +226,7 @@ export class FleetIndex {
     const clusters: number[] = [];
     let matched = 0;
     let truncated = false;
-    if (zoom > CLUSTER_MAX_ZOOM) {
+    if (!this.clustered) {
       for (let s = 0; s < this.ids.length; s++) {
         if (!this.passes(s, now)) continue;
         matched += 1;

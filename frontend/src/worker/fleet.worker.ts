@@ -18,8 +18,9 @@ function post(slots: Int32Array, values: Float64Array, frame: Frame | null, deco
   (self as unknown as Worker).postMessage(msg, transfer);
 }
 
-/** After live changes: a frame now when the index is current or due, else when it is due. */
+/** After live changes: a frame now when it needs no index or the index is current or due, else when it is due. */
 function frameWhenDue(): Frame | null {
+  if (!index.clustered) return index.frame();
   const due = index.rebuildDueIn();
   if (due === null || due === 0) return index.frame();
   if (rebuildTimer === null) {
