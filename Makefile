@@ -9,7 +9,7 @@ BIN := $(CARGO_TARGET_DIR)/debug/nimbusfleet
 BIND ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 
-.PHONY: run build test openapi lint fmt bench clean-data
+.PHONY: run build test openapi docs lint fmt bench clean-data
 
 run: build
 	$(BIN) serve --demo --simulate 5 --bind $(BIND) --data-dir $(DATA_DIR)
@@ -25,6 +25,11 @@ test:
 openapi: build
 	$(BIN) openapi --output openapi/openapi.json
 
+# Regenerates everything produced from the code: the OpenAPI document and the README's
+# error and settings tables.
+docs: openapi
+	scripts/readme-tables.py $(BIN)
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
@@ -33,10 +38,12 @@ fmt:
 	cargo fmt --all
 
 # On PostgreSQL: GET /api/v1/drones/{id} throughput and latency (wrk), then telemetry
-# ingest, raw COPY and live latency (one JSON line per figure).
+# ingest, raw COPY and live latency, then the dashboard with 2,000 drones in Chromium (one
+# JSON line per figure).
 bench:
 	bench/drone-get.sh
 	bench/ingest
+	bench/dashboard.sh
 
 clean-data:
 	rm -rf $(DATA_DIR)

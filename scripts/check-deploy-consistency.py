@@ -110,9 +110,11 @@ def check_compose(path, body_limits, partitions):
         if not isinstance(depends, dict) or (depends.get("migrate") or {}).get("condition") != "service_completed_successfully":
             problem("docker-compose.yml", f"{name} must wait for migrate (service_completed_successfully)")
         grace = seconds(service.get("stop_grace_period", "10s"))
-        timeout = float(env.get("NIMBUS__SERVER__SHUTDOWN_TIMEOUT_S", "30"))
+        # SIGTERM: the drain delay (readiness 503, connections closed), then in-flight
+        # requests get the shutdown timeout.
+        timeout = float(env.get("NIMBUS__SERVER__SHUTDOWN_TIMEOUT_S", "30")) + float(env.get("NIMBUS__SERVER__DRAIN_DELAY_S", "2"))
         if grace is None or grace <= timeout:
-            problem("docker-compose.yml", f"{name}: stop_grace_period {service.get('stop_grace_period')} must exceed the shutdown timeout ({timeout:g} s)")
+            problem("docker-compose.yml", f"{name}: stop_grace_period {service.get('stop_grace_period')} must exceed the drain delay plus the shutdown timeout ({timeout:g} s)")
     api_env = env_list((services.get("api") or {}).get("environment"))
     body_limits.append(("docker-compose.yml api NIMBUS__SERVER__BODY_LIMIT_BYTES", size_bytes(api_env.get("NIMBUS__SERVER__BODY_LIMIT_BYTES", "1048576"))))
     topics = services.get("kafka-topics") or {}
@@ -176,7 +178,7 @@ def check_overlay(name, path, body_limits, partitions):
     body_limits.append((f"{where} NIMBUS__SERVER__BODY_LIMIT_BYTES", size_bytes(settings.get("NIMBUS__SERVER__BODY_LIMIT_BYTES", "1048576"))))
     if settings.get("NIMBUS__STORAGE__MIGRATE_ON_START", "").lower() != "false":
         problem(where, "the settings must set NIMBUS__STORAGE__MIGRATE_ON_START=false (the Job migrates)")
-    timeout = float(settings.get("NIMBUS__SERVER__SHUTDOWN_TIMEOUT_S", "30"))
+    timeout = float(settings.get("NIMBUS__SERVER__SHUTDOWN_TIMEOUT_S", "30")) + float(settings.get("NIMBUS__SERVER__DRAIN_DELAY_S", "2"))
 
     for ingress in by_kind.get("Ingress", []):
         size = ((ingress.get("metadata") or {}).get("annotations") or {}).get("nginx.ingress.kubernetes.io/proxy-body-size")
@@ -196,7 +198,7 @@ def check_overlay(name, path, body_limits, partitions):
                 if command[:1] == ["sleep"] and len(command) > 1:
                     pause = max(pause, int(command[1]))
         if doc["metadata"]["name"].startswith("nimbusfleet-") and doc["metadata"]["name"] != "nimbusfleet-redis" and grace <= pause + timeout:
-            problem(where, f"Deployment/{doc['metadata']['name']}: terminationGracePeriodSeconds {grace} must exceed preStop {pause} s + shutdown timeout {timeout:g} s")
+            problem(where, f"Deployment/{doc['metadata']['name']}: terminationGracePeriodSeconds {grace} must exceed preStop {pause} s + drain delay and shutdown timeout {timeout:g} s")
         if doc["metadata"]["name"] == "nimbusfleet-api" and pause == 0:
             problem(where, "Deployment/nimbusfleet-api needs a preStop pause")
 

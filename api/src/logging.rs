@@ -1,5 +1,8 @@
 //! Logging: one `init`, JSON or human-readable as configured; `RUST_LOG` overrides the level.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use domain::settings::InvalidSetting;
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::{fmt, EnvFilter};
@@ -81,6 +84,51 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
             let _entered = span.enter();
             tracing::debug!(status = status.as_u16(), "request refused");
         }
+    }
+}
+
+/// At most one log line per [`Throttle::EVERY`] for a cause that repeats on every request
+/// while a dependency is down (a Redis or shard outage would otherwise log once per
+/// refused request), with how many occurrences were suppressed (the Redis adapter throttles its own logs alike).
+pub struct Throttle {
+    /// Milliseconds since the Unix epoch of the last line; 0 before the first.
+    last_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl Throttle {
+    pub const EVERY: Duration = Duration::from_secs(10);
+
+    pub const fn new() -> Self {
+        Self {
+            last_ms: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(occurrences suppressed since the last line)` when this one is to be logged.
+    pub fn admit(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let last = self.last_ms.load(Ordering::Acquire);
+        let due = last == 0 || now.saturating_sub(last) >= Self::EVERY.as_millis() as u64;
+        if due
+            && self
+                .last_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::AcqRel));
+        }
+        self.suppressed.fetch_add(1, Ordering::AcqRel);
+        None
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

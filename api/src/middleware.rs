@@ -23,3 +23,22 @@ pub async fn add_request_id(
     }
     Ok(res)
 }
+
+/// While the process drains before stopping, every answer closes its connection: a load
+/// balancer's kept-alive connections to this replica are retired before the listener
+/// closes, so no request races a closing connection.
+pub async fn close_when_draining(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let draining = req
+        .app_data::<actix_web::web::Data<crate::state::Observability>>()
+        .is_some_and(|o| o.draining.load(std::sync::atomic::Ordering::Acquire));
+    let mut res = next.call(req).await?;
+    if draining {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
+}

@@ -64,6 +64,8 @@ pub fn api(
             .configure(|cfg| routes::configure(cfg, &dashboard_dir))
     })
     .listen(listener)?
+    // The composition root handles the signals: it drains first, then stops the server.
+    .disable_signals()
     .shutdown_timeout(settings.shutdown_timeout.as_secs());
     if settings.workers > 0 {
         server = server.workers(settings.workers);

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use domain::settings::{redacted, seconds, InvalidSetting};
+use domain::settings::{millis, redacted, seconds, InvalidSetting};
 use domain::telemetry::TelemetryRules;
+use infra::pipeline::{AckMode, Acknowledgement};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,11 @@ pub struct ServerSettings {
     /// How long in-flight requests may finish after SIGTERM/SIGINT.
     #[serde(rename = "shutdown_timeout_s", with = "seconds")]
     pub shutdown_timeout: Duration,
+    /// After SIGTERM, how long the process keeps serving while readiness answers 503 and
+    /// every answer closes its connection, so that load balancers move away before the
+    /// listener closes (SIGINT, Ctrl-C, skips it).
+    #[serde(rename = "drain_delay_s", with = "seconds")]
+    pub drain_delay: Duration,
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
     /// The built dashboard (`frontend/dist`), served at `/`. When it holds no `index.html`,
@@ -104,9 +110,18 @@ pub struct TelemetrySettings {
     /// How often partitions are created ahead and expired ones dropped.
     #[serde(rename = "maintenance_interval_s", with = "seconds")]
     pub maintenance_interval: Duration,
+    /// What a `202` means: `durable` (every accepted point is committed to its shard, or
+    /// acknowledged by the Kafka brokers) or `queued` (in this process's queue: faster, but
+    /// a crash of the process loses what is queued; embedded mode only).
+    pub ack: AckMode,
+    /// With `durable`, the longest wait for a commit; points not committed by then are
+    /// answered `shard_unavailable` (sending them again is safe).
+    #[serde(rename = "ack_timeout_ms", with = "millis")]
+    pub ack_timeout: Duration,
 }
 
 const MAX_FUTURE_SKEW_S: u64 = 3600;
+const ACK_TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u128> = 100..=60_000;
 const RETENTION_DAYS_RANGE: std::ops::RangeInclusive<u32> = 1..=3650;
 
 impl TelemetrySettings {
@@ -139,7 +154,25 @@ impl TelemetrySettings {
                 "must be at least 1",
             ));
         }
+        if !(ACK_TIMEOUT_RANGE_MS).contains(&self.ack_timeout.as_millis()) {
+            return Err(InvalidSetting::new(
+                "ack_timeout_ms",
+                format!(
+                    "must be between {} and {} milliseconds",
+                    ACK_TIMEOUT_RANGE_MS.start(),
+                    ACK_TIMEOUT_RANGE_MS.end()
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// How the embedded pipeline acknowledges a publish.
+    pub fn acknowledgement(&self) -> Acknowledgement {
+        Acknowledgement {
+            mode: self.ack,
+            timeout: self.ack_timeout,
+        }
     }
 
     /// The domain's rules for points' timestamps.

@@ -107,12 +107,32 @@ pub struct Limits {
 pub struct Observability {
     pub metrics: Metrics,
     pub health: Vec<Arc<dyn HealthCheck>>,
+    /// The dependencies without which this process cannot serve at all (the catalog for an
+    /// API replica); any other one down only degrades it.
+    pub critical: Vec<&'static str>,
+    /// Set when the process is stopping: readiness answers 503 so that load balancers stop
+    /// sending it requests before its listener closes.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Reads the state mirrored into gauges at scrape time.
     pub gauges: Arc<dyn Fn() -> Snapshot + Send + Sync>,
 }
 
+/// What readiness found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Every dependency answered.
+    Ready,
+    /// Some answered not, none critical: the process serves what does not need them (a
+    /// down shard makes only its own drones unavailable), so it stays in the load balancer.
+    Degraded,
+    /// A critical dependency is down, or the process is draining: route elsewhere.
+    Unavailable,
+}
+
 /// How long a readiness check may take per dependency.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
+/// The name a check that did not answer in time is reported under (always critical).
+pub const TIMED_OUT: &str = "storage";
 
 impl Observability {
     /// Runs every health check (each within [`READY_TIMEOUT`]): each dependency and
@@ -132,7 +152,7 @@ impl Observability {
                 }
                 Err(_) => {
                     tracing::warn!("readiness check timed out");
-                    checks.insert("storage".to_owned(), false);
+                    checks.insert(TIMED_OUT.to_owned(), false);
                 }
             }
         }
@@ -140,6 +160,21 @@ impl Observability {
             self.metrics.dependency(name, *up);
         }
         checks
+    }
+
+    /// Readiness from a [`Self::check`] result.
+    pub fn readiness(&self, checks: &BTreeMap<String, bool>) -> Readiness {
+        let draining = self.draining.load(std::sync::atomic::Ordering::Acquire);
+        let critical_down = checks
+            .iter()
+            .any(|(name, up)| !up && self.critical.contains(&name.as_str()));
+        if draining || critical_down {
+            Readiness::Unavailable
+        } else if checks.values().all(|up| *up) {
+            Readiness::Ready
+        } else {
+            Readiness::Degraded
+        }
     }
 
     /// Checks every `every`, so that the dependency gauges stay current when nobody asks

@@ -62,6 +62,7 @@ field_codes! {
     UnknownDrone => "unknown_drone", "No such drone in the organisation.";
     ForbiddenDrone => "forbidden_drone", "An API key may only act for its own drone.";
     DroneRetired => "drone_retired", "The drone is retired and takes no telemetry.";
+    ShardUnavailable => "shard_unavailable", "The shard holding the drone cannot take points now; send the point again later (it is safe).";
     IdempotencyKeyReused => "idempotency_key_reused", "The `Idempotency-Key` was used with a different request.";
 }
 

@@ -18,6 +18,14 @@ impl PageRequest {
     }
 }
 
+/// A figure summed over every shard, and the shards that could not be read: it lacks their
+/// share (see DESIGN §3), and says so instead of silently undercounting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Partial<T> {
+    pub value: T,
+    pub missing_shards: Vec<u16>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,

@@ -13,7 +13,7 @@ use crate::error::StoreError;
 use crate::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState};
 use crate::ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, UserId};
 use crate::org::Organization;
-use crate::page::{Page, PageRequest};
+use crate::page::{Page, PageRequest, Partial};
 use crate::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
 use crate::user::{Email, NewUser, PasswordHash, Role, User, UserPatch};
 
@@ -84,11 +84,11 @@ pub trait DroneRepository: Send + Sync {
     /// Deletes the drone, its flight plans and its API keys, and frees its serial.
     async fn delete_drone(&self, org: OrgId, id: DroneId) -> Result<(), StoreError>;
     /// How many drones the organisation has in each status (statuses with none omitted),
-    /// summed over all shards.
+    /// summed over the shards that answered.
     async fn count_drones_by_status(
         &self,
         org: OrgId,
-    ) -> Result<Vec<(DroneStatus, u64)>, StoreError>;
+    ) -> Result<Partial<Vec<(DroneStatus, u64)>>, StoreError>;
 }
 
 #[async_trait]
@@ -129,12 +129,12 @@ pub trait FlightPlanRepository: Send + Sync {
         plan: FlightPlan,
         expected_version: i64,
     ) -> Result<FlightPlan, StoreError>;
-    /// How many of the organisation's plans are in `state`, over all shards.
+    /// How many of the organisation's plans are in `state`, over the shards that answered.
     async fn count_plans_in_state(
         &self,
         org: OrgId,
         state: FlightPlanState,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Partial<u64>, StoreError>;
     /// How many of the drone's plans are in one of `states`.
     async fn count_plans(
         &self,
@@ -198,12 +198,13 @@ pub trait TelemetryStore: Send + Sync {
         org: OrgId,
         bbox: Option<BBox>,
     ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError>;
-    /// How many of the organisation's drones reported a point with `ts >= since`.
+    /// How many of the organisation's drones reported a point with `ts >= since`, over the
+    /// shards that answered.
     async fn drones_reporting_since(
         &self,
         org: OrgId,
         since: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Partial<u64>, StoreError>;
     /// Creates time partitions ahead of `now` and drops those entirely older than
     /// `now - retention` (PostgreSQL); deletes expired rows where there are no partitions.
     async fn maintain(
@@ -227,9 +228,20 @@ pub enum BusError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Where accepted points go on their way to storage: an in-process bounded queue when
-/// embedded, Kafka in a cluster. Accepting means the bus holds the points.
+/// What became of a batch the bus took.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Indices (in the published batch) of points the bus did not take: their shard is
+    /// down, or did not confirm them in time. Nothing may be assumed of them; sending them
+    /// again is safe (a point is keyed by drone and time).
+    pub refused: Vec<usize>,
+}
+
+/// Where accepted points go on their way to storage: an in-process queue per shard when
+/// embedded, Kafka in a cluster. What `Ok` promises depends on the acknowledgement mode:
+/// durable (the default) — every point not in `refused` is committed to its shard, or
+/// acknowledged by the Kafka brokers; queued — it is in this process's queue.
 #[async_trait]
 pub trait TelemetryBus: Send + Sync {
-    async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<(), BusError>;
+    async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<Delivery, BusError>;
 }

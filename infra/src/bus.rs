@@ -10,8 +10,9 @@ use domain::ports::{HealthCheck, TelemetryBus, TelemetryStore};
 
 use crate::kafka::{KafkaBus, KafkaSettings, ProducerObserver};
 use crate::live::LivePublisher;
-use crate::pipeline::{Pipeline, PipelineSettings};
+use crate::pipeline::{Acknowledgement, Pipeline, PipelineSettings};
 use crate::telemetry::WriteObserver;
+use domain::shard::SlotMap;
 
 /// How long a stopping replica waits for Kafka to acknowledge the records in flight.
 const KAFKA_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,16 +23,19 @@ pub enum TelemetryPath {
     Kafka(Arc<KafkaBus>),
 }
 
-/// What the embedded writer needs besides its settings.
+/// What the embedded writers need besides their settings.
 pub struct Writers {
     pub store: Arc<dyn TelemetryStore>,
+    /// Which shard each drone's points go to.
+    pub slot_map: SlotMap,
     pub live: Arc<dyn LivePublisher>,
     pub observer: Arc<dyn WriteObserver>,
+    pub ack: Acknowledgement,
 }
 
 impl TelemetryPath {
     /// Kafka when `kafka.brokers` is set (connecting first; the topic must exist), else the
-    /// embedded pipeline with its writer started on the current runtime.
+    /// embedded pipeline with its writers started on the current runtime.
     pub async fn new(
         kafka: &KafkaSettings,
         pipeline: &PipelineSettings,
@@ -47,6 +51,8 @@ impl TelemetryPath {
             }
             None => Ok(Self::Embedded(Arc::new(Pipeline::start(
                 pipeline,
+                writers.ack,
+                writers.slot_map,
                 writers.store,
                 writers.live,
                 writers.observer,
@@ -56,7 +62,7 @@ impl TelemetryPath {
 
     pub fn bus(&self) -> Arc<dyn TelemetryBus> {
         match self {
-            Self::Embedded(pipeline) => pipeline.bus.clone(),
+            Self::Embedded(pipeline) => pipeline.clone(),
             Self::Kafka(kafka) => kafka.clone(),
         }
     }
@@ -82,7 +88,7 @@ impl TelemetryPath {
     }
 
     pub fn queue_capacity(&self) -> usize {
-        self.pipeline().map_or(0, |p| p.bus.capacity())
+        self.pipeline().map_or(0, |p| p.capacity())
     }
 
     /// Kafka records handed to the producer and not yet acknowledged (0 when embedded).

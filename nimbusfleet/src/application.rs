@@ -35,6 +35,11 @@ pub enum Role {
 
 /// Length of the random JWT key of an embedded process that was given none.
 const EMBEDDED_JWT_SECRET_LEN: usize = 48;
+/// The dependency without which an API replica cannot serve at all (logins, keys, plans
+/// and the shard map live there); shards, Redis and the brokers only degrade it.
+const CATALOG: &str = "catalog";
+/// An ingest worker is unavailable while its group leaves partitions unconsumed.
+const CONSUMER_GROUP: &str = infra::kafka::GROUP_HEALTH;
 /// How often dependencies are checked for `nimbusfleet_health_dependency_up`.
 const HEALTH_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -46,6 +51,7 @@ pub struct Application {
     telemetry: Option<Arc<TelemetryPath>>,
     consumer: Option<Consumer>,
     stop: Arc<tokio::sync::Notify>,
+    drain_delay: std::time::Duration,
 }
 
 /// Stops a running [`Application`] as SIGTERM would.
@@ -131,8 +137,10 @@ impl Application {
                 &settings.pipeline,
                 Writers {
                     store: telemetry_store.clone(),
+                    slot_map: store.slot_map().clone(),
                     live: platform.live(&hub, true),
                     observer: Arc::new(metrics.clone()),
+                    ack: settings.telemetry.acknowledgement(),
                 },
                 Arc::new(metrics.clone()),
             )
@@ -170,16 +178,23 @@ impl Application {
                 rate_limiter: platform.rate_limiter(),
                 idempotency: platform.idempotency(),
             },
-            observability: observability(metrics, &store, &platform, path.health(), {
-                let (store, path, hub) = (store.clone(), path.clone(), hub.clone());
-                move || Snapshot {
-                    pools: store.pool_stats(),
-                    queued_points: path.queued_points(),
-                    queue_capacity: path.queue_capacity(),
-                    live_subscribers: hub.subscribers(),
-                    kafka_in_flight: path.in_flight(),
-                }
-            }),
+            observability: observability(
+                metrics,
+                &store,
+                &platform,
+                path.health().into_iter().collect(),
+                vec![CATALOG],
+                {
+                    let (store, path, hub) = (store.clone(), path.clone(), hub.clone());
+                    move || Snapshot {
+                        pools: store.pool_stats(),
+                        queued_points: path.queued_points(),
+                        queue_capacity: path.queue_capacity(),
+                        live_subscribers: hub.subscribers(),
+                        kafka_in_flight: path.in_flight(),
+                    }
+                },
+            ),
         });
         let listener = bind(settings.server.bind)?;
         let port = listener.local_addr()?.port();
@@ -198,6 +213,7 @@ impl Application {
             telemetry: Some(path),
             consumer: None,
             stop: Arc::default(),
+            drain_delay: settings.server.drain_delay,
         })
     }
 
@@ -224,6 +240,7 @@ impl Application {
             &settings.ingest,
             tokio::runtime::Handle::current(),
             Arc::new(store.clone()),
+            store.slot_map().clone(),
             Arc::new(metrics.clone()),
             Arc::new(metrics.clone()),
             platform.live(&hub, false),
@@ -236,7 +253,15 @@ impl Application {
                 ..Snapshot::default()
             }
         };
-        let observability = observability(metrics, &store, &platform, None, gauges);
+        let group: Arc<dyn HealthCheck> = worker.group_health();
+        let observability = observability(
+            metrics,
+            &store,
+            &platform,
+            vec![group],
+            vec![CONSUMER_GROUP],
+            gauges,
+        );
         let listener = bind(settings.ingest.bind)?;
         let port = listener.local_addr()?.port();
         tokio::spawn(observability.clone().watch(HEALTH_WATCH_INTERVAL));
@@ -249,6 +274,7 @@ impl Application {
             telemetry: None,
             consumer: Some(Consumer { worker }),
             stop: Arc::default(),
+            drain_delay: std::time::Duration::ZERO,
         })
     }
 
@@ -290,6 +316,14 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.consumer {
             None => {
+                if let Some(state) = &self.state {
+                    tokio::spawn(drain_on_signal(
+                        self.server.handle(),
+                        state.observability.draining.clone(),
+                        self.drain_delay,
+                        self.stop.clone(),
+                    ));
+                }
                 let served = self.server.await;
                 if let Some(telemetry) = &self.telemetry {
                     telemetry.drain().await;
@@ -333,6 +367,43 @@ async fn run_consumer(
     }
 }
 
+/// On SIGTERM: readiness turns 503 and answers close their connections for `delay`, then
+/// the server stops gracefully. On SIGINT (Ctrl-C), or a [`StopHandle`], it stops at once.
+async fn drain_on_signal(
+    server: ServerHandle,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    delay: std::time::Duration,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    let delay = tokio::select! {
+        () = terminate_signal() => delay,
+        _ = tokio::signal::ctrl_c() => std::time::Duration::ZERO,
+        () = stop.notified() => std::time::Duration::ZERO,
+    };
+    draining.store(true, Ordering::Release);
+    if !delay.is_zero() {
+        tracing::info!(
+            seconds = delay.as_secs_f64(),
+            "draining: readiness is 503 before the listener closes"
+        );
+        tokio::time::sleep(delay).await;
+    }
+    server.stop(true).await;
+}
+
+/// SIGTERM, or never where there is none.
+async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -358,15 +429,21 @@ fn observability(
     metrics: Metrics,
     store: &Store,
     platform: &Platform,
-    bus: Option<Arc<dyn HealthCheck>>,
+    more: Vec<Arc<dyn HealthCheck>>,
+    critical: Vec<&'static str>,
     gauges: impl Fn() -> Snapshot + Send + Sync + 'static,
 ) -> Observability {
     let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
     health.extend(platform.health());
-    health.extend(bus);
+    health.extend(more);
     Observability {
         metrics,
         health,
+        critical: [api::state::TIMED_OUT]
+            .into_iter()
+            .chain(critical)
+            .collect(),
+        draining: Arc::default(),
         gauges: Arc::new(gauges),
     }
 }

@@ -25,7 +25,7 @@ pub struct PositionsResponse {
 #[schema(example = json!({
     "drones_total": 42, "drones_by_status": {"active": 37, "maintenance": 3, "grounded": 1, "retired": 1},
     "reporting_last_60s": 35, "active_flight_plans": 12, "points_last_minute": 2100,
-    "points_per_second": 35.2
+    "points_per_second": 35.2, "incomplete": false, "missing_shards": []
 }))]
 pub struct SummaryResponse {
     pub drones_total: u64,
@@ -39,4 +39,8 @@ pub struct SummaryResponse {
     /// Points accepted per second over the last 5 s by the replica that answers: the
     /// current ingest rate.
     pub points_per_second: f64,
+    /// True when a shard could not be counted: the counts lack its drones and plans.
+    pub incomplete: bool,
+    /// The shards that could not be counted.
+    pub missing_shards: Vec<u16>,
 }

@@ -17,6 +17,7 @@ use domain::{ConflictKind, FieldCode, FieldError, StoreError, ValidationErrors};
 pub use codes::{field_code_schema, markdown_table, Code};
 
 use crate::dto::{Problem, ProblemField};
+use crate::logging::Throttle;
 
 #[derive(thiserror::Error)]
 pub enum ApiError {
@@ -229,7 +230,10 @@ impl From<StoreError> for ApiError {
                 format!("the {entity} was changed by another request; read it again and retry"),
             ),
             StoreError::ShardUnavailable { .. } => {
-                tracing::warn!(error = %chain(&error), "shard unavailable");
+                static LOG: Throttle = Throttle::new();
+                if let Some(suppressed) = LOG.admit() {
+                    tracing::warn!(error = %chain(&error), suppressed, "shard unavailable");
+                }
                 Self::Unavailable {
                     detail: "the storage holding this data is temporarily unavailable",
                     retry_after_s: 5,
@@ -237,7 +241,10 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::CatalogUnavailable(_) => {
-                tracing::warn!(error = %chain(&error), "catalog database unavailable");
+                static LOG: Throttle = Throttle::new();
+                if let Some(suppressed) = LOG.admit() {
+                    tracing::warn!(error = %chain(&error), suppressed, "catalog database unavailable");
+                }
                 Self::Unavailable {
                     detail: "the catalog database is temporarily unavailable",
                     retry_after_s: 5,
@@ -251,7 +258,10 @@ impl From<StoreError> for ApiError {
 
 impl From<SessionError> for ApiError {
     fn from(error: SessionError) -> Self {
-        tracing::warn!(error = %chain(&error), "session store unavailable; failing closed");
+        static LOG: Throttle = Throttle::new();
+        if let Some(suppressed) = LOG.admit() {
+            tracing::warn!(error = %chain(&error), suppressed, "session store unavailable; failing closed");
+        }
         Self::Unavailable {
             detail: "authentication is temporarily unavailable",
             retry_after_s: 2,
@@ -266,7 +276,10 @@ impl From<BusError> for ApiError {
             BusError::Full => ("the telemetry queue is full; retry the same batch later", 1),
             BusError::Closed => ("the service is shutting down; retry on another replica", 1),
             BusError::Unavailable(_) => {
-                tracing::warn!(error = %chain(&error), "telemetry bus did not confirm a batch");
+                static LOG: Throttle = Throttle::new();
+                if let Some(suppressed) = LOG.admit() {
+                    tracing::warn!(error = %chain(&error), suppressed, "telemetry bus did not confirm a batch");
+                }
                 (
                     "the telemetry bus is unavailable; retry the same batch later",
                     2,

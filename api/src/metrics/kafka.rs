@@ -28,6 +28,10 @@ pub(super) struct KafkaMetrics {
     group_lag_seconds: Gauge,
     unowned_partitions: IntGauge,
     topic_partitions: IntGauge,
+    parked: IntCounterVec,
+    replayed: IntCounterVec,
+    parked_records: IntGauge,
+    parked_seconds: Gauge,
 }
 
 /// Why a produce failed, as counted: every reason has a series from the start.
@@ -107,6 +111,28 @@ impl KafkaMetrics {
                 "ingest_assigned_partitions",
                 "Partitions of the telemetry topic this worker holds",
             )?,
+            parked: IntCounterVec::new(
+                Opts::new(
+                    "ingest_parked_points_total",
+                    "Points this worker sent to the parked topic because their shard could not be written, by shard",
+                ),
+                &["shard"],
+            )?,
+            replayed: IntCounterVec::new(
+                Opts::new(
+                    "ingest_replayed_points_total",
+                    "Parked points this worker wrote to their shard after all, by shard",
+                ),
+                &["shard"],
+            )?,
+            parked_records: IntGauge::new(
+                "ingest_parked_records",
+                "Parked records not yet replayed, over the whole parked topic (every worker reports the same: take the max)",
+            )?,
+            parked_seconds: Gauge::new(
+                "ingest_parked_seconds",
+                "Age of the oldest parked record not yet replayed (0 when nothing is parked)",
+            )?,
         };
         registry.register(Box::new(metrics.records_produced.clone()))?;
         registry.register(Box::new(metrics.points_produced.clone()))?;
@@ -126,6 +152,10 @@ impl KafkaMetrics {
             metrics.produce_failures.with_label_values(&[reason]);
         }
         registry.register(Box::new(metrics.assigned.clone()))?;
+        registry.register(Box::new(metrics.parked.clone()))?;
+        registry.register(Box::new(metrics.replayed.clone()))?;
+        registry.register(Box::new(metrics.parked_records.clone()))?;
+        registry.register(Box::new(metrics.parked_seconds.clone()))?;
         Ok(metrics)
     }
 }
@@ -176,6 +206,25 @@ impl infra::kafka::IngestObserver for Metrics {
         if let Some(unowned) = lag.unowned {
             k.unowned_partitions.set(i64::from(unowned));
         }
+    }
+
+    fn parked(&self, shard: u16, points: usize) {
+        self.kafka
+            .parked
+            .with_label_values(&[shard.to_string().as_str()])
+            .inc_by(points as u64);
+    }
+
+    fn replayed(&self, shard: u16, points: usize) {
+        self.kafka
+            .replayed
+            .with_label_values(&[shard.to_string().as_str()])
+            .inc_by(points as u64);
+    }
+
+    fn parked_backlog(&self, lag: &GroupLag) {
+        self.kafka.parked_records.set(lag.records);
+        self.kafka.parked_seconds.set(lag.oldest.as_secs_f64());
     }
 
     fn assigned(&self, partitions: usize) {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::state::Observability;
+use crate::state::{Observability, Readiness};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(live).service(ready).service(metrics);
@@ -15,7 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct HealthStatus {
-    /// `ok`, `ready` or `unavailable`.
+    /// `ok` (liveness), `ready`, `degraded` or `unavailable`.
     #[schema(example = "ready")]
     pub status: String,
     /// Each dependency and whether it answered (`ok` or `down`).
@@ -33,27 +33,34 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-/// Readiness: every configured dependency answers (each within a couple of seconds): `200`
-/// when all do, else `503`, with each dependency marked `ok` or `down`.
+/// Readiness, with each dependency (catalog, every shard, Redis and the brokers where
+/// configured) marked `ok` or `down`: `200 ready` when all answer; `200 degraded` when a
+/// shard, Redis or the brokers do not (the process still serves everything that does not
+/// need them, so it stays in the load balancer); `503 unavailable` when the catalog does
+/// not, or the process is shutting down.
 #[utoipa::path(tag = "operations", responses(
-    (status = 200, body = HealthStatus),
-    (status = 503, body = HealthStatus, description = "a dependency is down"),
+    (status = 200, body = HealthStatus, description = "ready, or degraded (a non-critical dependency is down)"),
+    (status = 503, body = HealthStatus, description = "the catalog is down, or the process is stopping"),
 ))]
 #[get("/health/ready")]
 pub async fn ready(observability: web::Data<Observability>) -> HttpResponse {
     let checks = observability.check().await;
-    let all_ok = checks.values().all(|up| *up);
+    let readiness = observability.readiness(&checks);
     let body = HealthStatus {
-        status: if all_ok { "ready" } else { "unavailable" }.to_owned(),
+        status: match readiness {
+            Readiness::Ready => "ready",
+            Readiness::Degraded => "degraded",
+            Readiness::Unavailable => "unavailable",
+        }
+        .to_owned(),
         checks: checks
             .into_iter()
             .map(|(name, up)| (name, if up { "ok" } else { "down" }.to_owned()))
             .collect(),
     };
-    if all_ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+    match readiness {
+        Readiness::Unavailable => HttpResponse::ServiceUnavailable().json(body),
+        Readiness::Ready | Readiness::Degraded => HttpResponse::Ok().json(body),
     }
 }
 

@@ -28,6 +28,8 @@ struct Counts {
     drones_by_status: BTreeMap<String, u64>,
     reporting_last_60s: u64,
     active_flight_plans: u64,
+    /// Shards that could not be counted.
+    missing_shards: Vec<u16>,
 }
 
 #[derive(Clone)]
@@ -67,14 +69,18 @@ impl FleetService {
         let cached = self
             .cache
             .read(key, || async {
-                Ok(Some(Loaded {
+                let counts = self.count(org).await?;
+                // An incomplete count is answered, never kept: the next read tries again.
+                Ok(counts.missing_shards.is_empty().then_some(Loaded {
                     version: None,
-                    value: self.count(org).await?,
+                    value: counts,
                 }))
             })
-            .await?
-            .ok_or(ApiError::NotFound("fleet summary"))?;
-        let counts: Counts = serde_json::from_slice(&cached.body).map_err(ApiError::internal)?;
+            .await?;
+        let counts = match cached {
+            Some(cached) => serde_json::from_slice(&cached.body).map_err(ApiError::internal)?,
+            None => self.count(org).await?,
+        };
         let now = Utc::now();
         Ok(SummaryResponse {
             drones_total: counts.drones_total,
@@ -83,6 +89,8 @@ impl FleetService {
             active_flight_plans: counts.active_flight_plans,
             points_last_minute: self.recent_points.last_minute(org, now),
             points_per_second: self.recent_points.per_second(org, now, RATE_WINDOW_S),
+            incomplete: !counts.missing_shards.is_empty(),
+            missing_shards: counts.missing_shards,
         })
     }
 
@@ -99,14 +107,26 @@ impl FleetService {
             .iter()
             .map(|s| (s.as_str().to_owned(), 0))
             .collect();
-        for (status, n) in &by_status {
+        for (status, n) in &by_status.value {
             drones_by_status.insert(status.as_str().to_owned(), *n);
         }
+        let mut missing_shards: Vec<u16> = [
+            &by_status.missing_shards,
+            &reporting.missing_shards,
+            &active.missing_shards,
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+        missing_shards.sort_unstable();
+        missing_shards.dedup();
         Ok(Counts {
-            drones_total: by_status.iter().map(|(_, n)| n).sum(),
+            drones_total: by_status.value.iter().map(|(_, n)| n).sum(),
             drones_by_status,
-            reporting_last_60s: reporting,
-            active_flight_plans: active,
+            reporting_last_60s: reporting.value,
+            active_flight_plans: active.value,
+            missing_shards,
         })
     }
 }

@@ -22,6 +22,8 @@ use crate::state::AppState;
 
 /// Most buckets one downsampled read may return.
 pub const MAX_BUCKETS: i64 = 10_000;
+/// `Retry-After` when every point of a batch is on a shard that is down.
+const SHARD_RETRY_AFTER_S: u32 = 5;
 
 /// Which page of a drone's raw points, at most `limit` of them.
 #[derive(Debug, Clone, Copy)]
@@ -102,7 +104,8 @@ impl TelemetryService {
         let statuses = self.statuses(org, own, &points).await?;
         let total = points.len();
         let now = Utc::now();
-        let mut accepted = Vec::with_capacity(total);
+        let mut valid = Vec::with_capacity(total);
+        let mut valid_index = Vec::with_capacity(total);
         let mut errors = Vec::new();
         for (index, input) in points.into_iter().enumerate() {
             let status = statuses.get(&input.drone_id).copied().flatten();
@@ -110,17 +113,15 @@ impl TelemetryService {
                 .map_err(|refusal| vec![refusal])
                 .and_then(|()| validate_point(&input, org, &self.rules, now));
             match result {
-                Ok(point) => accepted.push(point),
+                Ok(point) => {
+                    valid.push(point);
+                    valid_index.push(index);
+                }
                 Err(problems) => errors.extend(problems.into_iter().map(|e| (index, e))),
             }
         }
-        for (_, e) in &errors {
-            self.metrics
-                .points_rejected
-                .with_label_values(&[e.code.as_str()])
-                .inc();
-        }
-        if accepted.is_empty() {
+        if valid.is_empty() {
+            self.count_rejections(&errors);
             return Err(ApiError::Validation(ValidationErrors(
                 errors
                     .into_iter()
@@ -130,8 +131,27 @@ impl TelemetryService {
                     .collect(),
             )));
         }
-        let count = accepted.len();
-        self.bus.publish(accepted).await?;
+        let delivery = self.bus.publish(valid).await?;
+        if delivery.refused.len() == valid_index.len() {
+            // Every valid point's shard is down: nothing was taken.
+            return Err(ApiError::unavailable(
+                "the storage of these drones is temporarily unavailable; send the batch again later",
+                SHARD_RETRY_AFTER_S,
+            ));
+        }
+        for refused in &delivery.refused {
+            errors.push((
+                valid_index[*refused],
+                FieldError::new(
+                    "drone_id",
+                    FieldCode::ShardUnavailable,
+                    "the shard holding this drone cannot take points now; send the point again later",
+                ),
+            ));
+        }
+        errors.sort_by_key(|(index, _)| *index);
+        self.count_rejections(&errors);
+        let count = valid_index.len() - delivery.refused.len();
         self.metrics.points_accepted.inc_by(count as u64);
         self.recent_points.add(org, count as u64, now);
         Ok(IngestOutcome {
@@ -139,6 +159,15 @@ impl TelemetryService {
             total,
             errors,
         })
+    }
+
+    fn count_rejections(&self, errors: &[(usize, FieldError)]) {
+        for (_, e) in errors {
+            self.metrics
+                .points_rejected
+                .with_label_values(&[e.code.as_str()])
+                .inc();
+        }
     }
 
     /// One directory lookup per distinct drone, and none for drones a key may not send.

@@ -4,24 +4,34 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use domain::ports::TelemetryStore;
+use domain::shard::SlotMap;
 use domain::telemetry::TelemetryPoint;
+use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
-use rdkafka::util::Timeout;
 use rdkafka::ClientContext;
 
-use super::lag::{GroupLag, LagProbe};
+use super::lag::{GroupHealth, GroupLag, LagProbe};
+use super::park::{self, ReplayParts, Replayer, ShardHealth, SideTopics};
 use super::{decode_points, IngestSettings, KafkaSettings, KafkaTopic};
+
+/// Partitions without an owner for this many session timeouts mean the group is stuck.
+const STUCK_SESSIONS: u32 = 3;
+
+/// How long a rejoin is given to take effect before another.
+fn group_grace(group: &GroupHealth) -> Duration {
+    group.grace()
+}
 
 /// Longest wait for one broker call of a lag measurement.
 const MAX_LAG_PROBE_WAIT: Duration = Duration::from_secs(2);
 /// How often a sleeping lag thread looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
+
 use crate::live::LivePublisher;
-use crate::telemetry::{write_durably, WriteObserver};
+use crate::telemetry::WriteObserver;
 
 /// Told what the worker consumes, dead-letters and lags behind, so that the binary can export
 /// metrics without infra knowing Prometheus.
@@ -34,37 +44,53 @@ pub trait IngestObserver: Send + Sync {
     fn assigned(&self, partitions: usize);
     /// The whole group's lag, measured every `ingest.lag_interval_ms`.
     fn group_lag(&self, lag: &GroupLag);
+    /// Points of `shard` sent to the parked topic because the shard could not be written.
+    fn parked(&self, shard: u16, points: usize);
+    /// Parked points of `shard` written to it after all.
+    fn replayed(&self, shard: u16, points: usize);
+    /// Parked records not yet replayed, over the whole parked topic.
+    fn parked_backlog(&self, lag: &GroupLag);
 }
 
 /// One member of the ingest consumer group. It runs on a thread of its own ([`run`] blocks):
 /// rebalance callbacks come from inside `poll`, and there the batch in hand is written and
 /// its offsets committed before the partitions are handed over.
 ///
-/// Offsets are stored only after the points they cover are durable in their shards
+/// Offsets are stored only after the points they cover are durable — written to their
+/// shards, or, for a shard that is down, parked on the parked topic ([`park`]) —
 /// (`enable.auto.offset.store=false`); auto-commit then commits what was stored. A crash
 /// replays at most the uncommitted tail, which the `(drone_id, ts)` key makes harmless.
 ///
 /// [`run`]: IngestWorker::run
 pub struct IngestWorker {
     consumer: BaseConsumer<WorkerContext>,
-    /// Taken by `run` for the lag thread.
-    lag: Option<LagProbe>,
+    /// Taken by `run` for the lag thread: the telemetry group's and the replayers'.
+    lag: Option<(LagProbe, LagProbe)>,
+    /// Taken by `run` for the replay thread.
+    replayer: Option<Replayer>,
     lag_interval: Duration,
-    dead_letters: FutureProducer,
-    dead_letter_topic: String,
+    group: Arc<GroupHealth>,
+    /// Set by the lag thread when the group has left partitions without an owner for too
+    /// long: the consumer leaves the group and joins again, which reassigns them.
+    rejoin: Arc<AtomicBool>,
+    topic: String,
     batch_max_points: usize,
     flush_interval: Duration,
-    stop: Arc<AtomicBool>,
 }
 
 struct WorkerContext {
     runtime: tokio::runtime::Handle,
     store: Arc<dyn TelemetryStore>,
+    slot_map: SlotMap,
+    health: Arc<ShardHealth>,
+    write_timeout: Duration,
+    side: Arc<SideTopics>,
     writes: Arc<dyn WriteObserver>,
     observer: Arc<dyn IngestObserver>,
     live: Arc<dyn LivePublisher>,
     topic: String,
     batch: Mutex<Batch>,
+    stop: Arc<AtomicBool>,
 }
 
 /// Points read and not yet written, with the last offset read per partition.
@@ -81,85 +107,128 @@ impl IngestWorker {
         ingest: &IngestSettings,
         runtime: tokio::runtime::Handle,
         store: Arc<dyn TelemetryStore>,
+        slot_map: SlotMap,
         writes: Arc<dyn WriteObserver>,
         observer: Arc<dyn IngestObserver>,
         live: Arc<dyn LivePublisher>,
     ) -> anyhow::Result<Self> {
-        let config = kafka.client_config(&[
-            ("group.id", ingest.group_id.clone()),
-            ("enable.auto.commit", "true".into()),
-            ("auto.commit.interval.ms", "1000".into()),
-            ("enable.auto.offset.store", "false".into()),
-            ("auto.offset.reset", "earliest".into()),
-            (
-                "session.timeout.ms",
-                ingest.session_timeout.as_millis().to_string(),
-            ),
-            // Three heartbeats per session, as Kafka advises (librdkafka's default of 3 s
-            // would expire short sessions between two heartbeats).
-            (
-                "heartbeat.interval.ms",
-                (ingest.session_timeout.as_millis() / 3)
-                    .max(100)
-                    .to_string(),
-            ),
-            (
-                "statistics.interval.ms",
-                ingest.stats_interval.as_millis().to_string(),
-            ),
-        ]);
+        let mut config = group_member_config(kafka, ingest, &ingest.group_id);
+        config.set(
+            "statistics.interval.ms",
+            ingest.stats_interval.as_millis().to_string(),
+        );
+        let health = Arc::new(ShardHealth::new(slot_map.shard_count()));
+        let side = Arc::new(SideTopics::new(kafka)?);
+        let replayer = Replayer::new(
+            kafka,
+            ingest,
+            ReplayParts {
+                runtime: runtime.clone(),
+                store: store.clone(),
+                writes: writes.clone(),
+                parking: observer.clone(),
+                health: health.clone(),
+                side: side.clone(),
+            },
+        )?;
         let context = WorkerContext {
             runtime,
             store,
+            slot_map,
+            health,
+            write_timeout: ingest.shard_write_timeout,
+            side,
             writes,
             observer,
             live,
             topic: kafka.topic(KafkaTopic::Telemetry).to_owned(),
             batch: Mutex::new(Batch::default()),
+            stop: Arc::new(AtomicBool::new(false)),
         };
         let consumer: BaseConsumer<WorkerContext> = config.create_with_context(context)?;
         consumer.subscribe(&[kafka.topic(KafkaTopic::Telemetry)])?;
-
-        // Dead letters are rare and a duplicated one is harmless, so their producer needs no
-        // idempotence, only the brokers' acknowledgement.
-        let dead_letters = kafka.client_config(&[("acks", "all".into())]).create()?;
+        let lag = (
+            LagProbe::new(kafka, &ingest.group_id, kafka.topic(KafkaTopic::Telemetry))?,
+            LagProbe::new(
+                kafka,
+                &park::replay_group(ingest),
+                kafka.topic(KafkaTopic::Parked),
+            )?,
+        );
         Ok(Self {
             consumer,
-            lag: Some(LagProbe::new(kafka, ingest)?),
+            lag: Some(lag),
+            replayer: Some(replayer),
             lag_interval: ingest.stats_interval,
-            dead_letters,
-            dead_letter_topic: kafka.topic(KafkaTopic::DeadLetter).to_owned(),
+            group: Arc::new(GroupHealth::new(ingest.session_timeout * STUCK_SESSIONS)),
+            rejoin: Arc::default(),
+            topic: kafka.topic(KafkaTopic::Telemetry).to_owned(),
             batch_max_points: ingest.batch_max_points.max(1),
             flush_interval: ingest.flush_interval,
-            stop: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    fn stop(&self) -> &AtomicBool {
+        &self.consumer.context().stop
+    }
+
+    /// Whether the group consumes every partition, for `/health/ready`.
+    pub fn group_health(&self) -> Arc<GroupHealth> {
+        self.group.clone()
     }
 
     /// Set it to make [`IngestWorker::run`] finish its batch, commit and return.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
+        self.consumer.context().stop.clone()
     }
 
     /// Consumes until the stop flag is set; blocks the calling thread, which must not be a
-    /// Tokio worker. The group's lag is measured on a thread of its own meanwhile.
+    /// Tokio worker. The group's lag is measured, and parked points are replayed, on
+    /// threads of their own meanwhile.
     pub fn run(mut self) {
-        let lag = self.lag.take().map(|probe| self.measure_lag(probe));
+        let lag = self.lag.take().map(|probes| self.measure_lag(probes));
+        let replay = self.replayer.take().map(|replayer| {
+            let stop = self.stop_flag();
+            std::thread::spawn(move || replayer.run(&stop))
+        });
         self.consume();
-        if lag.is_some_and(|thread| thread.join().is_err()) {
-            tracing::warn!("the lag measurement thread panicked");
+        for thread in lag.into_iter().chain(replay) {
+            if thread.join().is_err() {
+                tracing::warn!("a thread of the ingest worker panicked");
+            }
         }
     }
 
-    /// Measures the group's lag every `lag_interval` until the stop flag is set.
-    fn measure_lag(&self, probe: LagProbe) -> std::thread::JoinHandle<()> {
-        let (stop, interval) = (self.stop.clone(), self.lag_interval);
+    /// Measures the group's lag, and what is parked, every `lag_interval` until the stop
+    /// flag is set.
+    fn measure_lag(&self, (probe, parked): (LagProbe, LagProbe)) -> std::thread::JoinHandle<()> {
+        let (stop, interval) = (self.stop_flag(), self.lag_interval);
         let observer = self.consumer.context().observer.clone();
+        let (group, rejoin) = (self.group.clone(), self.rejoin.clone());
         std::thread::spawn(move || {
+            let mut last_rejoin: Option<Instant> = None;
             while !stop.load(Ordering::Acquire) {
                 let started = Instant::now();
                 match probe.measure(interval.min(MAX_LAG_PROBE_WAIT)) {
-                    Ok(measured) => observer.group_lag(&measured),
+                    Ok(measured) => {
+                        observer.group_lag(&measured);
+                        group.record(&measured);
+                    }
                     Err(error) => tracing::debug!(%error, "group lag not measured"),
+                }
+                match parked.measure(interval.min(MAX_LAG_PROBE_WAIT)) {
+                    Ok(measured) => observer.parked_backlog(&measured),
+                    Err(error) => tracing::debug!(%error, "parked backlog not measured"),
+                }
+                let recently = last_rejoin.is_some_and(|at| at.elapsed() < group_grace(&group));
+                if let Some(stuck) = group.stuck().filter(|_| !recently) {
+                    tracing::warn!(
+                        partitions = stuck,
+                        "partitions have records waiting and nobody consuming them: rejoining the group"
+                    );
+                    rejoin.store(true, Ordering::Release);
+                    group.reset();
+                    last_rejoin = Some(Instant::now());
                 }
                 let rest = interval.saturating_sub(started.elapsed());
                 // Wake up often enough to notice the stop flag.
@@ -173,8 +242,16 @@ impl IngestWorker {
 
     fn consume(&self) {
         let context = self.consumer.context();
+        let topic = self.topic.clone();
         let mut deadline: Option<Instant> = None;
-        while !self.stop.load(Ordering::Acquire) {
+        while !self.stop().load(Ordering::Acquire) {
+            if self.rejoin.swap(false, Ordering::AcqRel) {
+                // Leaving writes the batch in hand and commits (the revoke callback).
+                self.consumer.unsubscribe();
+                if let Err(error) = self.consumer.subscribe(&[&topic]) {
+                    tracing::warn!(%error, "rejoining the consumer group failed");
+                }
+            }
             let wait = deadline
                 .map(|d| d.saturating_duration_since(Instant::now()))
                 .unwrap_or(Duration::from_millis(100))
@@ -220,7 +297,12 @@ impl IngestWorker {
             }
             Err(reason) => {
                 tracing::warn!(partition, offset, %reason, "record sent to the dead-letter topic");
-                if !self.dead_letter(message, &reason) {
+                let sent = context.runtime.block_on(context.side.dead_letter(
+                    message,
+                    &reason,
+                    self.stop(),
+                ));
+                if !sent {
                     return false;
                 }
                 context.observer.records_consumed(1, 0);
@@ -230,54 +312,34 @@ impl IngestWorker {
             }
         }
     }
+}
 
-    /// Copies the record to the dead-letter topic with the reason and its origin in headers;
-    /// retries until the broker acknowledges it or the worker stops.
-    fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> bool {
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "nimbus-dead-letter-reason",
-                value: Some(reason),
-            })
-            .insert(Header {
-                key: "nimbus-source-topic",
-                value: Some(message.topic()),
-            })
-            .insert(Header {
-                key: "nimbus-source-partition",
-                value: Some(&partition),
-            })
-            .insert(Header {
-                key: "nimbus-source-offset",
-                value: Some(&offset),
-            });
-        let payload = message.payload().unwrap_or_default();
-        let key = message.key().unwrap_or_default();
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let record = FutureRecord::to(&self.dead_letter_topic)
-                .payload(payload)
-                .key(key)
-                .headers(headers.clone());
-            let sent = self.consumer.context().runtime.block_on(
-                self.dead_letters
-                    .send(record, Timeout::After(Duration::from_secs(10))),
-            );
-            match sent {
-                Ok(_) => return true,
-                Err((error, _)) => {
-                    tracing::error!(%error, topic = %self.dead_letter_topic, "dead-letter write failed; retrying");
-                }
-            }
-            if self.stop.load(Ordering::Acquire) {
-                return false;
-            }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-    }
+/// A member of `group` that stores offsets itself once what they cover is durable, and
+/// lets auto-commit commit them every second.
+pub(super) fn group_member_config(
+    kafka: &KafkaSettings,
+    ingest: &IngestSettings,
+    group: &str,
+) -> rdkafka::ClientConfig {
+    kafka.client_config(&[
+        ("group.id", group.to_owned()),
+        ("enable.auto.commit", "true".into()),
+        ("auto.commit.interval.ms", "1000".into()),
+        ("enable.auto.offset.store", "false".into()),
+        ("auto.offset.reset", "earliest".into()),
+        (
+            "session.timeout.ms",
+            ingest.session_timeout.as_millis().to_string(),
+        ),
+        // Three heartbeats per session, as Kafka advises (librdkafka's default of 3 s
+        // would expire short sessions between two heartbeats).
+        (
+            "heartbeat.interval.ms",
+            (ingest.session_timeout.as_millis() / 3)
+                .max(100)
+                .to_string(),
+        ),
+    ])
 }
 
 impl WorkerContext {
@@ -292,8 +354,10 @@ impl WorkerContext {
         self.batch.lock().map(|b| b.points.len()).unwrap_or(0)
     }
 
-    /// Writes the batch in hand durably, hands it to live subscribers, then stores the
-    /// offsets it covers.
+    /// Writes the batch in hand — each shard's share to its shard, or parked when the shard
+    /// is down — hands what was written to live subscribers, then stores the offsets the
+    /// batch covers. Stopping while a share cannot be parked stores no offsets: the records
+    /// are read again.
     fn flush(&self, consumer: &BaseConsumer<Self>) {
         let batch = match self.batch.lock() {
             Ok(mut batch) => std::mem::take(&mut *batch),
@@ -303,13 +367,16 @@ impl WorkerContext {
             return;
         }
         if !batch.points.is_empty() {
-            self.runtime.block_on(write_durably(
-                self.store.as_ref(),
-                self.writes.as_ref(),
-                &batch.points,
-            ));
-            let points: Arc<[TelemetryPoint]> = batch.points.into();
-            self.runtime.block_on(self.live.publish(points));
+            let Some(written) = self.runtime.block_on(self.write_or_park(batch.points)) else {
+                tracing::warn!(
+                    "stopping before parked points were acknowledged: offsets not stored"
+                );
+                return;
+            };
+            if !written.is_empty() {
+                let points: Arc<[TelemetryPoint]> = written.into();
+                self.runtime.block_on(self.live.publish(points));
+            }
         }
         for (partition, offset) in batch.offsets {
             if let Err(error) = consumer.store_offset(&self.topic, partition, offset) {
@@ -318,6 +385,38 @@ impl WorkerContext {
                 tracing::debug!(partition, offset, %error, "offset not stored");
             }
         }
+    }
+
+    /// Writes every shard's share at once; the shares of shards that are down, or fail
+    /// now, are parked. The points written, or `None` when stopping before every failed
+    /// share was parked.
+    async fn write_or_park(&self, points: Vec<TelemetryPoint>) -> Option<Vec<TelemetryPoint>> {
+        let shares = park::by_shard(&self.slot_map, points);
+        let attempts = join_all(shares.into_iter().map(|(shard, share)| async move {
+            let written = self.health.worth_trying(shard)
+                && park::write_share(
+                    self.store.as_ref(),
+                    self.writes.as_ref(),
+                    &self.health,
+                    self.write_timeout,
+                    shard,
+                    &share,
+                )
+                .await;
+            (shard, share, written)
+        }))
+        .await;
+        let mut written = Vec::new();
+        for (shard, share, ok) in attempts {
+            if ok {
+                written.extend(share);
+            } else if self.side.park(shard, &share, &self.stop).await {
+                self.observer.parked(shard.0, share.len());
+            } else {
+                return None;
+            }
+        }
+        Some(written)
     }
 }
 

@@ -3,17 +3,18 @@
 //! and alerts use. Each worker measures it on a thread of its own; all report the same
 //! figure (take the maximum across workers, not the sum).
 
-use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::{IngestSettings, KafkaSettings, KafkaTopic};
+use super::KafkaSettings;
 
 /// What the group has not consumed yet, over every partition of the topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupLag {
     /// Records not yet committed by the group.
     pub records: i64,
@@ -23,6 +24,104 @@ pub struct GroupLag {
     pub partitions: i32,
     /// Partitions no member of the group holds; `None` when the broker does not say.
     pub unowned: Option<i32>,
+    /// Per partition with lag: the group's committed offset and the high watermark.
+    pub behind: BTreeMap<i32, (i64, i64)>,
+}
+
+/// The least time given to fetching the oldest unconsumed records for their age.
+const MIN_RECORD_WAIT: Duration = Duration::from_secs(1);
+
+/// The name `/health/ready` reports the group's health under.
+pub const GROUP_HEALTH: &str = "consumer-group";
+
+/// Whether the group consumes every partition, as the lag thread last measured: down when
+/// partitions have had no owner, or have had records waiting while the group's committed
+/// offset on them did not move, for longer than `grace` (a rebalance takes a moment; a
+/// group that stays like that has lost them — a member that died may still be listed as
+/// their owner).
+pub struct GroupHealth {
+    grace: Duration,
+    unowned_since: Mutex<Option<(Instant, i32)>>,
+    /// Partitions with lag: the committed offset last seen and since when it has not moved.
+    stalled_since: Mutex<BTreeMap<i32, (i64, Instant)>>,
+}
+
+impl GroupHealth {
+    pub(crate) fn new(grace: Duration) -> Self {
+        Self {
+            grace,
+            unowned_since: Mutex::new(None),
+            stalled_since: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub(crate) fn record(&self, lag: &GroupLag) {
+        let now = Instant::now();
+        if let Ok(mut since) = self.unowned_since.lock() {
+            *since = match (lag.unowned, *since) {
+                (Some(n), Some((first, _))) if n > 0 => Some((first, n)),
+                (Some(n), None) if n > 0 => Some((now, n)),
+                _ => None,
+            };
+        }
+        if let Ok(mut stalled) = self.stalled_since.lock() {
+            stalled.retain(|partition, _| lag.behind.contains_key(partition));
+            for (partition, (committed, _)) in &lag.behind {
+                match stalled.get(partition) {
+                    Some((seen, _)) if seen == committed => {}
+                    _ => {
+                        stalled.insert(*partition, (*committed, now));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets what was seen, after a rejoin: the new assignment gets its own grace.
+    pub(crate) fn reset(&self) {
+        if let Ok(mut since) = self.unowned_since.lock() {
+            *since = None;
+        }
+        if let Ok(mut stalled) = self.stalled_since.lock() {
+            stalled.clear();
+        }
+    }
+
+    pub(crate) fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// How many partitions have had no owner, or no progress, for longer than the grace.
+    pub(crate) fn stuck(&self) -> Option<i32> {
+        let unowned = self
+            .unowned_since
+            .lock()
+            .ok()
+            .and_then(|since| *since)
+            .filter(|(first, _)| first.elapsed() > self.grace)
+            .map_or(0, |(_, n)| n);
+        let stalled = self.stalled_since.lock().map_or(0, |stalled| {
+            stalled
+                .values()
+                .filter(|(_, since)| since.elapsed() > self.grace)
+                .count()
+        });
+        let stuck = unowned.max(i32::try_from(stalled).unwrap_or(i32::MAX));
+        (stuck > 0).then_some(stuck)
+    }
+}
+
+#[async_trait::async_trait]
+impl domain::ports::HealthCheck for GroupHealth {
+    async fn check(&self) -> Vec<(String, Option<String>)> {
+        let problem = self.stuck().map(|n| {
+            format!(
+                "{n} partition(s) have had records waiting and no consumer making progress for more than {} s",
+                self.grace.as_secs()
+            )
+        });
+        vec![(GROUP_HEALTH.to_owned(), problem)]
+    }
 }
 
 /// Measures [`GroupLag`] with two clients of its own: one that reads the group's
@@ -36,16 +135,17 @@ pub(crate) struct LagProbe {
 }
 
 impl LagProbe {
-    pub(crate) fn new(kafka: &KafkaSettings, ingest: &IngestSettings) -> KafkaResult<Self> {
+    /// Measures `group` on `topic`.
+    pub(crate) fn new(kafka: &KafkaSettings, group: &str, topic: &str) -> KafkaResult<Self> {
         let offsets = kafka
             .client_config(&[
-                ("group.id", ingest.group_id.clone()),
+                ("group.id", group.to_owned()),
                 ("enable.auto.commit", "false".into()),
             ])
             .create()?;
         let records = kafka
             .client_config(&[
-                ("group.id", format!("{}.lag-probe", ingest.group_id)),
+                ("group.id", format!("{group}.lag-probe")),
                 ("enable.auto.commit", "false".into()),
                 ("enable.partition.eof", "false".into()),
             ])
@@ -53,8 +153,8 @@ impl LagProbe {
         Ok(Self {
             offsets,
             records,
-            topic: kafka.topic(KafkaTopic::Telemetry).to_owned(),
-            group: ingest.group_id.clone(),
+            topic: topic.to_owned(),
+            group: group.to_owned(),
         })
     }
 
@@ -73,6 +173,7 @@ impl LagProbe {
         }
         let committed = self.offsets.committed_offsets(wanted, timeout)?;
         let mut records = 0;
+        let mut positions = BTreeMap::new();
         let mut behind = TopicPartitionList::new();
         for partition in &partitions {
             let (low, high) = self
@@ -86,6 +187,7 @@ impl LagProbe {
                 .max(low);
             if high > next {
                 records += high - next;
+                positions.insert(*partition, (next, high));
                 behind.add_partition_offset(&self.topic, *partition, Offset::Offset(next))?;
             }
         }
@@ -94,6 +196,7 @@ impl LagProbe {
             oldest: self.oldest_unconsumed(&behind, timeout),
             partitions: i32::try_from(partitions.len()).unwrap_or(i32::MAX),
             unowned: self.unowned(&partitions, timeout),
+            behind: positions,
         })
     }
 
@@ -104,7 +207,9 @@ impl LagProbe {
         }
         let mut pending: BTreeSet<i32> = behind.elements().iter().map(|e| e.partition()).collect();
         let mut oldest_ms: Option<i64> = None;
-        let deadline = std::time::Instant::now() + timeout;
+        // Fetching a record can take longer than a metadata call; a short lag interval must
+        // not make the age unknowable.
+        let deadline = std::time::Instant::now() + timeout.max(MIN_RECORD_WAIT);
         while !pending.is_empty() && std::time::Instant::now() < deadline {
             if let Some(Ok(message)) = self.records.poll(Duration::from_millis(50)) {
                 if pending.remove(&message.partition()) {

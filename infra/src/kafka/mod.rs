@@ -9,6 +9,7 @@
 
 mod consumer;
 mod lag;
+mod park;
 mod producer;
 mod settings;
 
@@ -23,7 +24,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 
 pub use consumer::{IngestObserver, IngestWorker};
-pub use lag::GroupLag;
+pub use lag::{GroupHealth, GroupLag, GROUP_HEALTH};
 pub use producer::{KafkaBus, ProducerObserver};
 pub use settings::{Compression, IngestSettings, KafkaSettings, KafkaTopic, TopicAssignments};
 
@@ -92,7 +93,7 @@ pub fn decode_points(payload: Option<&[u8]>) -> Result<Vec<TelemetryPoint>, Stri
     Ok(record.points)
 }
 
-/// Creates the telemetry and dead-letter topics when they do not exist yet (brokers that do
+/// Creates the telemetry, dead-letter and parked topics when they do not exist yet (brokers that do
 /// not create topics on first use need this; see `nimbusfleet admin create-topics`).
 pub async fn create_topics(
     settings: &KafkaSettings,
@@ -102,7 +103,9 @@ pub async fn create_topics(
     let admin: AdminClient<DefaultClientContext> = settings.client_config(&[]).create()?;
     let topics = KafkaTopic::ALL.map(|topic| {
         let partitions = match topic {
-            KafkaTopic::Telemetry => partitions,
+            // As many as the telemetry topic, so that each shard parks on a partition of
+            // its own where there are at least as many partitions as shards.
+            KafkaTopic::Telemetry | KafkaTopic::Parked => partitions,
             KafkaTopic::DeadLetter => 1,
         };
         NewTopic::new(

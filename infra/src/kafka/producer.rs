@@ -1,8 +1,8 @@
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use domain::ports::{BusError, TelemetryBus};
+use domain::ports::{BusError, Delivery, TelemetryBus};
 use domain::telemetry::TelemetryPoint;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -18,10 +18,12 @@ pub trait ProducerObserver: Send + Sync {
 }
 
 /// The bus of an API replica in a cluster: accepted points become Kafka records. `publish`
-/// returns once the brokers have acknowledged every record (`acks=all`, idempotent
-/// producer), so a `202` means the points are durable in Kafka.
+/// returns once the brokers have acknowledged every record (`acks=all`), so a `202` means
+/// the points are durable in Kafka. While the brokers are known to be down it fails at
+/// once, and recovers by itself as soon as a metadata probe (one a second) is answered.
 pub struct KafkaBus {
-    producer: FutureProducer,
+    producer: FutureProducer<WatchContext>,
+    brokers: Arc<BrokerWatch>,
     topic: String,
     partitions: i32,
     record_max_points: usize,
@@ -44,9 +46,13 @@ impl KafkaBus {
         settings: &KafkaSettings,
         observer: Arc<dyn ProducerObserver>,
     ) -> anyhow::Result<Self> {
-        let producer: FutureProducer = settings.producer_config().create()?;
+        let brokers = Arc::new(BrokerWatch::default());
+        let producer: FutureProducer<WatchContext> = settings
+            .producer_config()
+            .create_with_context(WatchContext(brokers.clone()))?;
         let topic = settings.topic(KafkaTopic::Telemetry);
         let partitions = topic_partitions(&producer, topic).await?;
+        tokio::spawn(probe_while_down(producer.clone(), Arc::downgrade(&brokers)));
         tracing::info!(
             topic,
             partitions,
@@ -55,6 +61,7 @@ impl KafkaBus {
         );
         Ok(Self {
             producer,
+            brokers,
             topic: topic.to_owned(),
             partitions,
             record_max_points: settings.record_max_points.max(1),
@@ -84,7 +91,10 @@ impl KafkaBus {
     }
 }
 
-async fn topic_partitions(producer: &FutureProducer, topic: &str) -> anyhow::Result<i32> {
+async fn topic_partitions(
+    producer: &FutureProducer<WatchContext>,
+    topic: &str,
+) -> anyhow::Result<i32> {
     let client = producer.clone();
     let name = topic.to_owned();
     let metadata = tokio::task::spawn_blocking(move || {
@@ -109,15 +119,20 @@ async fn topic_partitions(producer: &FutureProducer, topic: &str) -> anyhow::Res
 
 #[async_trait]
 impl TelemetryBus for KafkaBus {
-    async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<(), BusError> {
+    async fn publish(&self, points: Vec<TelemetryPoint>) -> Result<Delivery, BusError> {
+        let watch = &self.brokers;
+        if !watch.may_try() {
+            self.observer.produce_failed("unavailable");
+            return Err(BusError::Unavailable(Box::new(BrokersDown)));
+        }
         let started = Instant::now();
         let total = points.len();
         let mut deliveries = Vec::new();
         let records = super::records(points, self.partitions, self.record_max_points)
             .map_err(|e| BusError::Unavailable(Box::new(e)))?;
         for (partition, payload) in records {
-            // The key names the partition: every record of a drone has the same one, and the
-            // idempotent producer keeps a partition's records in order.
+            // The key names the partition: every record of a drone has the same one. A retry
+            // may reorder or repeat records; points are keyed by time, so neither matters.
             let key = partition.to_string();
             let record = FutureRecord::to(&self.topic)
                 .partition(partition)
@@ -145,11 +160,13 @@ impl TelemetryBus for KafkaBus {
                 Err(cancelled) => Box::new(cancelled),
             };
             self.observer.produce_failed("unavailable");
+            watch.failed();
             return Err(BusError::Unavailable(failure));
         }
+        watch.succeeded();
         self.observer
             .records_produced(records, total, started.elapsed());
-        Ok(())
+        Ok(Delivery::default())
     }
 }
 
@@ -171,5 +188,103 @@ impl domain::ports::HealthCheck for KafkaBus {
             Err(error) => Some(error.to_string()),
         };
         vec![("kafka".to_owned(), error)]
+    }
+}
+
+/// The brokers are known to be unreachable: the answer comes at once, not after the
+/// delivery timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the Kafka brokers are unreachable")]
+struct BrokersDown;
+
+/// How often the brokers are asked for metadata while they are known to be down, to learn
+/// that they are back.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long one of those probes waits.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the producer knows of its brokers: librdkafka says when all of them are down, a
+/// failed delivery says the same, and a delivered record or an answered metadata probe
+/// ([`probe_while_down`]) says they are back. While down, publishes fail at once.
+#[derive(Default)]
+pub(super) struct BrokerWatch {
+    down_since: std::sync::Mutex<Option<Instant>>,
+}
+
+impl BrokerWatch {
+    fn failed(&self) {
+        if let Ok(mut down) = self.down_since.lock() {
+            down.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn succeeded(&self) {
+        if let Ok(mut down) = self.down_since.lock() {
+            if let Some(since) = down.take() {
+                tracing::info!(
+                    down_ms = since.elapsed().as_millis() as u64,
+                    "the Kafka brokers answer again"
+                );
+            }
+        }
+    }
+
+    /// Whether a publish may go to the brokers now.
+    fn may_try(&self) -> bool {
+        !self.down_since.lock().map(|d| d.is_some()).unwrap_or(false)
+    }
+}
+
+/// While the brokers are known to be down, asks them for metadata every [`PROBE_INTERVAL`]
+/// and marks them up when they answer; ends when the bus is dropped.
+async fn probe_while_down(producer: FutureProducer<WatchContext>, watch: Weak<BrokerWatch>) {
+    let mut tick = tokio::time::interval(PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(brokers) = watch.upgrade() else {
+            return;
+        };
+        if brokers.may_try() {
+            continue;
+        }
+        let client = producer.clone();
+        let answered = tokio::task::spawn_blocking(move || {
+            client.client().fetch_metadata(None, PROBE_TIMEOUT).is_ok()
+        })
+        .await;
+        if matches!(answered, Ok(true)) {
+            brokers.succeeded();
+        }
+    }
+}
+
+/// The producer's client context: it tells the [`BrokerWatch`] when librdkafka finds
+/// every broker down.
+pub(super) struct WatchContext(Arc<BrokerWatch>);
+
+impl rdkafka::ClientContext for WatchContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            tracing::warn!(%reason, "all Kafka brokers are down; ingest answers 503 at once until they are back");
+            self.0.failed();
+        } else {
+            tracing::debug!(%error, %reason, "Kafka client error");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn while_the_brokers_are_down_publishes_fail_fast_until_they_answer() {
+        let watch = BrokerWatch::default();
+        assert!(watch.may_try() && watch.may_try(), "up: every publish goes");
+        watch.failed();
+        assert!(!watch.may_try() && !watch.may_try(), "down: fail fast");
+        watch.succeeded();
+        assert!(watch.may_try() && watch.may_try());
     }
 }

@@ -16,10 +16,13 @@ pub enum KafkaTopic {
     Telemetry,
     /// Records an ingest worker could not decode, with the reason in headers.
     DeadLetter,
+    /// Points an ingest worker could not write because their shard was down, keyed and
+    /// partitioned by shard; replayed once the shard is back.
+    Parked,
 }
 
 impl KafkaTopic {
-    pub const ALL: [KafkaTopic; 2] = [Self::Telemetry, Self::DeadLetter];
+    pub const ALL: [KafkaTopic; 3] = [Self::Telemetry, Self::DeadLetter, Self::Parked];
 }
 
 /// `[kafka.topics]`: the name of each [`KafkaTopic`].
@@ -28,6 +31,7 @@ impl KafkaTopic {
 pub struct TopicAssignments {
     pub telemetry: String,
     pub dead_letter: String,
+    pub parked: String,
 }
 
 impl TopicAssignments {
@@ -35,6 +39,7 @@ impl TopicAssignments {
         match topic {
             KafkaTopic::Telemetry => &self.telemetry,
             KafkaTopic::DeadLetter => &self.dead_letter,
+            KafkaTopic::Parked => &self.parked,
         }
     }
 }
@@ -75,6 +80,11 @@ pub struct KafkaSettings {
     pub client_id: String,
     /// Most points per Kafka record (points are grouped by partition).
     pub record_max_points: usize,
+    /// librdkafka's idempotent producer (`enable.idempotence`). Off by default: a record a
+    /// retry sends twice is harmless (points are keyed by drone and time), and tansu, the
+    /// broker of the tests and `make cluster`, stops accepting an idempotent producer's
+    /// records after a restart.
+    pub idempotence: bool,
     pub compression: Compression,
     /// How long the producer waits to fill a batch of records.
     #[serde(rename = "linger_ms", with = "millis")]
@@ -171,11 +181,11 @@ impl KafkaSettings {
         config
     }
 
-    /// The telemetry producer's configuration: idempotent, `acks=all`, compressed, with a
-    /// bounded queue and delivery timeout.
+    /// The telemetry producer's configuration: `acks=all`, compressed, with a bounded queue
+    /// and delivery timeout, idempotent when `kafka.idempotence` says so.
     pub fn producer_config(&self) -> ClientConfig {
         self.client_config(&[
-            ("enable.idempotence", "true".into()),
+            ("enable.idempotence", self.idempotence.to_string()),
             ("acks", "all".into()),
             ("compression.type", self.compression.as_str().into()),
             ("linger.ms", self.linger.as_millis().to_string()),
@@ -234,6 +244,10 @@ pub struct IngestSettings {
     /// How often the consumer lag in `/metrics` is refreshed.
     #[serde(rename = "lag_interval_ms", with = "millis")]
     pub stats_interval: Duration,
+    /// How long one shard's share of a batch may take to write before the shard counts as
+    /// down and the share is parked.
+    #[serde(rename = "shard_write_timeout_ms", with = "millis")]
+    pub shard_write_timeout: Duration,
 }
 
 impl IngestSettings {
@@ -257,6 +271,12 @@ impl IngestSettings {
         if self.stats_interval < Duration::from_millis(100) {
             return Err(InvalidSetting::new(
                 "lag_interval_ms",
+                "must be at least 100 milliseconds",
+            ));
+        }
+        if self.shard_write_timeout < Duration::from_millis(100) {
+            return Err(InvalidSetting::new(
+                "shard_write_timeout_ms",
                 "must be at least 100 milliseconds",
             ));
         }

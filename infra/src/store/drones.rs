@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::drone::{Drone, DroneFilter, DronePatch, DroneStatus, Limits, Serial};
-use domain::page::{Page, PageRequest};
+use domain::page::{Page, PageRequest, Partial};
 use domain::ports::DroneRepository;
 use domain::position::Position;
 use domain::shard::slot_of;
@@ -75,7 +75,7 @@ impl DroneRepository for Store {
     async fn count_drones_by_status(
         &self,
         org: OrgId,
-    ) -> Result<Vec<(DroneStatus, u64)>, StoreError> {
+    ) -> Result<Partial<Vec<(DroneStatus, u64)>>, StoreError> {
         let queries = self.all_shards().map(|(db, shard)| async move {
             let rows = drones::Entity::find()
                 .select_only()
@@ -89,7 +89,7 @@ impl DroneRepository for Store {
                 .map_err(|e| db.err(e));
             (db, rows)
         });
-        let (runs, _missing) = collect_runs(join_all(queries).await)?;
+        let (runs, missing_shards) = collect_runs(join_all(queries).await)?;
         let mut counts: Vec<(DroneStatus, u64)> = Vec::new();
         for (raw, n) in runs.into_iter().flatten() {
             let status = DroneStatus::parse(&raw)
@@ -100,7 +100,10 @@ impl DroneRepository for Store {
             }
         }
         counts.sort_by_key(|(s, _)| DroneStatus::ALL.iter().position(|x| x == s));
-        Ok(counts)
+        Ok(Partial {
+            value: counts,
+            missing_shards,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %id))]

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use domain::flight_plan::{
     Estimate, FlightPlan, FlightPlanFilter, FlightPlanState, Waypoint, WaypointInput,
 };
-use domain::page::{Page, PageRequest};
+use domain::page::{Page, PageRequest, Partial};
 use domain::ports::FlightPlanRepository;
 use domain::position::Position;
 use domain::{DroneId, FlightPlanId, OrgId, StoreError, UserId};
@@ -144,7 +144,7 @@ impl FlightPlanRepository for Store {
         &self,
         org: OrgId,
         state: FlightPlanState,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Partial<u64>, StoreError> {
         let queries = self.all_shards().map(|(db, shard)| async move {
             let n = flight_plans::Entity::find()
                 .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))
@@ -154,8 +154,11 @@ impl FlightPlanRepository for Store {
                 .map_err(|e| db.err(e));
             (db, n.map(|n| vec![n]))
         });
-        let (runs, _missing) = collect_runs(join_all(queries).await)?;
-        Ok(runs.into_iter().flatten().sum())
+        let (runs, missing_shards) = collect_runs(join_all(queries).await)?;
+        Ok(Partial {
+            value: runs.into_iter().flatten().sum(),
+            missing_shards,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %drone))]

@@ -26,16 +26,28 @@ pub async fn write_durably(
     observer: &dyn WriteObserver,
     batch: &[TelemetryPoint],
 ) {
+    write_durably_reporting(store, observer, batch, |_| {}).await;
+}
+
+/// Like [`write_durably`], telling `outcome` after every attempt whether it succeeded.
+pub async fn write_durably_reporting(
+    store: &dyn TelemetryStore,
+    observer: &dyn WriteObserver,
+    batch: &[TelemetryPoint],
+    outcome: impl Fn(bool),
+) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let started = Instant::now();
         match store.write_points(batch).await {
             Ok(new_rows) => {
                 observer.batch_written(batch.len(), new_rows, started.elapsed());
+                outcome(true);
                 return;
             }
             Err(error) => {
                 observer.write_failed();
+                outcome(false);
                 tracing::warn!(points = batch.len(), error = %error, retry_in_ms = backoff.as_millis() as u64, "telemetry write failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);

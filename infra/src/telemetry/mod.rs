@@ -20,6 +20,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::page::Partial;
 use domain::ports::TelemetryStore;
 use domain::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
 use domain::{DroneId, OrgId, StoreError};
@@ -34,7 +35,7 @@ mod read;
 mod sql;
 mod write;
 
-pub use durable::{write_durably, WriteObserver};
+pub use durable::{write_durably, write_durably_reporting, WriteObserver};
 pub use postgres::copy_points;
 use read::Direction;
 
@@ -159,7 +160,7 @@ impl TelemetryStore for Store {
         &self,
         org: OrgId,
         since: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Partial<u64>, StoreError> {
         let queries = self.all_shards().map(|(db, conn)| async move {
             let count = read::count_reporting_since(conn, org, since)
                 .await
@@ -167,8 +168,11 @@ impl TelemetryStore for Store {
                 .map_err(|e| db.err(e));
             (db, count)
         });
-        let (runs, _missing) = collect_runs(join_all(queries).await)?;
-        Ok(runs.into_iter().flatten().sum())
+        let (runs, missing_shards) = collect_runs(join_all(queries).await)?;
+        Ok(Partial {
+            value: runs.into_iter().flatten().sum(),
+            missing_shards,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(retention_days = retention.num_days()))]

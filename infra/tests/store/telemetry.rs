@@ -357,7 +357,11 @@ pub async fn another_orgs_drone_is_invisible(store: &Store) {
     let (fleet, missing) = store.fleet_positions(stranger, None).await.unwrap();
     assert!(fleet.is_empty() && missing.is_empty());
     assert_eq!(
-        store.drones_reporting_since(stranger, start).await.unwrap(),
+        store
+            .drones_reporting_since(stranger, start)
+            .await
+            .unwrap()
+            .value,
         0
     );
 }
@@ -411,26 +415,29 @@ pub async fn drones_reporting_since_counts_each_drone_once(store: &Store) {
     }
     store.write_points(&batch).await.unwrap();
 
-    assert_eq!(store.drones_reporting_since(org, t).await.unwrap(), 1);
+    assert_eq!(store.drones_reporting_since(org, t).await.unwrap().value, 1);
     assert_eq!(
         store
             .drones_reporting_since(org, t - Duration::minutes(3))
             .await
-            .unwrap(),
+            .unwrap()
+            .value,
         4
     );
     assert_eq!(
         store
             .drones_reporting_since(org, t - Duration::hours(1))
             .await
-            .unwrap(),
+            .unwrap()
+            .value,
         8
     );
     assert_eq!(
         store
             .drones_reporting_since(org, t + Duration::seconds(1))
             .await
-            .unwrap(),
+            .unwrap()
+            .value,
         0
     );
 }
@@ -618,7 +625,7 @@ pub async fn a_lost_shard_fails_its_writes_and_is_left_out_of_fleet_reads(db: &T
     );
     assert_eq!(fleet[0].ts, t + Duration::seconds(1));
     assert_eq!(missing, [1]);
-    assert_eq!(store.drones_reporting_since(org, t).await.unwrap(), 1);
+    assert_eq!(store.drones_reporting_since(org, t).await.unwrap().value, 1);
 }
 
 pub async fn a_failing_sqlite_shard_is_left_out_of_fleet_reads() {
@@ -645,7 +652,10 @@ pub async fn a_failing_sqlite_shard_is_left_out_of_fleet_reads() {
         [healthy]
     );
     assert_eq!(missing, [1]);
-    assert_eq!(degraded.drones_reporting_since(org, t).await.unwrap(), 1);
+    assert_eq!(
+        degraded.drones_reporting_since(org, t).await.unwrap().value,
+        1
+    );
     assert!(degraded.latest(org, other).await.is_err());
 }
 

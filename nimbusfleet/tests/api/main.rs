@@ -11,6 +11,7 @@ mod dashboard;
 mod docs;
 mod drones;
 mod errors;
+mod faults;
 mod flight_plans;
 mod health;
 mod kafka;

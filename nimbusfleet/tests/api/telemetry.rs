@@ -505,7 +505,10 @@ async fn a_full_queue_is_503_and_loses_no_accepted_point(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(backend, dir.path()).await;
     settings.telemetry.max_batch_points = 100;
-    settings.pipeline.queue_capacity_points = 250;
+    // Each of the two shards' lanes holds half: 250 points for the one drone's shard.
+    settings.pipeline.queue_capacity_points = 500;
+    // The queue's own backpressure: answers that do not wait for the (held) writer.
+    settings.telemetry.ack = infra::pipeline::AckMode::Queued;
     let app = spawn_with(backend, settings, dir).await;
     let org = app.org("full").await;
     let d = app.drone(&org.operator, "F-1").await;
@@ -547,7 +550,8 @@ mod full_queue {
 /// Shutdown refuses new points and writes every accepted one before it returns.
 async fn shutdown_writes_every_queued_point(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(backend, dir.path()).await;
+    let mut settings = test_settings(backend, dir.path()).await;
+    settings.telemetry.ack = infra::pipeline::AckMode::Queued;
     let app = spawn_with(backend, settings, dir).await;
     let org = app.org("drain").await;
     let d = app.drone(&org.operator, "DRAIN-1").await;

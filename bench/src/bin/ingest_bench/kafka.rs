@@ -58,6 +58,7 @@ pub async fn run(
     settings.kafka.brokers = Some(brokers.to_owned());
     settings.kafka.topics.telemetry = format!("bench.telemetry.{tag}");
     settings.kafka.topics.dead_letter = format!("bench.telemetry.{tag}.dead-letter");
+    settings.kafka.topics.parked = format!("bench.telemetry.{tag}.parked");
     settings.ingest.bind = "127.0.0.1:0".parse()?;
     let kafka = settings.kafka.clone();
     infra::kafka::create_topics(&kafka, args.kafka_partitions, 1).await?;
@@ -80,12 +81,7 @@ pub async fn run(
         &bench,
         &fleet,
         &drones,
-        &ingest::Config {
-            senders: args.senders,
-            batch: args.batch,
-            duration: Duration::from_secs(args.duration),
-            t0,
-        },
+        &args.ingest_config(t0),
         &|accepted| written.load(Ordering::Acquire) >= accepted,
     )
     .await?;
@@ -142,6 +138,7 @@ async fn broker_rates(
     let mut raw = kafka.clone();
     raw.topics.telemetry = format!("bench.raw.{tag}");
     raw.topics.dead_letter = format!("bench.raw.{tag}.dead-letter");
+    raw.topics.parked = format!("bench.raw.{tag}.parked");
     infra::kafka::create_topics(&raw, args.kafka_partitions, 1).await?;
 
     let records = encode_records(&raw, args.kafka_partitions, org, drones, points)?;

@@ -64,6 +64,11 @@ struct Args {
     /// Partitions of the benchmark's Kafka topics.
     #[arg(long, default_value_t = 8)]
     kafka_partitions: i32,
+    /// Skip the second ingest figure, with `telemetry.ack = "queued"` (a 202 once the
+    /// points are in the queue) beside the default `durable` (a 202 once they are
+    /// committed).
+    #[arg(long)]
+    no_queued: bool,
     /// PostgreSQL base URL, without a database name.
     #[arg(
         long,
@@ -74,6 +79,16 @@ struct Args {
 }
 
 impl Args {
+    /// The ingest figure's senders, batches and duration, for points from `t0` on.
+    fn ingest_config(&self, t0: chrono::DateTime<chrono::Utc>) -> ingest::Config {
+        ingest::Config {
+            senders: self.senders,
+            batch: self.batch,
+            duration: Duration::from_secs(self.duration),
+            t0,
+        }
+    }
+
     fn check(&self) -> anyhow::Result<()> {
         if self.senders == 0 || self.batch == 0 || self.drones == 0 || self.live_drones == 0 {
             bail!("--senders, --batch, --drones and --live-drones must be at least 1");
@@ -164,37 +179,11 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
         "ingest: {} senders × {}-point batches for {} s",
         args.senders, args.batch, args.duration
     ));
-    let ingested = ingest::run(
-        &bench,
-        &fleet,
-        &drones,
-        &ingest::Config {
-            senders: args.senders,
-            batch: args.batch,
-            duration: Duration::from_secs(args.duration),
-            t0,
-        },
-        &|_| bench.queued_points() == 0,
-    )
+    let ingested = ingest::run(&bench, &fleet, &drones, &args.ingest_config(t0), &|_| {
+        bench.queued_points() == 0
+    })
     .await?;
-    let ingest_rate = ingested.points as f64 / ingested.elapsed.as_secs_f64();
-    let http = stats::Summary::of(ingested.http_ms.clone());
-    emit(
-        "ingest_points_per_s",
-        json!({
-            "value": round(ingest_rate, 1),
-            "senders": args.senders,
-            "batch": args.batch,
-            "drones": args.drones,
-            "points": ingested.points,
-            "seconds": round(ingested.elapsed.as_secs_f64(), 3),
-            "drain_ms": round(ingested.drain.as_secs_f64() * 1e3, 1),
-            "requests": ingested.http_ms.len(),
-            "retries": ingested.retries,
-            "http_p50_ms": http.as_ref().map(|s| round(s.p50, 2)),
-            "http_p99_ms": http.as_ref().map(|s| round(s.p99, 2)),
-        }),
-    )?;
+    let ingest_rate = emit_ingest(args, settings.telemetry.ack, &ingested)?;
 
     let chunk = settings.pipeline.write_batch_points;
     progress(&format!(
@@ -234,6 +223,10 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
             "met": ratio >= TARGET_INGEST_VS_COPY,
         }),
     )?;
+
+    if !args.no_queued {
+        queued_ingest(args, &settings, ingest_rate).await?;
+    }
 
     if let Some(brokers) = &args.kafka_brokers {
         kafka::run(args, &settings, brokers, ingest_rate).await?;
@@ -279,6 +272,66 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
         }),
     )?;
 
+    bench.stop().await;
+    Ok(())
+}
+
+/// Emits the `ingest_points_per_s` figure of one run; returns the rate.
+fn emit_ingest(
+    args: &Args,
+    ack: infra::pipeline::AckMode,
+    ingested: &ingest::Outcome,
+) -> anyhow::Result<f64> {
+    let ingest_rate = ingested.points as f64 / ingested.elapsed.as_secs_f64();
+    let http = stats::Summary::of(ingested.http_ms.clone());
+    emit(
+        "ingest_points_per_s",
+        json!({
+            "value": round(ingest_rate, 1),
+            "ack": ack,
+            "senders": args.senders,
+            "batch": args.batch,
+            "drones": args.drones,
+            "points": ingested.points,
+            "seconds": round(ingested.elapsed.as_secs_f64(), 3),
+            "drain_ms": round(ingested.drain.as_secs_f64() * 1e3, 1),
+            "requests": ingested.http_ms.len(),
+            "retries": ingested.retries,
+            "http_p50_ms": http.as_ref().map(|s| round(s.p50, 2)),
+            "http_p99_ms": http.as_ref().map(|s| round(s.p99, 2)),
+        }),
+    )?;
+    Ok(ingest_rate)
+}
+
+/// The ingest figure again on a second app with `telemetry.ack = "queued"`, on the same
+/// databases with a fleet of its own, and its rate beside the durable one.
+async fn queued_ingest(
+    args: &Args,
+    settings: &nimbusfleet::settings::Settings,
+    durable_rate: f64,
+) -> anyhow::Result<()> {
+    let mut settings = settings.clone();
+    settings.telemetry.ack = infra::pipeline::AckMode::Queued;
+    let bench = setup::start(&settings).await?;
+    let (fleet, drones) = bench.warm_fleet("IngestQueued", "INQ", args.drones).await?;
+    progress(&format!(
+        "ingest with telemetry.ack=queued: {} senders × {}-point batches for {} s",
+        args.senders, args.batch, args.duration
+    ));
+    let ingested = ingest::run(
+        &bench,
+        &fleet,
+        &drones,
+        &args.ingest_config(setup::start_of_points()),
+        &|_| bench.queued_points() == 0,
+    )
+    .await?;
+    let queued_rate = emit_ingest(args, settings.telemetry.ack, &ingested)?;
+    emit(
+        "durable_vs_queued_ratio",
+        json!({ "value": round(durable_rate / queued_rate, 3) }),
+    )?;
     bench.stop().await;
     Ok(())
 }
