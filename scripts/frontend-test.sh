@@ -31,3 +31,7 @@ echo "frontend-test: build"
 npm run build
 echo "frontend-test: end-to-end (screenshots in target/e2e/)"
 node e2e/dashboard.e2e.mjs
+# The bounded dashboard benchmark (2,000 drones, about a minute; bench/dashboard.sh --full
+# runs 10,000 and 50,000): its figures are printed, not asserted.
+echo "frontend-test: fleet benchmark, 2,000 drones"
+node e2e/fleet-bench.mjs

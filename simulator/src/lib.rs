@@ -12,284 +12,38 @@
 mod args;
 pub mod batch;
 pub mod client;
+mod config;
 mod fleet;
 pub mod flight;
+mod summary;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{SubsecRound, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use secrecy::SecretString;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
-use uuid::Uuid;
 
 pub use args::SimulateArgs;
 use batch::{Batch, Batcher};
 use client::{ApiClient, ClientError};
+pub use config::{SimAuth, SimConfig, DEFAULT_SERIAL_PREFIX, DEMO_SERIAL_PREFIX};
 use flight::Flight;
+pub use summary::Summary;
+use summary::{per_second, Out, Stats};
 
-/// Problems (non-2xx answers, rejected points) printed one by one; later ones are only
-/// counted.
-const MAX_REPORTED_PROBLEMS: u64 = 5;
 /// Bounds on the wait before resending a deferred batch (`Retry-After` may say 0).
 const MIN_RETRY_AFTER: Duration = Duration::from_millis(100);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// How the simulator authenticates.
-#[derive(Debug, Clone)]
-pub enum SimAuth {
-    /// An operator or admin: flies the organisation's `SIM-…` drones, registering them
-    /// when there are too few.
-    Credentials {
-        email: String,
-        password: SecretString,
-    },
-    /// A drone's API key: flies that drone only.
-    ApiKey { key: SecretString, drone_id: Uuid },
-}
-
-#[derive(Debug, Clone)]
-pub struct SimConfig {
-    /// Server base URL, e.g. `http://127.0.0.1:8080`.
-    pub base_url: String,
-    pub auth: SimAuth,
-    /// Drones to fly (ignored with an API key, which flies its own drone).
-    pub drones: usize,
-    /// Samples per second per drone.
-    pub rate_hz: f64,
-    /// Counted from the call to [`run`], time spent waiting for the server included.
-    /// `None`: until `shutdown` completes.
-    pub duration: Option<Duration>,
-    /// How often generated points are cut into batches and posted.
-    pub batch_interval: Duration,
-    /// Concurrent HTTP senders.
-    pub concurrency: usize,
-    pub seed: u64,
-    pub progress_interval: Duration,
-    /// How long, after stopping, the senders may take to deliver what is queued.
-    pub drain_timeout: Duration,
-    /// Prefix of every printed line, e.g. `"simulator: "`.
-    pub label: String,
-    /// Serials of the drones this run registers and flies: `{prefix}-0001`, …
-    pub serial_prefix: String,
-    /// Print a progress line every `progress_interval`; off, only the start and the
-    /// summary are printed.
-    pub progress: bool,
-}
-
-/// The serial prefix of `nimbusfleet simulate`'s drones.
-pub const DEFAULT_SERIAL_PREFIX: &str = "SIM";
-/// The serial prefix of the drones `serve --demo --simulate` flies.
-pub const DEMO_SERIAL_PREFIX: &str = "DEMO-SIM";
-
-impl SimConfig {
-    /// The simulator `serve --demo --simulate N` runs against its own server: `drones`
-    /// drones at 1 Hz, `DEMO-SIM-…`, no progress lines (the server's log is not for them).
-    pub fn demo(base_url: &str, email: &str, password: &str, drones: usize) -> Self {
-        Self {
-            base_url: base_url.to_owned(),
-            auth: SimAuth::Credentials {
-                email: email.to_owned(),
-                password: SecretString::from(password),
-            },
-            drones,
-            rate_hz: 1.0,
-            duration: None,
-            batch_interval: Duration::from_secs(1),
-            concurrency: 2,
-            seed: rand::random(),
-            progress_interval: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(3),
-            label: "simulator: ".to_owned(),
-            serial_prefix: DEMO_SERIAL_PREFIX.to_owned(),
-            progress: false,
-        }
-    }
-
-    /// Rejects values the run loop cannot work with.
-    fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.rate_hz.is_finite() && self.rate_hz > 0.0 && self.rate_hz <= 100.0,
-            "the rate must be above 0 and at most 100 Hz, not {}",
-            self.rate_hz
-        );
-        anyhow::ensure!(self.concurrency > 0, "at least one sender is needed");
-        for (name, value) in [
-            ("batch interval", self.batch_interval),
-            ("progress interval", self.progress_interval),
-        ] {
-            anyhow::ensure!(!value.is_zero(), "the {name} must be above zero");
-        }
-        Ok(())
-    }
-
-    /// Points per second the drones should produce together.
-    pub fn target_points_per_s(&self, drones: usize) -> f64 {
-        drones as f64 * self.rate_hz
-    }
-}
-
-impl TryFrom<SimulateArgs> for SimConfig {
-    type Error = anyhow::Error;
-
-    fn try_from(args: SimulateArgs) -> anyhow::Result<Self> {
-        let auth = match (args.api_key, args.drone_id, args.email, args.password) {
-            (Some(key), Some(drone_id), None, _) => SimAuth::ApiKey {
-                key: SecretString::from(key),
-                drone_id,
-            },
-            (Some(_), None, _, _) => anyhow::bail!("--api-key needs --drone-id"),
-            (None, _, Some(email), Some(password)) => SimAuth::Credentials {
-                email,
-                password: SecretString::from(password),
-            },
-            (None, _, Some(_), None) => {
-                anyhow::bail!("--email needs --password (or NIMBUS_SIM_PASSWORD)")
-            }
-            _ => anyhow::bail!("give either --api-key and --drone-id, or --email and --password"),
-        };
-        Ok(Self {
-            base_url: args.url,
-            auth,
-            drones: args.drones as usize,
-            rate_hz: args.rate,
-            duration: args.duration.map(Duration::from_secs),
-            batch_interval: Duration::from_millis(args.batch_ms),
-            concurrency: usize::from(args.concurrency),
-            seed: args.seed.unwrap_or_else(rand::random),
-            progress_interval: Duration::from_secs(args.progress_s),
-            drain_timeout: Duration::from_secs(5),
-            label: String::new(),
-            serial_prefix: args.prefix,
-            progress: true,
-        })
-    }
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Summary {
-    /// Flying time, from the first sample to the stop.
-    pub elapsed: Duration,
-    pub drones: usize,
-    pub target_points_per_s: f64,
-    pub generated: u64,
-    pub accepted: u64,
-    pub rejected: u64,
-    /// Points in batches answered with a non-2xx status other than `503` and `422`.
-    pub failed: u64,
-    /// Points resent after `503`/`429` or a network error, counted once per resend.
-    pub retried: u64,
-    /// Points generated but not answered when the run stopped.
-    pub unsent: u64,
-}
-
-impl Summary {
-    /// Points the server answered for.
-    pub fn sent(&self) -> u64 {
-        self.accepted + self.rejected + self.failed
-    }
-
-    pub fn points_per_s(&self) -> f64 {
-        per_second(self.sent(), self.elapsed)
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "flew {} drones for {:.1} s: generated {}, sent {}, accepted {}, rejected {}, \
-             failed {}, retried {}, unsent {}; {:.1} points/s (target {:.1})",
-            self.drones,
-            self.elapsed.as_secs_f64(),
-            self.generated,
-            self.sent(),
-            self.accepted,
-            self.rejected,
-            self.failed,
-            self.retried,
-            self.unsent,
-            self.points_per_s(),
-            self.target_points_per_s,
-        )
-    }
-}
-
-fn per_second(count: u64, elapsed: Duration) -> f64 {
-    let secs = elapsed.as_secs_f64();
-    if secs > 0.0 {
-        count as f64 / secs
-    } else {
-        0.0
-    }
-}
-
-/// Counters shared by the generator, the senders and the progress printer.
-#[derive(Debug, Default)]
-struct Stats {
-    generated: AtomicU64,
-    accepted: AtomicU64,
-    rejected: AtomicU64,
-    failed: AtomicU64,
-    retried: AtomicU64,
-    reported: AtomicU64,
-    /// The latest network or server error since the last progress line.
-    last_error: Mutex<Option<String>>,
-}
-
-impl Stats {
-    fn sent(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
-            + self.rejected.load(Ordering::Relaxed)
-            + self.failed.load(Ordering::Relaxed)
-    }
-
-    fn set_error(&self, error: String) {
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-    }
-
-    fn take_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-}
-
-/// Prints lines with the configured prefix.
-#[derive(Debug, Clone)]
-struct Out {
-    label: Arc<str>,
-}
-
-impl Out {
-    fn line(&self, text: impl fmt::Display) {
-        println!("{}{text}", self.label);
-    }
-
-    /// Prints one of the first few problems; says so once when it stops printing them.
-    fn problem(&self, stats: &Stats, text: impl fmt::Display) {
-        let n = stats.reported.fetch_add(1, Ordering::Relaxed);
-        if n < MAX_REPORTED_PROBLEMS {
-            self.line(text);
-        }
-        if n + 1 == MAX_REPORTED_PROBLEMS {
-            self.line("further problems are only counted");
-        }
-    }
-}
 
 /// Stops a background task when the run ends, however it ends.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

@@ -8,9 +8,11 @@
 //! partition (its slot modulo the partition count), so its points stay in order.
 
 mod consumer;
+mod context;
 mod lag;
 mod park;
 mod producer;
+mod replay;
 mod settings;
 
 use std::collections::BTreeMap;

@@ -4,7 +4,6 @@
 //! integration tests and the benchmarks all start here.
 
 use std::net::TcpListener;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -22,6 +21,10 @@ use infra::Store;
 use secrecy::SecretString;
 
 use crate::settings::Settings;
+
+mod shutdown;
+
+use shutdown::{drain_on_signal, run_consumer};
 
 /// What this process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,90 +336,6 @@ impl Application {
             Some(consumer) => run_consumer(consumer, self.server, self.stop).await,
         }
     }
-}
-
-/// Runs the consumer on its own thread (it blocks in `poll`) until a signal or its end.
-async fn run_consumer(
-    consumer: Consumer,
-    server: Server,
-    stop_requested: Arc<tokio::sync::Notify>,
-) -> anyhow::Result<()> {
-    let stop = consumer.worker.stop_flag();
-    let (finished, mut consumer_done) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::Builder::new()
-        .name("ingest-consumer".into())
-        .spawn(move || {
-            consumer.worker.run();
-            let _ = finished.send(());
-        })?;
-    let http = server.handle();
-    tokio::spawn(server);
-    let stopped_by_signal = tokio::select! {
-        () = shutdown_signal() => true,
-        () = stop_requested.notified() => true,
-        _ = &mut consumer_done => false,
-    };
-    tracing::info!("stopping: writing the batch in hand and committing offsets");
-    stop.store(true, Ordering::Release);
-    let joined = tokio::task::spawn_blocking(move || thread.join()).await;
-    http.stop(true).await;
-    match joined {
-        Ok(Ok(())) if stopped_by_signal => Ok(()),
-        Ok(Ok(())) => anyhow::bail!("the Kafka consumer stopped unexpectedly"),
-        _ => anyhow::bail!("the Kafka consumer thread failed"),
-    }
-}
-
-/// On SIGTERM: readiness turns 503 and answers close their connections for `delay`, then
-/// the server stops gracefully. On SIGINT (Ctrl-C), or a [`StopHandle`], it stops at once.
-async fn drain_on_signal(
-    server: ServerHandle,
-    draining: Arc<std::sync::atomic::AtomicBool>,
-    delay: std::time::Duration,
-    stop: Arc<tokio::sync::Notify>,
-) {
-    let delay = tokio::select! {
-        () = terminate_signal() => delay,
-        _ = tokio::signal::ctrl_c() => std::time::Duration::ZERO,
-        () = stop.notified() => std::time::Duration::ZERO,
-    };
-    draining.store(true, Ordering::Release);
-    if !delay.is_zero() {
-        tracing::info!(
-            seconds = delay.as_secs_f64(),
-            "draining: readiness is 503 before the listener closes"
-        );
-        tokio::time::sleep(delay).await;
-    }
-    server.stop(true).await;
-}
-
-/// SIGTERM, or never where there is none.
-async fn terminate_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            term.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await;
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
