@@ -44,6 +44,7 @@ bench:
 	bench/drone-get.sh
 	bench/ingest
 	bench/dashboard.sh
+	bench/fuzz
 
 clean-data:
 	rm -rf $(DATA_DIR)

@@ -2,7 +2,8 @@
 # The whole test suite: domain unit tests, infra store and Redis adapter tests, the API
 # integration tests on SQLite and on real PostgreSQL, Redis and a Kafka-compatible broker
 # (tansu), the offline validation of the deployment files (compose, Kubernetes, nginx,
-# Prometheus), then the dashboard's unit and end-to-end tests in Chromium.
+# Prometheus), the dashboard's unit and end-to-end tests in Chromium, then schema-based
+# fuzzing of the API with schemathesis.
 # scripts/test-env.sh provisions what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +35,9 @@ scripts/validate-deploy.sh || status=$?
 # The dashboard, against the server binary the integration tests just built.
 cargo build --quiet --bin nimbusfleet
 scripts/frontend-test.sh || status=$?
+
+# Schema-based fuzzing of the served OpenAPI document as an admin, a viewer and a drone
+# key (schemathesis from PyPI, a few minutes): no server error, no answer outside the
+# documented schemas and status codes. bench/fuzz runs the long version.
+scripts/fuzz.sh || status=$?
 exit $status

@@ -91,7 +91,8 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for OptionalJson<T> {
                     "the request body could not be read",
                 ),
             })?;
-            if bytes.is_empty() {
+            // No body and a JSON `null` both mean "none given".
+            if bytes.is_empty() || bytes.trim_ascii() == b"null" {
                 return Ok(Self(None));
             }
             if !json {

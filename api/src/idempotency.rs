@@ -1,8 +1,15 @@
-//! `Idempotency-Key` on POST: the first request with a key runs and its answer is kept for
-//! 24 h; a repeat with the same body gets that answer again (with `Idempotent-Replayed:
-//! true`), a repeat with another body is `422`, and a repeat while the first still runs
-//! waits for its answer. Keys are scoped to the credential that sent them. When the store
-//! is unreachable, requests run without the guarantee rather than fail.
+//! `Idempotency-Key` on POST, for authenticated requests only: the request is authenticated
+//! first, and its key lives in the scope of that principal (a user, or a drone key). The
+//! first request with a key runs; a successful answer of at most [`MAX_REPLAYABLE_BYTES`]
+//! is kept for 24 h, and a repeat with the same body gets it again (with
+//! `Idempotent-Replayed: true`) — after authenticating again, so a logged-out token gets
+//! `401`, not the old answer. A repeat with another body is `422`, a repeat while the first
+//! still runs waits for its answer. Errors are not kept (a retry runs again), nor are larger
+//! answers (`Idempotency-Stored: false` says so). An answer holding a secret is replaced,
+//! for replay, by what its handler gives as [`ReplayAs`] (an API key's creation replays as
+//! `409 secret_not_replayable` naming the key). Requests without a usable credential run
+//! without a key. When the store is unreachable, requests run without the guarantee rather
+//! than fail.
 
 use std::time::Duration;
 
@@ -16,13 +23,46 @@ use domain::platform::IdempotencyState;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::auth::Principal;
 use crate::error::{ApiError, Code};
+use crate::services::AuthService;
 use crate::state::Limits;
 
 pub const TTL: Duration = Duration::from_secs(24 * 3600);
 const HEADER: &str = "idempotency-key";
 /// How long a repeat waits for the first request with its key to finish.
 const WAIT: Duration = Duration::from_secs(10);
+/// The largest answer kept for replay; larger ones are sent once, with
+/// `Idempotency-Stored: false`.
+pub const MAX_REPLAYABLE_BYTES: usize = 64 * 1024;
+const STORED_HEADER: &str = "idempotency-stored";
+
+/// What a handler wants replayed instead of its answer, when the answer must not be kept
+/// (it holds a secret): a problem document. Set it as an extension of the response.
+#[derive(Debug, Clone)]
+pub struct ReplayAs {
+    status: StatusCode,
+    problem: Bytes,
+}
+
+impl ReplayAs {
+    pub fn problem(error: &ApiError) -> Self {
+        Self {
+            status: error.status_code(),
+            problem: serde_json::to_vec(&error.problem())
+                .map(Bytes::from)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The scope of a principal's keys.
+fn scope(principal: &Principal) -> String {
+    match principal {
+        Principal::User(user) => format!("user:{}", user.user_id),
+        Principal::Device { key_id, .. } => format!("key:{key_id}"),
+    }
+}
 
 fn sha256_hex(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
@@ -120,20 +160,26 @@ pub async fn middleware(
             return Ok(req.into_response(problem(error)));
         }
     };
+    // Authenticate first: a request without a usable credential runs without a key (and
+    // gets its 401 from the handler). The principal is handed to the handler's extractor.
+    let Some(auth) = req.app_data::<web::Data<AuthService>>().cloned() else {
+        return next.call(req).await;
+    };
+    let credential = match crate::auth::bearer(req.request()) {
+        Ok(Some(credential)) => credential.to_owned(),
+        _ => return next.call(req).await,
+    };
+    let principal = match auth.authenticate(Some(credential)).await {
+        Ok(principal) => principal,
+        Err(_) => return next.call(req).await,
+    };
+    let scope = scope(&principal);
+    req.extensions_mut().insert(principal);
     let body = match read_body(&mut req, limits.body_limit_bytes).await {
         Ok(body) => body,
         Err(error) => return Ok(req.into_response(problem(error))),
     };
-    let credential = crate::auth::bearer(req.request())
-        .ok()
-        .flatten()
-        .unwrap_or("anonymous")
-        .to_owned();
-    let scoped = format!(
-        "{}:{}",
-        sha256_hex(&[credential.as_bytes()]),
-        sha256_hex(&[key.as_bytes()])
-    );
+    let scoped = sha256_hex(&[key.as_bytes()]);
     let fingerprint = sha256_hex(&[
         req.method().as_str().as_bytes(),
         req.path().as_bytes(),
@@ -153,7 +199,11 @@ pub async fn middleware(
         )
     };
     loop {
-        match limits.idempotency.begin(&scoped, &fingerprint, TTL).await {
+        match limits
+            .idempotency
+            .begin(&scope, &scoped, &fingerprint, TTL)
+            .await
+        {
             Ok(IdempotencyState::Started) => break,
             Ok(IdempotencyState::Done {
                 fingerprint: f,
@@ -191,6 +241,7 @@ pub async fn middleware(
     let res = next.call(req).await?;
     let (request, response) = res.into_parts();
     let status = response.status();
+    let replay_as = response.extensions().get::<ReplayAs>().cloned();
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -202,31 +253,49 @@ pub async fn middleware(
         Ok(bytes) => bytes,
         Err(error) => {
             // The answer could not be read back: nothing to keep, and nothing to send.
-            if let Err(error) = limits.idempotency.abandon(&scoped).await {
+            if let Err(error) = limits.idempotency.abandon(&scope, &scoped).await {
                 tracing::warn!(%error, "could not release an idempotency key");
             }
             let error = ApiError::internal(anyhow::anyhow!("failed to read the answer: {error}"));
             return Ok(ServiceResponse::new(request, problem(error)));
         }
     };
-    let outcome = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        // Not an answer to keep: let a retry run again.
-        limits.idempotency.abandon(&scoped).await
-    } else {
-        let stored = StoredAnswer {
+    let stored = match replay_as {
+        Some(_) if !status.is_success() => None,
+        Some(ReplayAs { status, problem }) => Some(StoredAnswer {
+            status,
+            content_type: "application/problem+json".to_owned(),
+            body: problem,
+        }),
+        // Errors are not answers to keep: a retry runs again.
+        None if !status.is_success() => None,
+        None if bytes.len() > MAX_REPLAYABLE_BYTES => None,
+        None => Some(StoredAnswer {
             status,
             content_type,
             body: bytes.clone(),
-        };
-        limits
-            .idempotency
-            .complete(&scoped, &fingerprint, &stored.encode(), TTL)
-            .await
+        }),
+    };
+    let too_large = status.is_success() && stored.is_none();
+    let outcome = match &stored {
+        Some(stored) => {
+            limits
+                .idempotency
+                .complete(&scope, &scoped, &fingerprint, &stored.encode(), TTL)
+                .await
+        }
+        None => limits.idempotency.abandon(&scope, &scoped).await,
     };
     if let Err(error) = outcome {
         tracing::warn!(%error, "could not record an idempotent answer");
     }
-    let response = head.set_body(bytes.boxed());
+    let mut response = head.set_body(bytes.boxed());
+    if too_large {
+        response.headers_mut().insert(
+            header::HeaderName::from_static(STORED_HEADER),
+            header::HeaderValue::from_static("false"),
+        );
+    }
     Ok(ServiceResponse::new(
         request,
         response.map_into_boxed_body(),

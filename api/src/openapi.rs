@@ -39,7 +39,7 @@ use crate::routes::{
         flight_plans::update_plan, flight_plans::transition_plan,
         telemetry::ingest_telemetry, telemetry::latest_telemetry, telemetry::telemetry_history,
         telemetry::export_telemetry,
-        fleet::fleet_positions, fleet::fleet_summary, live::live,
+        fleet::fleet_positions, fleet::fleet_summary, live::live, live::live_ticket,
     ),
     components(schemas(Problem, ProblemField, Code)),
     modifiers(&Security, &CommonProblems),
@@ -84,8 +84,9 @@ impl Modify for Security {
     }
 }
 
-/// Adds the answers every API operation can give (400, 401, 403, 500, 503, and 413, 415,
-/// 422 where there is a body) without repeating them on each handler.
+/// Adds the answers every API operation can give (400, 500, 503; 401, 403 and 429 when it
+/// needs a credential; 415 where it takes a JSON body) without repeating them on each
+/// handler.
 struct CommonProblems;
 
 fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
@@ -103,6 +104,7 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 }
 
 fn add_common(op: &mut Operation, secured: bool) {
+    let has_body = op.request_body.is_some();
     let mut add = |status: &str, description: &str| {
         op.responses
             .responses
@@ -119,6 +121,13 @@ fn add_common(op: &mut Operation, secured: bool) {
             "Missing, invalid or expired credentials, or a session that has ended",
         );
         add("403", "The caller's role may not do this");
+        add(
+            "429",
+            "The organisation's rate limit is exceeded; retry after `Retry-After` seconds",
+        );
+    }
+    if has_body {
+        add("415", "The body is not `application/json`");
     }
     add(
         "500",

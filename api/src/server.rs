@@ -40,6 +40,7 @@ pub fn api(
         limits: web::Data::new(state.limits.clone()),
         metrics: web::Data::new(state.observability.metrics.clone()),
         observability: web::Data::new(state.observability.clone()),
+        auth_state: web::Data::new(state.auth.clone()),
     };
     let body_limit = state.limits.body_limit_bytes;
     let dashboard_dir = settings.dashboard_dir.clone();
@@ -55,6 +56,12 @@ pub fn api(
             ))
             .wrap(actix_web::middleware::from_fn(
                 crate::middleware::add_request_id,
+            ))
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::security_headers,
+            ))
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::close_when_draining,
             ))
             .wrap(TracingLogger::<crate::logging::RequestSpan>::new())
             .configure(|cfg| data.register(cfg))
@@ -105,6 +112,7 @@ struct AppData {
     limits: web::Data<crate::state::Limits>,
     metrics: web::Data<crate::metrics::Metrics>,
     observability: web::Data<Observability>,
+    auth_state: web::Data<crate::state::Auth>,
 }
 
 impl AppData {
@@ -120,6 +128,7 @@ impl AppData {
             .app_data(self.telemetry.clone())
             .app_data(self.limits.clone())
             .app_data(self.metrics.clone())
-            .app_data(self.observability.clone());
+            .app_data(self.observability.clone())
+            .app_data(self.auth_state.clone());
     }
 }

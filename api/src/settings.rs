@@ -31,6 +31,15 @@ pub struct ServerSettings {
     /// The built dashboard (`frontend/dist`), served at `/`. When it holds no `index.html`,
     /// `/` explains how to build it and links to the API docs.
     pub dashboard_dir: PathBuf,
+    /// Take the client address from `X-Forwarded-For` (for login throttling), as set by the
+    /// load balancer in front. Off: the TCP peer, which a client cannot forge.
+    pub trust_forwarded_for: bool,
+    /// The service is reached over TLS (terminated in front of it): answers carry HSTS.
+    pub behind_tls: bool,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (it names
+    /// organisations' plans and the routes' traffic).
+    #[serde(default, serialize_with = "redacted")]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The smallest body limit: below it not even a login fits.
@@ -59,6 +68,11 @@ pub struct AuthSettings {
     #[serde(rename = "token_ttl_s", with = "seconds")]
     pub token_ttl: Duration,
     pub issuer: String,
+    /// Login attempts one account may take per minute (a burst of as many), wherever they
+    /// come from; beyond: 429 with `Retry-After`.
+    pub login_attempts_per_account_per_minute: u32,
+    /// Login attempts one client address may make per minute (a burst of as many).
+    pub login_attempts_per_client_per_minute: u32,
 }
 
 /// The shortest key HS256 is given.
@@ -85,8 +99,42 @@ impl AuthSettings {
                 ),
             ));
         }
+        for (name, value) in [
+            (
+                "login_attempts_per_account_per_minute",
+                self.login_attempts_per_account_per_minute,
+            ),
+            (
+                "login_attempts_per_client_per_minute",
+                self.login_attempts_per_client_per_minute,
+            ),
+        ] {
+            if value == 0 {
+                return Err(InvalidSetting::new(name, "must be at least 1"));
+            }
+        }
         Ok(())
     }
+
+    /// The login quotas: per account, per client address.
+    pub fn login_quotas(&self) -> LoginQuotas {
+        let per_minute = |n: u32| domain::limits::Quota {
+            per_second: n,
+            burst: n,
+            period_s: 60,
+        };
+        LoginQuotas {
+            account: per_minute(self.login_attempts_per_account_per_minute),
+            client: per_minute(self.login_attempts_per_client_per_minute),
+        }
+    }
+}
+
+/// How many login attempts an account and a client address may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginQuotas {
+    pub account: domain::limits::Quota,
+    pub client: domain::limits::Quota,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -193,6 +241,10 @@ pub struct LiveSettings {
     pub max_hz: f64,
     /// Batches a live client may fall behind before it is disconnected.
     pub buffer_batches: usize,
+    /// Live streams one principal (a user's session) may hold open at once, per replica.
+    pub max_streams_per_principal: usize,
+    /// Live streams one organisation may hold open at once, per replica.
+    pub max_streams_per_org: usize,
 }
 
 /// The highest `live.max_hz` accepted.
@@ -208,6 +260,18 @@ impl LiveSettings {
         }
         if self.buffer_batches == 0 {
             return Err(InvalidSetting::new("buffer_batches", "must be at least 1"));
+        }
+        if self.max_streams_per_principal == 0 {
+            return Err(InvalidSetting::new(
+                "max_streams_per_principal",
+                "must be at least 1",
+            ));
+        }
+        if self.max_streams_per_org < self.max_streams_per_principal {
+            return Err(InvalidSetting::new(
+                "max_streams_per_org",
+                "must be at least max_streams_per_principal",
+            ));
         }
         Ok(())
     }

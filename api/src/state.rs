@@ -88,6 +88,9 @@ pub struct Auth {
     pub jwt: JwtKeys,
     pub sessions: Arc<dyn SessionStore>,
     pub token_ttl: Duration,
+    pub login_quotas: crate::settings::LoginQuotas,
+    /// Whether the client address comes from `X-Forwarded-For` (`server.trust_forwarded_for`).
+    pub trust_forwarded_for: bool,
 }
 
 /// What requests may do: rules, sizes and rates.
@@ -97,6 +100,10 @@ pub struct Limits {
     pub telemetry_rules: TelemetryRules,
     pub max_batch_points: usize,
     pub live_max_hz: f64,
+    /// Open live streams, bounded per principal and per organisation.
+    pub live_streams: Arc<crate::streams::StreamLimits>,
+    /// The service is reached over TLS: answers carry HSTS.
+    pub behind_tls: bool,
     pub body_limit_bytes: usize,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub idempotency: Arc<dyn IdempotencyStore>,
@@ -115,6 +122,8 @@ pub struct Observability {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Reads the state mirrored into gauges at scrape time.
     pub gauges: Arc<dyn Fn() -> Snapshot + Send + Sync>,
+    /// When set, `/metrics` answers only this bearer token (`server.metrics_token`).
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 /// What readiness found.

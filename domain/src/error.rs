@@ -62,6 +62,8 @@ field_codes! {
     UnknownDrone => "unknown_drone", "No such drone in the organisation.";
     ForbiddenDrone => "forbidden_drone", "An API key may only act for its own drone.";
     DroneRetired => "drone_retired", "The drone is retired and takes no telemetry.";
+    DuplicateInBatch => "duplicate_in_batch", "The batch holds another point of the same drone at the same `ts`; only the first is taken.";
+    UnknownPlan => "unknown_plan", "No such flight plan for this drone.";
     ShardUnavailable => "shard_unavailable", "The shard holding the drone cannot take points now; send the point again later (it is safe).";
     IdempotencyKeyReused => "idempotency_key_reused", "The `Idempotency-Key` was used with a different request.";
 }
@@ -181,6 +183,8 @@ pub enum ConflictKind {
     OrgName,
     /// An API key with this public prefix exists (prefixes are random: a retry succeeds).
     KeyPrefix,
+    /// The change would leave the organisation without an admin.
+    LastAdmin,
 }
 
 impl fmt::Display for ConflictKind {
@@ -190,6 +194,7 @@ impl fmt::Display for ConflictKind {
             Self::Email => "email",
             Self::OrgName => "organisation name",
             Self::KeyPrefix => "API key prefix",
+            Self::LastAdmin => "last admin",
         })
     }
 }

@@ -4,12 +4,20 @@ use std::time::Duration;
 
 use crate::org::Plan;
 
-/// A sustained rate with a burst allowance (GCRA: one request every `1 / per_second`
-/// seconds, up to `burst` at once).
+/// A sustained rate with a burst allowance (GCRA: `per_second` requests every `period_s`
+/// seconds — one every `period_s / per_second` seconds — up to `burst` at once). The API
+/// plans count per second (`period_s = 1`); login throttling counts per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quota {
     pub per_second: u32,
     pub burst: u32,
+    /// The period `per_second` counts over, in seconds (1 unless said otherwise).
+    #[serde(default = "one_second")]
+    pub period_s: u32,
+}
+
+fn one_second() -> u32 {
+    1
 }
 
 impl Quota {
@@ -19,25 +27,34 @@ impl Quota {
             Plan::Free => Quota {
                 per_second: 10,
                 burst: 50,
+                period_s: 1,
             },
             Plan::Standard => Quota {
                 per_second: 100,
                 burst: 500,
+                period_s: 1,
             },
             Plan::Professional => Quota {
                 per_second: 500,
                 burst: 2000,
+                period_s: 1,
             },
             Plan::Enterprise => enterprise.unwrap_or(Quota {
                 per_second: 2000,
                 burst: 8000,
+                period_s: 1,
             }),
         }
     }
 
     /// Time between two requests at the sustained rate.
     pub fn emission_interval(&self) -> Duration {
-        Duration::from_secs_f64(1.0 / f64::from(self.per_second.max(1)))
+        Duration::from_micros(self.interval_us().unsigned_abs())
+    }
+
+    /// [`Quota::emission_interval`] in microseconds, at least 1.
+    pub fn interval_us(&self) -> i64 {
+        (1_000_000 * i64::from(self.period_s.max(1)) / i64::from(self.per_second.max(1))).max(1)
     }
 }
 
@@ -58,7 +75,7 @@ pub struct RateDecision {
 /// Pure GCRA over a "theoretical arrival time" in microseconds, shared by the in-process
 /// limiter and mirrored by the Redis script, so both decide alike.
 pub fn gcra(tat_us: Option<i64>, now_us: i64, quota: Quota) -> (RateDecision, i64) {
-    let interval = (1_000_000 / i64::from(quota.per_second.max(1))).max(1);
+    let interval = quota.interval_us();
     let tolerance = interval * i64::from(quota.burst.max(1));
     let tat = tat_us.unwrap_or(now_us).max(now_us);
     let new_tat = tat + interval;
@@ -95,6 +112,7 @@ mod tests {
         let quota = Quota {
             per_second: 10,
             burst: 50,
+            period_s: 1,
         };
         let mut tat = None;
         let now = 1_000_000_000;
@@ -129,26 +147,30 @@ mod tests {
             Quota::of_plan(Plan::Free, None),
             Quota {
                 per_second: 10,
-                burst: 50
+                burst: 50,
+                period_s: 1,
             }
         );
         assert_eq!(
             Quota::of_plan(Plan::Standard, None),
             Quota {
                 per_second: 100,
-                burst: 500
+                burst: 500,
+                period_s: 1,
             }
         );
         assert_eq!(
             Quota::of_plan(Plan::Professional, None),
             Quota {
                 per_second: 500,
-                burst: 2000
+                burst: 2000,
+                period_s: 1,
             }
         );
         let custom = Quota {
             per_second: 5000,
             burst: 20000,
+            period_s: 1,
         };
         assert_eq!(Quota::of_plan(Plan::Enterprise, Some(custom)), custom);
     }

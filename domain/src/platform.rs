@@ -101,12 +101,15 @@ pub trait RateLimiter: Send + Sync {
 #[error("idempotency store unavailable")]
 pub struct IdempotencyUnavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
-/// Remembers answers to requests sent with an `Idempotency-Key`.
+/// Remembers answers to requests sent with an `Idempotency-Key`. Keys live in a `scope`
+/// (the principal that sent them: a user or a drone key); a store keeps a bounded number
+/// of keys per scope, evicting the oldest, so no caller can pin unbounded memory.
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `key` for a request whose body hashes to `fingerprint`, or reports who has it.
     async fn begin(
         &self,
+        scope: &str,
         key: &str,
         fingerprint: &str,
         ttl: std::time::Duration,
@@ -114,13 +117,15 @@ pub trait IdempotencyStore: Send + Sync {
     /// Stores the answer of a claimed key for replay (opaque bytes: the caller encodes it).
     async fn complete(
         &self,
+        scope: &str,
         key: &str,
         fingerprint: &str,
         answer: &[u8],
         ttl: std::time::Duration,
     ) -> Result<(), IdempotencyUnavailable>;
-    /// Releases a claimed key whose request failed before answering, so that it can be retried.
-    async fn abandon(&self, key: &str) -> Result<(), IdempotencyUnavailable>;
+    /// Releases a claimed key whose request did not end in an answer worth replaying, so
+    /// that it can be retried.
+    async fn abandon(&self, scope: &str, key: &str) -> Result<(), IdempotencyUnavailable>;
 }
 
 /// Where a request with an idempotency key stands.

@@ -26,6 +26,12 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   });
   // Deleting and revoking ask window.confirm: accept.
   page.on('dialog', (d) => void d.accept());
+  // The Content-Security-Policy must not get in the way of anything the dashboard does.
+  const cspViolations = [];
+  const watchCsp = (p) => p.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  watchCsp(page);
   const shot = async (name) => {
     step += 1;
     const path = join(SHOTS, `${String(step).padStart(2, '0')}-${name}.png`);
@@ -381,6 +387,17 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   check((await page.$$('[data-testid=plan-table] .actions button')).length === 0, 'a viewer gets no plan actions');
   check((await page.$$('a[href="/admin"]')).length === 0, 'a viewer has no admin link');
   await shot('viewer-plans');
+
+  // The API docs work under their policy too.
+  const docs = await browser.newPage();
+  watchCsp(docs);
+  await docs.goto(`${base}/docs/`);
+  await docs.waitForSelector('.swagger-ui .info', { timeout: 15_000 });
+  check(await docs.isVisible('text=NimbusFleet'), 'the API docs render');
+  await docs.close();
+  const csp = (await fetch(`${base}/`)).headers.get('content-security-policy') ?? '';
+  check(csp.includes("script-src 'self'"), 'the dashboard is served with a Content-Security-Policy');
+  check(cspViolations.length === 0, `no Content-Security-Policy violations (${cspViolations.join(' | ')})`);
 
   check(errors.length === 0, `no uncaught page errors (${errors.join(' | ')})`);
 });

@@ -23,6 +23,8 @@ export class LiveConnection {
   private attempt = 0;
   private timer: number | undefined;
   private stopped = true;
+  /** Bumped by every connect, so that a ticket that arrives late opens nothing. */
+  private generation = 0;
   status: LiveStatus = 'offline';
   private listeners = new Set<StatusListener>();
   private bbox: BBox | null = null;
@@ -84,12 +86,24 @@ export class LiveConnection {
   }
 
   private connect(switching = false): void {
-    const token = session.token;
-    if (!token) return;
-    this.source?.close();
+    if (!session.token) return;
     if (!switching) this.setStatus(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    const generation = ++this.generation;
+    // A single-use ticket, never the access token, goes in the URL (URLs end up in logs).
+    api.liveTicket().then(
+      (ticket) => {
+        if (generation === this.generation && !this.stopped) this.open(ticket);
+      },
+      () => {
+        if (generation === this.generation && !this.stopped) this.scheduleReconnect('could not get a live ticket');
+      },
+    );
+  }
+
+  private open(ticket: string): void {
+    this.source?.close();
     const box = this.bbox ? `&bbox=${bboxParam(this.bbox)}` : '';
-    const url = `${BASE}/live?max_hz=${this.options.maxHz}${box}&access_token=${encodeURIComponent(token)}`;
+    const url = `${BASE}/live?max_hz=${this.options.maxHz}${box}&ticket=${encodeURIComponent(ticket)}`;
     const es = new EventSource(url);
     this.source = es;
     this.opened += 1;

@@ -84,7 +84,7 @@ impl Platform {
 
     pub fn idempotency(&self) -> Arc<dyn IdempotencyStore> {
         match self {
-            Self::Embedded => Arc::new(InMemoryIdempotencyStore::new()),
+            Self::Embedded => Arc::new(InMemoryIdempotencyStore::default()),
             Self::Redis { commands, .. } => Arc::new(commands.idempotency_store()),
         }
     }

@@ -17,6 +17,23 @@ pub struct Claims {
     pub exp: i64,
 }
 
+/// What a live-stream ticket asserts: the session it was issued in, for one stream opened
+/// within its short life. It has no `role`, so it never passes as an access token, and an
+/// access token has no `typ`, so it never passes as a ticket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TicketClaims {
+    pub typ: String,
+    pub sub: UserId,
+    pub org: OrgId,
+    pub sid: SessionId,
+    /// Single use: the first stream that presents it claims this id.
+    pub jti: String,
+    pub iss: String,
+    pub exp: i64,
+}
+
+pub const TICKET_TYPE: &str = "live-ticket";
+
 /// HS256 signing keys. Only HS256 is accepted when verifying, so `alg: none` and tokens
 /// signed with another algorithm or key are refused.
 #[derive(Clone)]
@@ -59,6 +76,27 @@ impl JwtKeys {
             exp: expires.timestamp(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    pub fn sign_ticket(
+        &self,
+        claims: &TicketClaims,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+    }
+
+    /// A live-stream ticket's claims; anything else (an access token included) is refused.
+    pub fn verify_ticket(&self, ticket: &str) -> Result<TicketClaims, jsonwebtoken::errors::Error> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        let claims =
+            jsonwebtoken::decode::<TicketClaims>(ticket, &self.decoding, &validation)?.claims;
+        if claims.typ != TICKET_TYPE {
+            return Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into());
+        }
+        Ok(claims)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {

@@ -2,8 +2,10 @@
 //! keys. [`Principal`] is the extractor handlers use; it fails closed. The checks
 //! themselves are the auth service's ([`crate::services::AuthService`]).
 
-mod jwt;
+pub(crate) mod jwt;
 mod principal;
 
 pub use jwt::{Claims, JwtKeys};
-pub use principal::{authenticate, bearer, Principal, UserPrincipal};
+pub use principal::{
+    admit, authenticate, bearer, Admin, Operator, Principal, Reporter, UserPrincipal,
+};

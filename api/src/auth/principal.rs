@@ -3,7 +3,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use domain::user::Role;
 use domain::{ApiKeyId, DroneId, OrgId, SessionId, UserId};
 
@@ -118,13 +118,80 @@ pub async fn authenticate(
     Ok(principal)
 }
 
+/// Counts an already authenticated principal against its organisation's rate limit.
+pub async fn admit(req: &HttpRequest, principal: Principal) -> Result<Principal, ApiError> {
+    let limits = req
+        .app_data::<web::Data<RateLimits>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the rate limiter is not configured")))?;
+    limits.check(principal.org_id(), req).await?;
+    Ok(principal)
+}
+
 impl FromRequest for Principal {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // The idempotency middleware authenticates first and leaves the principal here.
+        let known = req.extensions().get::<Principal>().cloned();
         let credential = bearer(req).map(|c| c.map(str::to_owned));
         let req = req.clone();
-        Box::pin(async move { authenticate(&req, credential?).await })
+        Box::pin(async move {
+            match known {
+                Some(principal) => admit(&req, principal).await,
+                None => authenticate(&req, credential?).await,
+            }
+        })
+    }
+}
+
+/// Extractors that authorise before anything else is read: a handler that takes one before
+/// its body refuses a caller without the role (`403`) before it looks at the body (`422`).
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub UserPrincipal);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                let principal = Principal::from_request(req, payload);
+                Box::pin(async move { Ok(Self(principal.await?.require($role)?.clone())) })
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// A user with the operator or admin role.
+    Operator,
+    Role::Operator
+);
+role_extractor!(
+    /// A user with the admin role.
+    Admin,
+    Role::Admin
+);
+
+/// Who may send telemetry: a drone's API key, or an operator or admin.
+#[derive(Debug, Clone)]
+pub struct Reporter(pub Principal);
+
+impl FromRequest for Reporter {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req, payload);
+        Box::pin(async move {
+            let principal = principal.await?;
+            if let Principal::User(_) = &principal {
+                principal.require(Role::Operator)?;
+            }
+            Ok(Self(principal))
+        })
     }
 }

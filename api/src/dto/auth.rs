@@ -30,3 +30,12 @@ pub struct MeResponse {
     pub user: UserResponse,
     pub organization: OrganizationResponse,
 }
+
+/// A single-use ticket for one live stream (`GET /live?ticket=…`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LiveTicket {
+    pub ticket: String,
+    /// Seconds the ticket may wait to be used.
+    #[schema(example = 60)]
+    pub expires_in: i64,
+}

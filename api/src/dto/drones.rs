@@ -50,7 +50,7 @@ pub struct DroneResponse {
     pub model: String,
     #[schema(example = "DJI")]
     pub manufacturer: Option<String>,
-    #[schema(value_type = String, example = "active")]
+    #[schema(schema_with = super::enums::drone_status, example = "active")]
     pub status: DroneStatus,
     #[schema(example = 120.0)]
     pub max_altitude_m: f64,
@@ -111,7 +111,7 @@ pub struct CreateDroneRequest {
     pub model: String,
     pub manufacturer: Option<String>,
     /// Defaults to `active`.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::enums::drone_status)]
     pub status: Option<DroneStatus>,
     pub max_altitude_m: f64,
     pub max_speed_mps: f64,
@@ -184,7 +184,7 @@ pub struct UpdateDroneRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, nullable)]
     pub manufacturer: Option<Option<String>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::enums::drone_status)]
     pub status: Option<DroneStatus>,
     pub max_altitude_m: Option<f64>,
     pub max_speed_mps: Option<f64>,
@@ -252,7 +252,7 @@ impl UpdateDroneRequest {
 #[into_params(parameter_in = Query)]
 pub struct DroneQuery {
     /// Only drones with this status.
-    #[param(value_type = Option<String>, example = "active")]
+    #[param(schema_with = super::enums::drone_status, example = "active")]
     pub status: Option<DroneStatus>,
     /// Only drones of this model (exact match).
     pub model: Option<String>,

@@ -74,7 +74,7 @@ pub struct FlightPlanResponse {
     pub drone_id: Uuid,
     pub name: String,
     /// `draft`, `submitted`, `approved`, `rejected`, `active`, `completed` or `cancelled`.
-    #[schema(value_type = String, example = "draft")]
+    #[schema(schema_with = super::enums::flight_plan_state, example = "draft")]
     pub state: FlightPlanState,
     pub waypoints: Vec<WaypointDto>,
     pub planned_start: DateTime<Utc>,
@@ -185,7 +185,7 @@ pub struct FlightPlanQuery {
     /// Only this drone's plans.
     pub drone_id: Option<Uuid>,
     /// Only plans in this state.
-    #[param(value_type = Option<String>, example = "approved")]
+    #[param(schema_with = super::enums::flight_plan_state, example = "approved")]
     pub state: Option<FlightPlanState>,
     /// Only plans whose window ends at or after this time (RFC 3339).
     pub from: Option<DateTime<Utc>>,
@@ -219,8 +219,12 @@ pub struct TransitionRequest {
 }
 
 /// Path of a transition: `/flight-plans/{id}/{action}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct TransitionPath {
+    /// The plan.
     pub id: Uuid,
+    /// The step to take.
+    #[param(schema_with = super::enums::transition, required = true)]
     pub action: Transition,
 }

@@ -5,6 +5,7 @@
 mod api_keys;
 mod auth;
 mod drones;
+pub mod enums;
 mod fleet;
 mod flight_plans;
 mod organization;

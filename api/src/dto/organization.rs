@@ -10,7 +10,7 @@ pub struct OrganizationResponse {
     #[schema(example = "Demo Aviation")]
     pub name: String,
     /// Subscription plan; it sets the API rate limit.
-    #[schema(value_type = String, example = "free")]
+    #[schema(schema_with = super::enums::plan, example = "free")]
     pub plan: Plan,
     /// The API rate limit of the plan, shared by all the organisation's users and keys.
     pub rate_limit: RateLimitDto,

@@ -19,21 +19,31 @@ pub struct PointDto {
     /// RFC 3339 UTC; at most `telemetry.max_future_skew_s` ahead and within retention.
     pub ts: DateTime<Utc>,
     /// −90…90
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
     /// −180…180
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
     /// −500…10000
+    #[schema(minimum = -500, maximum = 10000)]
     pub alt_m: f64,
     /// 0…150
+    #[schema(minimum = 0, maximum = 150)]
     pub speed_mps: f64,
     /// 0…360, clockwise from true north
+    #[schema(minimum = 0, maximum = 360)]
     pub heading_deg: f64,
     /// 0…100
+    #[schema(minimum = 0, maximum = 100)]
     pub battery_pct: f64,
     /// −100…100, positive upwards
+    #[schema(minimum = -100, maximum = 100)]
     pub vertical_speed_mps: Option<f64>,
+    /// 0…255
+    #[schema(maximum = 255)]
     pub satellites: Option<u16>,
     /// 0…100
+    #[schema(minimum = 0, maximum = 100)]
     pub link_quality_pct: Option<f64>,
     /// The flight plan the point belongs to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,6 +226,65 @@ pub struct ExportQuery {
     /// End, exclusive (RFC 3339). Default: now.
     pub to: Option<DateTime<Utc>>,
     /// `geojson` (default), `csv` or `gpx`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub format: Option<ExportFormat>,
+}
+
+/// A drone's track as GeoJSON (`format=geojson`): one Point feature per sample, oldest
+/// first, coordinates `[lon, lat, alt_m]`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrackCollection {
+    #[serde(rename = "type")]
+    #[schema(example = "FeatureCollection")]
+    pub kind: String,
+    pub features: Vec<TrackFeature>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrackFeature {
+    #[serde(rename = "type")]
+    #[schema(example = "Feature")]
+    pub kind: String,
+    pub geometry: TrackPoint,
+    pub properties: TrackProperties,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrackPoint {
+    #[serde(rename = "type")]
+    #[schema(example = "Point")]
+    pub kind: String,
+    /// `[lon, lat, alt_m]`.
+    #[schema(min_items = 3, max_items = 3)]
+    pub coordinates: Vec<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrackProperties {
+    pub ts: DateTime<Utc>,
+    pub speed_mps: f64,
+    pub heading_deg: f64,
+    pub battery_pct: f64,
+    pub vertical_speed_mps: Option<f64>,
+    pub satellites: Option<u16>,
+    pub link_quality_pct: Option<f64>,
+}
+
+/// One Server-Sent Event of `GET /live`, as a client's parser sees it: its name, and its
+/// data (JSON text; `ready`: `{"status"}`, `positions`: `{"positions": [Point…]}`,
+/// `logout`: `{"reason"}`, `error`: `{"code", "message"}`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LiveEvent {
+    #[schema(inline)]
+    pub event: LiveEventName,
+    pub data: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveEventName {
+    Ready,
+    Positions,
+    Logout,
+    Error,
 }

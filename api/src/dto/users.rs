@@ -14,7 +14,7 @@ pub struct UserResponse {
     pub email: String,
     #[schema(example = "Ada Lovelace")]
     pub name: String,
-    #[schema(value_type = String, example = "operator")]
+    #[schema(schema_with = super::enums::role, example = "operator")]
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -50,7 +50,7 @@ pub struct CreateUserRequest {
     /// Display name; defaults to the email's local part (`ada` for `ada@example.com`).
     pub name: Option<String>,
     /// `admin`, `operator` or `viewer`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = super::enums::role)]
     pub role: Role,
     /// 10–128 characters.
     pub password: String,
@@ -61,7 +61,7 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     pub name: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = super::enums::role)]
     pub role: Option<Role>,
     /// A new password (10–128 characters); ends the user's sessions.
     pub password: Option<String>,
@@ -71,7 +71,7 @@ pub struct UpdateUserRequest {
 #[into_params(parameter_in = Query)]
 pub struct UserFilter {
     /// Only users with this role.
-    #[param(value_type = Option<String>)]
+    #[param(schema_with = super::enums::role)]
     pub role: Option<Role>,
 }
 

@@ -59,11 +59,14 @@ error_codes! {
     NotEditable => "not_editable", CONFLICT, "Only draft flight plans can be edited.";
     ConcurrentUpdate => "concurrent_update", CONFLICT, "The resource changed while this request ran; read it again and retry.";
     IdempotencyInProgress => "idempotency_in_progress", CONFLICT, "A request with this `Idempotency-Key` is still running.";
+    SecretNotReplayable => "secret_not_replayable", CONFLICT, "The first request with this `Idempotency-Key` created a secret, which is shown only once; `detail` names what it created.";
     PreconditionFailed => "precondition_failed", PRECONDITION_FAILED, "`If-Match` names a version that is no longer current.";
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, "The body, or the batch, is larger than allowed.";
     UnsupportedMediaType => "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The body is not `application/json`.";
     ValidationFailed => "validation_failed", UNPROCESSABLE_ENTITY, "Well-formed input that breaks rules; `errors` lists every field with its own code.";
     RateLimited => "rate_limited", TOO_MANY_REQUESTS, "The organisation's rate limit is exceeded; retry after `Retry-After` seconds.";
+    LoginThrottled => "login_throttled", TOO_MANY_REQUESTS, "Too many login attempts for this account or from this address; retry after `Retry-After` seconds.";
+    TooManyStreams => "too_many_streams", TOO_MANY_REQUESTS, "The user or the organisation has as many live streams open as allowed; close one first.";
     ServiceUnavailable => "service_unavailable", SERVICE_UNAVAILABLE, "A dependency is unavailable or the service is overloaded; retry after `Retry-After` seconds.";
     InternalError => "internal_error", INTERNAL_SERVER_ERROR, "An unexpected error; the body carries no details, the log does.";
 }

@@ -19,6 +19,10 @@ pub use codes::{field_code_schema, markdown_table, Code};
 use crate::dto::{Problem, ProblemField};
 use crate::logging::Throttle;
 
+/// The most field errors one problem lists (its `detail` gives the total), so that a large
+/// invalid request cannot produce an answer larger than itself.
+pub const MAX_LISTED_ERRORS: usize = 100;
+
 #[derive(thiserror::Error)]
 pub enum ApiError {
     /// A 400 with one of the `BAD_REQUEST` codes.
@@ -47,6 +51,13 @@ pub enum ApiError {
     Validation(ValidationErrors),
     #[error("the organisation's rate limit is exceeded; retry after {retry_after_s} s")]
     RateLimited { retry_after_s: u32 },
+    /// A 429 with one of the other `TOO_MANY_REQUESTS` codes (login throttling, streams).
+    #[error("{detail}")]
+    TooMany {
+        code: Code,
+        detail: String,
+        retry_after_s: u32,
+    },
     /// A dependency is down; the cause is logged, not shown.
     #[error("{detail}")]
     Unavailable {
@@ -106,6 +117,7 @@ impl ApiError {
             Self::UnsupportedMediaType => Code::UnsupportedMediaType,
             Self::Validation(_) => Code::ValidationFailed,
             Self::RateLimited { .. } => Code::RateLimited,
+            Self::TooMany { code, .. } => *code,
             Self::Unavailable { .. } => Code::ServiceUnavailable,
             Self::Internal(_) => Code::InternalError,
         }
@@ -118,10 +130,17 @@ impl ApiError {
             Self::Internal(_) => "an unexpected error occurred; it has been logged".to_owned(),
             other => other.to_string(),
         };
+        let detail = match self {
+            Self::Validation(errors) if errors.0.len() > MAX_LISTED_ERRORS => {
+                format!("{detail}; the first {MAX_LISTED_ERRORS} are listed")
+            }
+            _ => detail,
+        };
         let errors = match self {
             Self::Validation(errors) => errors
                 .0
                 .iter()
+                .take(MAX_LISTED_ERRORS)
                 .map(|e| ProblemField {
                     field: e.field.clone(),
                     code: e.code.as_str().to_owned(),
@@ -184,7 +203,9 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            Self::Unavailable { retry_after_s, .. } | Self::RateLimited { retry_after_s } => {
+            Self::Unavailable { retry_after_s, .. }
+            | Self::RateLimited { retry_after_s }
+            | Self::TooMany { retry_after_s, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
             }
             _ => {}
@@ -216,6 +237,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(ConflictKind::Email) => Self::conflict(
                 Code::DuplicateEmail,
                 "a user with this email already exists",
+            ),
+            StoreError::Conflict(ConflictKind::LastAdmin) => Self::conflict(
+                Code::LastAdmin,
+                "the organisation must keep at least one admin",
             ),
             StoreError::Conflict(ConflictKind::OrgName) => Self::conflict(
                 Code::DuplicateName,

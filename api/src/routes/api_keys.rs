@@ -9,10 +9,11 @@ use domain::{ApiKeyId, DroneId};
 use uuid::Uuid;
 
 use super::location;
-use crate::auth::Principal;
+use crate::auth::{Admin, Principal};
 use crate::dto::{ApiKeyList, CreateApiKeyRequest, CreatedApiKey, Problem};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::extract::ValidJson;
+use crate::idempotency::ReplayAs;
 use crate::services::ApiKeyService;
 
 /// The name of a key created without one.
@@ -29,17 +30,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     request_body = CreateApiKeyRequest, responses(
     (status = 201, body = CreatedApiKey),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "a replay of this request's Idempotency-Key (`secret_not_replayable`): the secret is shown only once", body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/drones/{id}/api-keys")]
 pub async fn create_api_key(
     req: HttpRequest,
     keys: web::Data<ApiKeyService>,
-    principal: Principal,
+    Admin(admin): Admin,
     id: web::Path<Uuid>,
     body: ValidJson<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let admin = principal.require(Role::Admin)?;
     let name = match body.0.name.as_deref() {
         Some(name) => parse_text("name", name, NAME_MAX_LEN)?,
         None => DEFAULT_KEY_NAME.to_owned(),
@@ -47,13 +48,24 @@ pub async fn create_api_key(
     let (key, secret) = keys
         .create(admin.org_id, DroneId::from_uuid(*id), name)
         .await?;
-    Ok(HttpResponse::Created()
+    // A replay with the same Idempotency-Key must not show the secret again (only its hash
+    // is stored anywhere): it answers 409 naming the key that was created.
+    let replay = ApiError::conflict(
+        Code::SecretNotReplayable,
+        format!(
+            "this Idempotency-Key created API key {} ({}…) for the drone; its secret is shown only once — revoke the key and create another if the secret was lost",
+            key.id, key.prefix
+        ),
+    );
+    let mut response = HttpResponse::Created()
         .insert_header((header::LOCATION, location(&req, key.id)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CreatedApiKey {
             key: key.into(),
             secret,
-        }))
+        });
+    response.extensions_mut().insert(ReplayAs::problem(&replay));
+    Ok(response)
 }
 
 /// The drone's keys, without their secrets.

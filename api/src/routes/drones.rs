@@ -7,7 +7,7 @@ use domain::DroneId;
 use uuid::Uuid;
 
 use super::{cached_response, location, not_modified};
-use crate::auth::Principal;
+use crate::auth::{Operator, Principal};
 use crate::dto::{
     CreateDroneRequest, DroneList, DroneQuery, DroneResponse, Problem, UpdateDroneRequest,
 };
@@ -55,10 +55,9 @@ pub async fn list_drones(
 pub async fn create_drone(
     req: HttpRequest,
     drones: web::Data<DroneService>,
-    principal: Principal,
+    Operator(caller): Operator,
     body: ValidJson<CreateDroneRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = principal.require(Role::Operator)?;
     let drone = drones.create(body.0.into_new_drone(caller.org_id)?).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location(&req, drone.id)))
@@ -105,11 +104,10 @@ pub async fn get_drone(
 pub async fn update_drone(
     req: HttpRequest,
     drones: web::Data<DroneService>,
-    principal: Principal,
+    Operator(caller): Operator,
     id: web::Path<Uuid>,
     body: ValidJson<UpdateDroneRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = principal.require(Role::Operator)?;
     let precondition = Precondition::from_request(&req)?;
     let patch = body.0.into_patch()?;
     let updated = drones

@@ -7,7 +7,7 @@ use domain::{DroneId, FlightPlanId};
 use uuid::Uuid;
 
 use super::{cached_response, location};
-use crate::auth::Principal;
+use crate::auth::{Operator, Principal};
 use crate::dto::{
     CreateFlightPlanRequest, FlightPlanList, FlightPlanQuery, FlightPlanResponse, Problem,
     TransitionPath, TransitionRequest, UpdateFlightPlanRequest,
@@ -56,12 +56,11 @@ pub async fn list_plans(
 pub async fn create_plan(
     req: HttpRequest,
     plans: web::Data<FlightPlanService>,
-    principal: Principal,
+    Operator(caller): Operator,
     body: ValidJson<CreateFlightPlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = principal.require(Role::Operator)?;
     let drone = DroneId::from_uuid(body.0.drone_id);
-    let plan = plans.create(caller, drone, &body.0.input()).await?;
+    let plan = plans.create(&caller, drone, &body.0.input()).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, location(&req, plan.id)))
         .insert_header(header::ETag(etag(plan.version)))
@@ -100,11 +99,10 @@ pub async fn get_plan(
 pub async fn update_plan(
     req: HttpRequest,
     plans: web::Data<FlightPlanService>,
-    principal: Principal,
+    Operator(caller): Operator,
     id: web::Path<Uuid>,
     body: ValidJson<UpdateFlightPlanRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = principal.require(Role::Operator)?;
     let precondition = Precondition::from_request(&req)?;
     let change = body.0;
     let plan = plans
@@ -124,10 +122,7 @@ pub async fn update_plan(
 /// re-check every rule; approve and activate need a drone that is not grounded or retired.
 /// A rejection may say why (`{"reason": "…"}`), kept on the plan as `rejection_reason`;
 /// the other steps take no body.
-#[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), params(
-    ("id" = Uuid, Path),
-    ("action" = String, Path, description = "submit | approve | reject | activate | complete | cancel"),
-), request_body(content = Option<TransitionRequest>, description = "optional; `reason` with `reject` only"), responses(
+#[utoipa::path(context_path = "/api/v1", tag = "flight-plans", security(("bearer" = [])), params(TransitionPath), request_body(content = Option<TransitionRequest>, description = "optional; `reason` with `reject` only"), responses(
     (status = 200, body = FlightPlanResponse),
     (status = 403, description = "the role may not take this step", body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),

@@ -6,6 +6,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::dto::Problem;
 use crate::error::ApiError;
 use crate::state::{Observability, Readiness};
 
@@ -64,10 +65,32 @@ pub async fn ready(observability: web::Data<Observability>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+/// Prometheus metrics in the text exposition format. With `server.metrics_token` set, only
+/// `Authorization: Bearer <that token>` is answered (the metrics name organisations' plans
+/// and the routes' traffic).
+#[utoipa::path(tag = "operations", responses(
+    (status = 200, content_type = "text/plain", body = String),
+    (status = 401, description = "`server.metrics_token` is set and this is not it", body = Problem, content_type = "application/problem+json"),
+))]
 #[get("/metrics")]
-pub async fn metrics(observability: web::Data<Observability>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    req: actix_web::HttpRequest,
+    observability: web::Data<Observability>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(expected) = &observability.metrics_token {
+        use secrecy::ExposeSecret;
+        let sent = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !infra::secrets::digest_matches_plain(sent, expected.expose_secret()) {
+            return Err(ApiError::Unauthorized(
+                "/metrics needs the bearer token of server.metrics_token",
+            ));
+        }
+    }
     let text = observability
         .metrics
         .render(&(observability.gauges)())

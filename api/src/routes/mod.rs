@@ -41,8 +41,59 @@ pub fn configure(cfg: &mut web::ServiceConfig, dashboard_dir: &std::path::Path) 
     dashboard::configure(cfg, dashboard_dir);
 }
 
-pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("route"))
+/// No route matched: `405` with `Allow` when the path is one of the API's with other
+/// methods, `404` otherwise.
+pub(crate) async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound("route"));
+    }
+    let mut res = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+        res.headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    Ok(res)
+}
+
+/// The methods the OpenAPI document lists for the template `path` matches.
+fn allowed_methods(path: &str) -> Vec<&'static str> {
+    use std::sync::OnceLock;
+    static ROUTES: OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        use utoipa::OpenApi;
+        let doc = crate::openapi::ApiDoc::openapi();
+        doc.paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+                let segments = template.split('/').map(str::to_owned).collect();
+                (segments, methods)
+            })
+            .collect()
+    });
+    let parts: Vec<&str> = path.split('/').collect();
+    routes
+        .iter()
+        .find(|(segments, _)| {
+            segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| (s.starts_with('{') && !p.is_empty()) || s == p)
+        })
+        .map(|(_, methods)| methods.clone())
+        .unwrap_or_default()
 }
 
 /// `304 Not Modified` when `If-None-Match` already names the current version.

@@ -7,7 +7,7 @@ use domain::UserId;
 use uuid::Uuid;
 
 use super::location;
-use crate::auth::Principal;
+use crate::auth::{Admin, Principal};
 use crate::dto::{
     CreateUserRequest, Problem, UpdateUserRequest, UserFilter, UserList, UserResponse,
 };
@@ -61,10 +61,9 @@ pub async fn list_users(
 pub async fn create_user(
     req: HttpRequest,
     users: web::Data<UserService>,
-    principal: Principal,
+    Admin(admin): Admin,
     body: ValidJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let admin = principal.require(Role::Admin)?;
     let user = users.create(admin.org_id, body.0.into_account()?).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, location(&req, user.id)));
@@ -101,11 +100,10 @@ pub async fn get_user(
 pub async fn update_user(
     req: HttpRequest,
     users: web::Data<UserService>,
-    principal: Principal,
+    Admin(admin): Admin,
     id: web::Path<Uuid>,
     body: ValidJson<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let admin = principal.require(Role::Admin)?;
     let precondition = Precondition::from_request(&req)?;
     let change = body.0.into_change()?;
     let user = users

@@ -5,15 +5,20 @@ use std::sync::Arc;
 use chrono::Utc;
 use domain::api_key::PresentedKey;
 use domain::org::Organization;
-use domain::platform::SessionStore;
+use domain::platform::{IdempotencyState, IdempotencyStore, RateLimiter, SessionStore};
 use domain::ports::{ApiKeyRepository, OrgRepository, UserRepository};
 use domain::session::Session;
 use domain::user::{Email, User};
 use domain::{OrgId, SessionId};
 
 use super::passwords;
+use crate::auth::jwt::{TicketClaims, TICKET_TYPE};
 use crate::auth::{JwtKeys, Principal, UserPrincipal};
+
+/// How long a live-stream ticket may wait to be used, in seconds.
+pub const TICKET_TTL_S: i64 = 60;
 use crate::error::ApiError;
+use crate::settings::LoginQuotas;
 use crate::state::AppState;
 
 /// A new access token and how long it lives.
@@ -30,6 +35,8 @@ pub struct AuthService {
     sessions: Arc<dyn SessionStore>,
     jwt: JwtKeys,
     token_ttl: chrono::Duration,
+    limiter: Arc<dyn RateLimiter>,
+    login_quotas: LoginQuotas,
 }
 
 impl AuthService {
@@ -42,7 +49,38 @@ impl AuthService {
             jwt: state.auth.jwt.clone(),
             token_ttl: chrono::Duration::from_std(state.auth.token_ttl)
                 .unwrap_or(chrono::Duration::MAX),
+            limiter: state.limits.rate_limiter.clone(),
+            login_quotas: state.auth.login_quotas,
         }
+    }
+
+    /// Counts a login attempt against the account and the client address (shared by every
+    /// replica through Redis when configured); refused with 429 beyond either quota, before
+    /// any password is hashed.
+    async fn throttle_login(
+        &self,
+        email: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
+        let account = format!("login:account:{}", email.trim().to_lowercase());
+        let mut checks = vec![(account, self.login_quotas.account)];
+        if let Some(ip) = client {
+            checks.push((format!("login:client:{ip}"), self.login_quotas.client));
+        }
+        for (key, quota) in checks {
+            let decision = self.limiter.check(&key, quota).await;
+            if !decision.allowed {
+                let retry_after_s = decision.retry_after.as_secs_f64().ceil().max(1.0) as u32;
+                return Err(ApiError::TooMany {
+                    code: crate::error::Code::LoginThrottled,
+                    detail: format!(
+                        "too many login attempts for this account or from this address; retry in {retry_after_s} s"
+                    ),
+                    retry_after_s,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Checks a bearer token or API key; fails closed.
@@ -56,13 +94,23 @@ impl AuthService {
             .jwt
             .verify(&credential)
             .map_err(|_| ApiError::Unauthorized("invalid or expired token"))?;
+        self.session_principal(claims.sid, claims.sub, claims.org)
+            .await
+    }
+
+    /// The user of a live session that belongs to `user` of `org`; its role is the
+    /// session's, which role changes replace.
+    async fn session_principal(
+        &self,
+        sid: SessionId,
+        user: domain::UserId,
+        org: OrgId,
+    ) -> Result<Principal, ApiError> {
         let session = self
             .sessions
-            .get(claims.sid)
+            .get(sid)
             .await?
-            .filter(|s| {
-                s.user_id == claims.sub && s.org_id == claims.org && s.expires_at > Utc::now()
-            })
+            .filter(|s| s.user_id == user && s.org_id == org && s.expires_at > Utc::now())
             .ok_or(ApiError::Unauthorized(
                 "the session has ended; log in again",
             ))?;
@@ -96,7 +144,13 @@ impl AuthService {
     }
 
     /// Exchanges an email and password for an access token naming a new session.
-    pub async fn login(&self, email: &str, password: String) -> Result<Token, ApiError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Token, ApiError> {
+        self.throttle_login(email, client).await?;
         let found = match Email::parse(email) {
             Ok(email) => self.users.find_credentials(&email).await?,
             Err(_) => None,
@@ -127,7 +181,18 @@ impl AuthService {
                 session.expires_at,
             )
             .map_err(ApiError::internal)?;
+        let session_id = session.id;
         self.sessions.create(session).await?;
+        // The role was read before the (slow) password check: if the account changed
+        // meanwhile (a demotion, a new password, deletion), this session must not live on
+        // with what was read.
+        let current = self.users.get_user(user.org_id, user.id).await?;
+        if current.is_none_or(|now| now.version != user.version) {
+            self.sessions.delete(session_id).await?;
+            return Err(ApiError::Unauthorized(
+                "the account changed while logging in; log in again",
+            ));
+        }
         tracing::info!(user_id = %user.id, org_id = %user.org_id, "user logged in");
         Ok(Token {
             access_token: token,
@@ -142,6 +207,56 @@ impl AuthService {
     }
 
     /// Whether the session still exists (live streams close when it ends).
+    /// A ticket for one live stream, valid [`TICKET_TTL_S`] seconds, bound to the caller's
+    /// session (browsers' `EventSource` cannot send headers; a ticket in the URL is harmless
+    /// once used or expired, unlike the access token it replaces).
+    pub fn live_ticket(&self, caller: &UserPrincipal) -> Result<Token, ApiError> {
+        let claims = TicketClaims {
+            typ: TICKET_TYPE.to_owned(),
+            sub: caller.user_id,
+            org: caller.org_id,
+            sid: caller.session_id,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            iss: self.jwt.issuer().to_owned(),
+            exp: (Utc::now() + chrono::Duration::seconds(TICKET_TTL_S)).timestamp(),
+        };
+        Ok(Token {
+            access_token: self.jwt.sign_ticket(&claims).map_err(ApiError::internal)?,
+            expires_in_s: TICKET_TTL_S,
+        })
+    }
+
+    /// Redeems a live-stream ticket: valid, unused (it is used now, on every replica
+    /// through the idempotency store), and its session still alive.
+    pub async fn redeem_ticket(
+        &self,
+        ticket: &str,
+        used: &dyn IdempotencyStore,
+    ) -> Result<Principal, ApiError> {
+        let claims = self
+            .jwt
+            .verify_ticket(ticket)
+            .map_err(|_| ApiError::Unauthorized("invalid or expired live ticket"))?;
+        let first = used
+            .begin(
+                "live-ticket",
+                &claims.jti,
+                "used",
+                std::time::Duration::from_secs(TICKET_TTL_S.unsigned_abs() + 60),
+            )
+            .await
+            .map_err(|_| {
+                ApiError::unavailable("live tickets cannot be checked right now; retry shortly", 2)
+            })?;
+        if first != IdempotencyState::Started {
+            return Err(ApiError::Unauthorized(
+                "this live ticket was used already; ask for another",
+            ));
+        }
+        self.session_principal(claims.sid, claims.sub, claims.org)
+            .await
+    }
+
     pub async fn session_alive(&self, session: SessionId) -> bool {
         matches!(self.sessions.get(session).await, Ok(Some(_)))
     }

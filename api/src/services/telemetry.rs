@@ -1,16 +1,16 @@
 //! Telemetry: batch ingest onto the bus, and the reads over a drone's history.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::ports::{TelemetryBus, TelemetryStore};
+use domain::ports::{FlightPlanRepository, TelemetryBus, TelemetryStore};
 use domain::telemetry::{
     may_report, validate_point, Bucket, Interval, PointInput, TelemetryPoint, TelemetryRules,
     TimeRange,
 };
 use domain::user::Role;
-use domain::{DroneId, FieldCode, FieldError, OrgId, ValidationErrors};
+use domain::{DroneId, FieldCode, FieldError, FlightPlanId, OrgId, ValidationErrors};
 use infra::pipeline::{DirectoryEntry, DroneDirectory, RecentCounter};
 
 use super::{CacheAside, Cached, Loaded};
@@ -51,6 +51,7 @@ pub struct IngestOutcome {
 #[derive(Clone)]
 pub struct TelemetryService {
     store: Arc<dyn TelemetryStore>,
+    plans: Arc<dyn FlightPlanRepository>,
     bus: Arc<dyn TelemetryBus>,
     directory: DroneDirectory,
     recent_points: Arc<RecentCounter>,
@@ -60,10 +61,49 @@ pub struct TelemetryService {
     max_batch_points: usize,
 }
 
+/// Unknown drones one batch may name before the rest are refused without a lookup.
+pub const MAX_UNKNOWN_DRONES: usize = 100;
+/// Distinct flight plans one batch may name.
+pub const MAX_PLANS_PER_BATCH: usize = 100;
+
+/// A point's `flight_plan_id`, when given, must name a plan of its drone.
+fn check_plan(
+    input: &PointInput,
+    plans: &HashMap<FlightPlanId, Option<DroneId>>,
+) -> Result<(), FieldError> {
+    match input.flight_plan_id {
+        None => Ok(()),
+        Some(plan) if plans.get(&plan).copied().flatten() == Some(input.drone_id) => Ok(()),
+        Some(_) => Err(FieldError::new(
+            "flight_plan_id",
+            FieldCode::UnknownPlan,
+            "no such flight plan for this drone",
+        )),
+    }
+}
+
+/// Only the first point of a drone at one `ts` is taken from a batch (the store keeps one
+/// row per drone and time, so a second would be counted but never written).
+fn first_in_batch(
+    input: &PointInput,
+    seen: &mut HashSet<(DroneId, i64)>,
+) -> Result<(), FieldError> {
+    if seen.insert((input.drone_id, input.ts.timestamp_micros())) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "ts",
+            FieldCode::DuplicateInBatch,
+            "another point of this drone at this time is earlier in the batch",
+        ))
+    }
+}
+
 impl TelemetryService {
     pub fn new(state: &AppState, cache: CacheAside) -> Self {
         Self {
             store: state.telemetry.store.clone(),
+            plans: state.repos.plans.clone(),
             bus: state.telemetry.bus.clone(),
             directory: state.telemetry.directory.clone(),
             recent_points: state.telemetry.recent_points.clone(),
@@ -102,16 +142,24 @@ impl TelemetryService {
             )));
         }
         let statuses = self.statuses(org, own, &points).await?;
+        let plans = self.plans_of(org, &points, &statuses).await?;
         let total = points.len();
         let now = Utc::now();
         let mut valid = Vec::with_capacity(total);
         let mut valid_index = Vec::with_capacity(total);
         let mut errors = Vec::new();
+        let mut seen = HashSet::with_capacity(total);
         for (index, input) in points.into_iter().enumerate() {
             let status = statuses.get(&input.drone_id).copied().flatten();
             let result = may_report(input.drone_id, status, own)
+                .and_then(|()| check_plan(&input, &plans))
                 .map_err(|refusal| vec![refusal])
-                .and_then(|()| validate_point(&input, org, &self.rules, now));
+                .and_then(|()| validate_point(&input, org, &self.rules, now))
+                .and_then(|point| {
+                    first_in_batch(&input, &mut seen)
+                        .map(|()| point)
+                        .map_err(|e| vec![e])
+                });
             match result {
                 Ok(point) => {
                     valid.push(point);
@@ -171,6 +219,8 @@ impl TelemetryService {
     }
 
     /// One directory lookup per distinct drone, and none for drones a key may not send.
+    /// After [`MAX_UNKNOWN_DRONES`] unknown drones in a batch the rest are not looked up
+    /// (they are refused as unknown), so a batch of random ids costs little.
     async fn statuses(
         &self,
         org: OrgId,
@@ -178,18 +228,54 @@ impl TelemetryService {
         points: &[PointInput],
     ) -> Result<HashMap<DroneId, Option<domain::drone::DroneStatus>>, ApiError> {
         let mut statuses = HashMap::new();
+        let mut unknown = 0;
         for point in points {
             let drone = point.drone_id;
             if own.is_some_and(|own| own != drone) || statuses.contains_key(&drone) {
                 continue;
             }
+            if unknown >= MAX_UNKNOWN_DRONES {
+                statuses.insert(drone, None);
+                continue;
+            }
             let status = match self.directory.lookup(org, drone).await? {
                 DirectoryEntry::Known(status) => Some(status),
-                DirectoryEntry::Unknown => None,
+                DirectoryEntry::Unknown => {
+                    unknown += 1;
+                    None
+                }
             };
             statuses.insert(drone, status);
         }
         Ok(statuses)
+    }
+
+    /// The drone of each flight plan the batch names (for drones that may report), at most
+    /// [`MAX_PLANS_PER_BATCH`] distinct plans looked up; a plan that does not exist in the
+    /// organisation maps to `None`.
+    async fn plans_of(
+        &self,
+        org: OrgId,
+        points: &[PointInput],
+        statuses: &HashMap<DroneId, Option<domain::drone::DroneStatus>>,
+    ) -> Result<HashMap<FlightPlanId, Option<DroneId>>, ApiError> {
+        let mut plans = HashMap::new();
+        for point in points {
+            let Some(plan) = point.flight_plan_id else {
+                continue;
+            };
+            let known_drone = statuses.get(&point.drone_id).is_some_and(Option::is_some);
+            if !known_drone || plans.contains_key(&plan) {
+                continue;
+            }
+            let drone = if plans.len() < MAX_PLANS_PER_BATCH {
+                self.plans.get_plan(org, plan).await?.map(|p| p.drone_id)
+            } else {
+                None
+            };
+            plans.insert(plan, drone);
+        }
+        Ok(plans)
     }
 
     /// The organisation and drone of a telemetry read, after checking the caller may read

@@ -96,6 +96,13 @@ impl UserService {
             password_hash,
         };
         let ends_sessions = patch.ends_sessions(&current);
+        // Sessions end before the change is stored: if storing fails, the user only has to
+        // log in again, whereas the other order could leave a demoted user with an admin
+        // session. A login racing the change is caught by the login itself (it re-reads
+        // the account after creating its session).
+        if ends_sessions {
+            self.sessions.delete_for_user(id).await?;
+        }
         let user = self
             .users
             .update_user(org, id, patch, Some(current.version))
@@ -111,6 +118,7 @@ impl UserService {
     pub async fn delete(&self, org: OrgId, id: UserId) -> Result<(), ApiError> {
         let user = self.get(org, id).await?;
         self.check_admin_remains(&user, None).await?;
+        self.sessions.delete_for_user(id).await?;
         self.users.delete_user(org, id).await?;
         self.sessions.delete_for_user(id).await?;
         Ok(())

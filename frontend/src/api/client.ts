@@ -33,6 +33,9 @@ export type PlanQuery = Query<'/api/v1/flight-plans', 'get'>;
 export type HistoryQuery = Query<'/api/v1/drones/{id}/telemetry', 'get'>;
 export type ExportFormat = NonNullable<Query<'/api/v1/drones/{id}/telemetry/export', 'get'>['format']>;
 export type PlanAction = 'submit' | 'approve' | 'reject' | 'activate' | 'complete' | 'cancel';
+export type DroneStatus = Drone['status'];
+export type PlanState = Plan['state'];
+export type Role = User['role'];
 
 export const BASE = '/api/v1';
 
@@ -105,6 +108,8 @@ export const api = {
     send<Schemas['TokenResponse']>('POST', '/auth/login', { body: { email, password } satisfies Schemas['LoginRequest'] }).then((r) => r.body),
   logout: () => send<void>('POST', '/auth/logout').then(() => undefined),
   me: () => get<Me>('/auth/me'),
+  /** A single-use ticket for one live stream (EventSource cannot send the token as a header). */
+  liveTicket: () => send<Schemas['LiveTicket']>('POST', '/live/tickets').then((r) => r.body.ticket),
 
   drones: (query: DroneQuery = {}) => get<Schemas['DroneList']>(`/drones${qs(query)}`),
   drone: (id: string) => send<Drone>('GET', `/drones/${id}`),

@@ -1,5 +1,5 @@
 /** Admin: users (create, change role, reset password, delete) and drone API keys. */
-import { allPages, api, type ApiKey, type User } from '../api/client';
+import { allPages, api, type ApiKey, type Role, type User } from '../api/client';
 import { FormErrors } from '../form-errors';
 import { fleet, type DroneState } from '../fleet-store';
 import * as fmt from '../lib/format';
@@ -27,7 +27,7 @@ function userRow(u: User, reload: () => void): HTMLElement[] {
   const role = h('select', { 'aria-label': `Role of ${u.email}`, 'data-testid': 'user-role' }, ...ROLES.map((r) => h('option', { value: r, selected: r === u.role }, r)));
   role.addEventListener('change', async () => {
     try {
-      await api.updateUser(u.id, u.version, { role: role.value });
+      await api.updateUser(u.id, u.version, { role: role.value as Role });
       toast(`${u.email} is now ${role.value}; their sessions were ended`);
       reload();
     } catch (e) {
@@ -107,7 +107,7 @@ function usersSection(): HTMLElement {
     const d = new FormData(form);
     const name = String(d.get('name') ?? '').trim();
     try {
-      const u = await api.createUser({ name: name || null, email: String(d.get('email')).trim(), role: String(d.get('role')), password: String(d.get('password')) });
+      const u = await api.createUser({ name: name || null, email: String(d.get('email')).trim(), role: String(d.get('role')) as Role, password: String(d.get('password')) });
       toast(`User ${u.email} created`);
       form.reset();
       void load();

@@ -1,5 +1,5 @@
 /** Register a drone (operators and admins): the API's field errors are shown at their fields. */
-import { api, type NewDrone } from '../api/client';
+import { api, type DroneStatus, type NewDrone } from '../api/client';
 import { FormErrors } from '../form-errors';
 import { fleet } from '../fleet-store';
 import { navigate } from '../router';
@@ -62,7 +62,7 @@ export function droneRegisterView(root: HTMLElement): void {
       model: text('model'),
       manufacturer: optional('manufacturer'),
       firmware_version: optional('firmware_version'),
-      status: text('status'),
+      status: text('status') as DroneStatus,
       max_altitude_m: number('max_altitude_m'),
       max_speed_mps: number('max_speed_mps'),
       endurance_min: number('endurance_min'),

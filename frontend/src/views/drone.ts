@@ -1,7 +1,7 @@
 /** Drone detail: metadata (editable with If-Match), live values, history charts, plans, exports. */
 import L from 'leaflet';
 import type uPlot from 'uplot';
-import { api, type Drone, type DroneUpdate, type ExportFormat, type Point } from '../api/client';
+import { api, type Drone, type DroneStatus, type DroneUpdate, type ExportFormat, type Point } from '../api/client';
 import { fleet, type LivePoint } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { ApiError } from '../lib/problem';
@@ -116,11 +116,13 @@ export async function droneView(root: HTMLElement, params: Record<string, string
       e.preventDefault();
       const data = new FormData(form);
       const patch: DroneUpdate = {};
-      const text = (k: 'name' | 'serial' | 'model' | 'status') => {
+      const text = (k: 'name' | 'serial' | 'model') => {
         const v = String(data.get(k) ?? '').trim();
         if (v !== drone[k]) patch[k] = v;
       };
-      text('name'); text('serial'); text('model'); text('status');
+      text('name'); text('serial'); text('model');
+      const status = String(data.get('status') ?? '').trim() as DroneStatus;
+      if (status !== drone.status) patch.status = status;
       const optional = (k: 'manufacturer' | 'firmware_version') => {
         const v = String(data.get(k) ?? '').trim();
         if (v !== (drone[k] ?? '')) patch[k] = v === '' ? null : v;

@@ -1,6 +1,6 @@
 /** Flight plans: a list by state with the transitions the user's role allows. */
 import L from 'leaflet';
-import { api, type Plan } from '../api/client';
+import { api, type Plan, type PlanState } from '../api/client';
 import { fleet } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { allowedActions, PLAN_STATES } from '../lib/plan-actions';
@@ -157,7 +157,7 @@ export function plansView(root: HTMLElement, _p: Record<string, string>, query: 
   const load = async (cursor?: string, items: Plan[] = []) => {
     if (!cursor) list.replaceChildren(notice('loading', 'Loading plans…'));
     try {
-      const page = await api.plans({ state: state || undefined, limit: 100, cursor });
+      const page = await api.plans({ state: (state || undefined) as PlanState | undefined, limit: 100, cursor });
       if (!alive) return;
       const all = [...items, ...page.items];
       list.replaceChildren(all.length ? planTable(all, () => void load()) : notice('empty', state

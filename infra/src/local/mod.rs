@@ -7,5 +7,5 @@ mod idempotency;
 mod rate_limit;
 
 pub use cache::{InMemoryCache, NoCache};
-pub use idempotency::InMemoryIdempotencyStore;
+pub use idempotency::{IdempotencyBounds, InMemoryIdempotencyStore};
 pub use rate_limit::LocalRateLimiter;

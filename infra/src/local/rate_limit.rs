@@ -112,6 +112,7 @@ mod tests {
     const QUOTA: Quota = Quota {
         per_second: 10,
         burst: 5,
+        period_s: 1,
     };
 
     #[test]
@@ -172,6 +173,7 @@ mod tests {
         let quota = Quota {
             per_second: 1,
             burst: 50,
+            period_s: 1,
         };
         let tasks: Vec<_> = (0..200)
             .map(|_| {

@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 pub use cache::RedisCache;
 pub use errors::RedisError;
-pub use idempotency::RedisIdempotencyStore;
+pub use idempotency::{RedisIdempotencyStore, KEYS_PER_SCOPE};
 pub use live::LiveBridge;
 pub use rate_limit::RedisRateLimiter;
 pub use session::RedisSessionStore;

@@ -67,7 +67,7 @@ impl RedisRateLimiter {
     /// `SCRIPT LOAD` to learn the SHA in the same round trip (infra has no SHA1 of its own);
     /// by `EVAL` again when Redis lost its script cache (a restart), which reloads it.
     async fn check_in_redis(&self, key: &str, quota: Quota) -> Result<Vec<i64>, RedisError> {
-        let interval = (1_000_000 / i64::from(quota.per_second.max(1))).max(1);
+        let interval = quota.interval_us();
         let tolerance = interval * i64::from(quota.burst.max(1));
         let bucket = self.redis.key(format_args!("rl:{key}"));
         let known_sha: Arc<OnceLock<String>> = Arc::clone(&self.redis.inner.gcra_sha);

@@ -54,6 +54,10 @@ pub struct Store {
     catalog: DatabaseConnection,
     shards: Arc<[DatabaseConnection]>,
     slot_map: Arc<SlotMap>,
+    /// Taken by changes that could remove an organisation's last admin, so that two of
+    /// them in this process run one after the other (across processes, PostgreSQL row
+    /// locks do the same).
+    admin_changes: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -101,6 +105,7 @@ impl Store {
             catalog,
             shards: shards.into(),
             slot_map: Arc::new(slot_map),
+            admin_changes: Arc::default(),
         })
     }
 
@@ -158,6 +163,10 @@ impl Store {
             .one(&self.catalog)
             .await
             .context("failed to read the slot map recorded in the catalog")
+    }
+
+    pub(crate) fn admin_changes(&self) -> &tokio::sync::Mutex<()> {
+        &self.admin_changes
     }
 
     pub fn slot_map(&self) -> &SlotMap {

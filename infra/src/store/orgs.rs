@@ -119,6 +119,7 @@ fn from_row(row: organizations::Model) -> Result<Organization, StoreError> {
             (Some(per_second), Some(burst)) if per_second > 0 && burst > 0 => Some(Quota {
                 per_second: per_second as u32,
                 burst: burst as u32,
+                period_s: 1,
             }),
             _ => None,
         },

@@ -9,7 +9,8 @@ use domain::{OrgId, StoreError, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::entities::users;
@@ -78,6 +79,9 @@ impl UserRepository for Store {
         Ok(Page::from_sorted(rows, page.limit, |u| u.id.as_uuid()))
     }
 
+    /// Applies `patch`. A demotion runs in one transaction with the organisation's admin
+    /// rows locked (and, in this process, after any other admin change), and is refused
+    /// when it would leave no admin, so two admins demoting each other cannot both succeed.
     #[tracing::instrument(skip_all, fields(org_id = %org, user_id = %id))]
     async fn update_user(
         &self,
@@ -86,6 +90,19 @@ impl UserRepository for Store {
         patch: UserPatch,
         expected_version: Option<i64>,
     ) -> Result<User, StoreError> {
+        let demotes = patch.role.is_some_and(|role| role != Role::Admin);
+        let _one_at_a_time = match demotes {
+            true => Some(self.admin_changes().lock().await),
+            false => None,
+        };
+        let txn = self
+            .catalog()
+            .begin()
+            .await
+            .map_err(|e| Db::Catalog.err(e))?;
+        if demotes {
+            keeps_an_admin(&txn, org, id).await?;
+        }
         let mut update = users::Entity::update_many()
             .col_expr(
                 users::Column::Version,
@@ -106,10 +123,8 @@ impl UserRepository for Store {
         if let Some(version) = expected_version {
             update = update.filter(users::Column::Version.eq(version));
         }
-        let result = update
-            .exec(self.catalog())
-            .await
-            .map_err(|e| Db::Catalog.err(e))?;
+        let result = update.exec(&txn).await.map_err(|e| Db::Catalog.err(e))?;
+        txn.commit().await.map_err(|e| Db::Catalog.err(e))?;
         let stored = self.get_user(org, id).await?;
         match (result.rows_affected, stored) {
             (0, Some(_)) => Err(StoreError::VersionMismatch { entity: ENTITY }),
@@ -118,14 +133,23 @@ impl UserRepository for Store {
         }
     }
 
+    /// Deletes the user; like a demotion, refused when it would leave no admin.
     #[tracing::instrument(skip_all, fields(org_id = %org, user_id = %id))]
     async fn delete_user(&self, org: OrgId, id: UserId) -> Result<(), StoreError> {
+        let _one_at_a_time = self.admin_changes().lock().await;
+        let txn = self
+            .catalog()
+            .begin()
+            .await
+            .map_err(|e| Db::Catalog.err(e))?;
+        keeps_an_admin(&txn, org, id).await?;
         let result = users::Entity::delete_many()
             .filter(users::Column::Id.eq(id.as_uuid()))
             .filter(users::Column::OrgId.eq(org.as_uuid()))
-            .exec(self.catalog())
+            .exec(&txn)
             .await
             .map_err(|e| Db::Catalog.err(e))?;
+        txn.commit().await.map_err(|e| Db::Catalog.err(e))?;
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound { entity: ENTITY });
         }
@@ -141,6 +165,33 @@ impl UserRepository for Store {
             .await
             .map_err(|e| Db::Catalog.err(e))
     }
+}
+
+/// Refuses (`Conflict(LastAdmin)`) when `user` is the organisation's only admin. The
+/// admin rows stay locked (`FOR UPDATE` on PostgreSQL) until `txn` ends, so a concurrent
+/// demotion waits and then counts what this one left.
+async fn keeps_an_admin(
+    txn: &DatabaseTransaction,
+    org: OrgId,
+    user: UserId,
+) -> Result<(), StoreError> {
+    let mut admins = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::OrgId.eq(org.as_uuid()))
+        .filter(users::Column::Role.eq(Role::Admin.as_str()));
+    if txn.get_database_backend() == DbBackend::Postgres {
+        admins = admins.lock_exclusive();
+    }
+    let admins: Vec<uuid::Uuid> = admins
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(|e| Db::Catalog.err(e))?;
+    if admins.contains(&user.as_uuid()) && admins.len() <= 1 {
+        return Err(StoreError::Conflict(ConflictKind::LastAdmin));
+    }
+    Ok(())
 }
 
 /// Inserts a new user (version 1) on `db`, which may be a transaction. Conflict: `email`.

@@ -70,6 +70,7 @@ async fn every_adapter_degrades_while_redis_is_down_and_recovers_when_it_returns
     let quota = Quota {
         per_second: 1,
         burst: 3,
+        period_s: 1,
     };
 
     // Up.
@@ -114,7 +115,7 @@ async fn every_adapter_degrades_while_redis_is_down_and_recovers_when_it_returns
         "the fallback still limits"
     );
     assert!(took_limiter < PROMPT * 4, "{took_limiter:?}");
-    assert!(idempotency.begin("i", "f", DAY).await.is_err());
+    assert!(idempotency.begin("scope", "i", "f", DAY).await.is_err());
     assert!(!healthy(&r).await);
     assert!(observer.failures() >= 8);
     // Long enough for the subscriber to back off a few times.
@@ -138,7 +139,7 @@ async fn every_adapter_degrades_while_redis_is_down_and_recovers_when_it_returns
         .await;
     assert_eq!(cache.get("k").await, Some(b"again".to_vec()));
     assert_eq!(
-        idempotency.begin("i", "f", DAY).await.unwrap(),
+        idempotency.begin("scope", "i", "f", DAY).await.unwrap(),
         IdempotencyState::Started
     );
     // The script cache went with the restart: the limiter reloads it and decides in Redis

@@ -10,6 +10,7 @@ async fn a_burst_is_allowed_then_the_sustained_rate() {
     let quota = Quota {
         per_second: 5,
         burst: 10,
+        period_s: 1,
     };
     let limiter = redis(&unique_prefix()).rate_limiter();
     let start = Instant::now();
@@ -64,6 +65,7 @@ async fn two_replicas_share_one_budget() {
     let quota = Quota {
         per_second: 1,
         burst: 10,
+        period_s: 1,
     };
     let start = Instant::now();
     let (mut from_a, mut from_b) = (0, 0);
@@ -85,6 +87,7 @@ async fn keys_and_prefixes_have_separate_budgets() {
     let quota = Quota {
         per_second: 1,
         burst: 2,
+        period_s: 1,
     };
     let limiter = redis(&prefix).rate_limiter();
     for _ in 0..2 {
@@ -101,6 +104,7 @@ async fn the_script_decides_like_the_domain_rule() {
     let quota = Quota {
         per_second: 1,
         burst: 3,
+        period_s: 1,
     };
     let limiter = redis(&unique_prefix()).rate_limiter();
     let start = Instant::now();

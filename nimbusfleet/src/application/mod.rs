@@ -171,12 +171,19 @@ impl Application {
                 jwt: JwtKeys::new(&jwt_secret(&settings), &settings.auth.issuer),
                 sessions: platform.sessions(settings.auth.token_ttl),
                 token_ttl: settings.auth.token_ttl,
+                login_quotas: settings.auth.login_quotas(),
+                trust_forwarded_for: settings.server.trust_forwarded_for,
             },
             limits: Limits {
                 plan_rules: settings.flight_plans,
                 telemetry_rules: settings.telemetry.rules(),
                 max_batch_points: settings.telemetry.max_batch_points,
                 live_max_hz: settings.live.max_hz,
+                live_streams: Arc::new(api::streams::StreamLimits::new(
+                    settings.live.max_streams_per_principal,
+                    settings.live.max_streams_per_org,
+                )),
+                behind_tls: settings.server.behind_tls,
                 body_limit_bytes: settings.server.body_limit_bytes,
                 rate_limiter: platform.rate_limiter(),
                 idempotency: platform.idempotency(),
@@ -197,6 +204,7 @@ impl Application {
                         kafka_in_flight: path.in_flight(),
                     }
                 },
+                settings.server.metrics_token.clone(),
             ),
         });
         let listener = bind(settings.server.bind)?;
@@ -264,6 +272,7 @@ impl Application {
             vec![group],
             vec![CONSUMER_GROUP],
             gauges,
+            settings.server.metrics_token.clone(),
         );
         let listener = bind(settings.ingest.bind)?;
         let port = listener.local_addr()?.port();
@@ -351,6 +360,7 @@ fn observability(
     more: Vec<Arc<dyn HealthCheck>>,
     critical: Vec<&'static str>,
     gauges: impl Fn() -> Snapshot + Send + Sync + 'static,
+    metrics_token: Option<SecretString>,
 ) -> Observability {
     let mut health: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(store.clone())];
     health.extend(platform.health());
@@ -364,6 +374,7 @@ fn observability(
             .collect(),
         draining: Arc::default(),
         gauges: Arc::new(gauges),
+        metrics_token,
     }
 }
 

@@ -118,7 +118,11 @@ pub async fn set_plan(
     let plan: Plan = args.plan.into();
     let quota = match (plan, args.rate, args.burst) {
         (Plan::Enterprise, Some(per_second), Some(burst)) if per_second > 0 && burst > 0 => {
-            Some(domain::limits::Quota { per_second, burst })
+            Some(domain::limits::Quota {
+                per_second,
+                burst,
+                period_s: 1,
+            })
         }
         (Plan::Enterprise, Some(_), Some(_)) => {
             anyhow::bail!("--rate and --burst must be at least 1")

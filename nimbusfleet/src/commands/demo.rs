@@ -5,8 +5,9 @@ use chrono::Utc;
 use domain::drone::{DroneStatus, Limits, NewDrone, Serial};
 use domain::org::Plan;
 use domain::page::PageRequest;
+use domain::platform::SessionStore;
 use domain::position::Position;
-use domain::user::{Email, NewUser, Password, Role};
+use domain::user::{Email, NewUser, Password, Role, User, UserPatch};
 use domain::DroneId;
 
 use api::state::Repos;
@@ -65,8 +66,69 @@ const DRONES: [(&str, &str, &str, f64, f64); 5] = [
     ("DEMO-0005", "Mapper Echo", "eBee X", 47.3900, 8.5150),
 ];
 
-/// Creates the demo organisation, users and drones unless they exist, then prints the
-/// credentials.
+/// Without `--demo`, the demo accounts must not keep their well-known passwords: each one
+/// that still has its demo password gets a random one it never learns (so nobody can log
+/// in with it), its sessions end, and the log says so. `serve --demo` sets them back.
+pub async fn lock_out(state: &Repos, sessions: &dyn SessionStore) -> anyhow::Result<()> {
+    for (_, email, password) in USERS {
+        let Some((user, true)) = demo_account(state, email, password).await? else {
+            continue;
+        };
+        set_password(state, &user, &random_password()).await?;
+        sessions.delete_for_user(user.id).await?;
+        tracing::warn!(
+            email = user.email.as_str(),
+            "demo account disabled: started without --demo, so its well-known password no longer works (serve --demo restores it)"
+        );
+    }
+    Ok(())
+}
+
+/// The demo account of `email`, if it exists, and whether its password is still the
+/// well-known `password`.
+async fn demo_account(
+    state: &Repos,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Option<(User, bool)>> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
+    let Some((user, hash)) = state.users.find_credentials(&email).await? else {
+        return Ok(None);
+    };
+    let known = password.to_owned();
+    let still_demo =
+        tokio::task::spawn_blocking(move || infra::secrets::verify_password(&known, &hash)).await?;
+    Ok(Some((user, still_demo)))
+}
+
+fn random_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 40)
+}
+
+async fn set_password(state: &Repos, user: &User, password: &str) -> anyhow::Result<()> {
+    let password = Password::parse(password.to_owned()).map_err(|e| anyhow::anyhow!(e.message))?;
+    let password_hash =
+        tokio::task::spawn_blocking(move || infra::secrets::hash_password(&password)).await??;
+    state
+        .users
+        .update_user(
+            user.org_id,
+            user.id,
+            UserPatch {
+                name: None,
+                role: None,
+                password_hash: Some(password_hash),
+            },
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Creates the demo organisation, users and drones unless they exist, gives the demo users
+/// their well-known passwords back if a start without `--demo` took them away, then prints
+/// the credentials.
 pub async fn ensure(state: &Repos, base_url: &str) -> anyhow::Result<()> {
     let org = match state.orgs.find_org_by_name(ORG_NAME).await? {
         Some(org) => org.id,
@@ -102,6 +164,11 @@ pub async fn ensure(state: &Repos, base_url: &str) -> anyhow::Result<()> {
             admin.org_id
         }
     };
+    for (_, email, password) in USERS {
+        if let Some((user, false)) = demo_account(state, email, password).await? {
+            set_password(state, &user, password).await?;
+        }
+    }
     let existing = state
         .drones
         .list_drones(org, &Default::default(), PageRequest::first(1))

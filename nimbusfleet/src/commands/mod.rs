@@ -86,9 +86,11 @@ async fn serve(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         bind.ip().to_string()
     };
     let base = format!("http://{host}:{}", app.port());
+    let state = app.state().context("the API has no state")?;
     if args.demo {
-        let state = app.state().context("the API has no state")?;
         demo::ensure(&state.repos, &base).await?;
+    } else {
+        demo::lock_out(&state.repos, state.auth.sessions.as_ref()).await?;
     }
     tracing::info!(address = %base, shards, "NimbusFleet is listening");
     println!("NimbusFleet is running at {base}\n  API docs: {base}/docs/\n  OpenAPI:  {base}/api-docs/openapi.json\n  Stop with Ctrl-C.");

@@ -99,6 +99,8 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
     settings.storage.catalog_url = Some(catalog.into());
     settings.storage.shard_urls = shards.into_iter().map(Into::into).collect();
     settings.storage.max_connections = 5;
+    // Every test logs in from 127.0.0.1; the throttling test sets its own quotas.
+    settings.auth.login_attempts_per_client_per_minute = 100_000;
     settings
 }
 
@@ -270,6 +272,7 @@ impl TestApp {
         let quota = domain::limits::Quota {
             per_second: 100_000,
             burst: 100_000,
+            period_s: 1,
         };
         let (plan, quota) = match plan {
             Some(plan) => (plan, None),

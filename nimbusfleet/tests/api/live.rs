@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{problem, TestApp};
+use crate::helpers::{body, problem, TestApp};
 use crate::telemetry::{ingest, point};
 
 /// A Server-Sent Events reader over a streaming response.
@@ -197,10 +197,26 @@ async fn the_live_stream_needs_a_valid_token_and_filters(app: TestApp) {
         .await
         .unwrap();
     problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    // Browsers' EventSource cannot send headers: the token may come as a query parameter.
+    // Browsers' EventSource cannot send headers: they use a single-use ticket, never the
+    // token itself in the URL.
     let res = app
         .client
         .get(app.url(&format!("/api/v1/live?access_token={}", org.viewer)))
+        .send()
+        .await
+        .unwrap();
+    problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let ticket = body(
+        app.post("/api/v1/live/tickets", &org.viewer, &serde_json::json!({}))
+            .await,
+    )
+    .await;
+    let res = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/live?ticket={}",
+            ticket["ticket"].as_str().unwrap()
+        )))
         .send()
         .await
         .unwrap();

@@ -18,6 +18,7 @@ mod kafka;
 mod live;
 mod openapi;
 mod redis;
+mod security;
 mod sharding;
 mod telemetry;
 mod tenancy;

@@ -40,6 +40,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/fleet/positions",
         "/api/v1/fleet/summary",
         "/api/v1/live",
+        "/api/v1/live/tickets",
         "/health/live",
         "/health/ready",
         "/metrics",
@@ -48,7 +49,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        23,
+        24,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

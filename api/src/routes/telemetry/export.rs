@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::read::time_range;
 use crate::auth::Principal;
-use crate::dto::{ExportFormat, ExportQuery, Problem};
+use crate::dto::{ExportFormat, ExportQuery, Problem, TrackCollection};
 use crate::error::ApiError;
 use crate::services::{PointPage, TelemetryService};
 
@@ -159,7 +159,7 @@ async fn next_chunk(mut e: Export) -> Option<(Result<Bytes, actix_web::Error>, E
 #[utoipa::path(context_path = "/api/v1", tag = "telemetry", security(("bearer" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "drone id"), ExportQuery), responses(
     (status = 200, description = "the track", content(
-        (String = "application/geo+json"), (String = "text/csv"), (String = "application/gpx+xml"),
+        (TrackCollection = "application/geo+json"), (String = "text/csv"), (String = "application/gpx+xml"),
     )),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]

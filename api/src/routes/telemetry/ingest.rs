@@ -1,6 +1,6 @@
 use actix_web::{post, web, HttpResponse};
 
-use crate::auth::Principal;
+use crate::auth::Reporter;
 use crate::dto::{IngestRequest, IngestResponse, PointError, Problem};
 use crate::error::ApiError;
 use crate::extract::ValidJson;
@@ -20,7 +20,7 @@ use crate::services::TelemetryService;
 #[post("/telemetry")]
 pub async fn ingest_telemetry(
     telemetry: web::Data<TelemetryService>,
-    principal: Principal,
+    Reporter(principal): Reporter,
     body: ValidJson<IngestRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let points = body.0.points.into_iter().map(Into::into).collect();

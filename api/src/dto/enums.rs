@@ -1,0 +1,36 @@
+//! The schemas of the domain's enums, for DTO fields and query parameters that carry them
+//! (the domain has no OpenAPI types): a string with every accepted value listed, so that
+//! clients and fuzzers know them without reading descriptions.
+
+use domain::drone::DroneStatus;
+use domain::flight_plan::{FlightPlanState, Transition};
+use domain::org::Plan;
+use domain::user::Role;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+
+fn string_enum(values: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+pub fn drone_status() -> Object {
+    string_enum(DroneStatus::ALL.map(DroneStatus::as_str))
+}
+
+pub fn role() -> Object {
+    string_enum(Role::ALL.map(Role::as_str))
+}
+
+pub fn flight_plan_state() -> Object {
+    string_enum(FlightPlanState::ALL.map(FlightPlanState::as_str))
+}
+
+pub fn transition() -> Object {
+    string_enum(Transition::ALL.map(Transition::as_str))
+}
+
+pub fn plan() -> Object {
+    string_enum(Plan::ALL.map(Plan::as_str))
+}
