@@ -34,14 +34,16 @@ pub trait OrgRepository: Send + Sync {
 
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Conflict: `email` (unique across the installation).
+    /// Conflict: `email` (unique within the organisation).
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError>;
     async fn get_user(&self, org: OrgId, id: UserId) -> Result<Option<User>, StoreError>;
-    /// The user and password hash for a login attempt.
+    /// The accounts with this email (at most `limit`, one per organisation) and their
+    /// password hashes, for a login attempt.
     async fn find_credentials(
         &self,
         email: &Email,
-    ) -> Result<Option<(User, PasswordHash)>, StoreError>;
+        limit: u64,
+    ) -> Result<Vec<(User, PasswordHash)>, StoreError>;
     async fn list_users(
         &self,
         org: OrgId,

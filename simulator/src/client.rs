@@ -139,6 +139,7 @@ impl ApiClient {
         let body = LoginRequest {
             email: email.clone(),
             password: password.expose_secret().to_owned(),
+            organization: None,
         };
         let response = self
             .http

@@ -12,6 +12,10 @@ pub struct LoginRequest {
     pub email: String,
     #[validate(length(min = 1, max = 128))]
     pub password: String,
+    /// The organisation's name, when the address has accounts in several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[validate(length(min = 1, max = 200))]
+    pub organization: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

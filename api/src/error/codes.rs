@@ -50,7 +50,7 @@ error_codes! {
     NotFound => "not_found", NOT_FOUND, "No such resource in the caller's organisation (foreign ids answer the same).";
     MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, "The path exists but not with this method.";
     DuplicateSerial => "duplicate_serial", CONFLICT, "A drone with this serial is already registered in the organisation.";
-    DuplicateEmail => "duplicate_email", CONFLICT, "A user with this email already exists.";
+    DuplicateEmail => "duplicate_email", CONFLICT, "A user with this email already exists in the organisation.";
     DuplicateName => "duplicate_name", CONFLICT, "An organisation with this name already exists.";
     IllegalTransition => "illegal_transition", CONFLICT, "The flight plan's state does not allow this step.";
     DroneNotFlyable => "drone_not_flyable", CONFLICT, "The drone's status keeps it on the ground.";

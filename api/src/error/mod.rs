@@ -236,7 +236,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Conflict(ConflictKind::Email) => Self::conflict(
                 Code::DuplicateEmail,
-                "a user with this email already exists",
+                "a user with this email already exists in the organisation",
             ),
             StoreError::Conflict(ConflictKind::LastAdmin) => Self::conflict(
                 Code::LastAdmin,

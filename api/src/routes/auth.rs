@@ -30,7 +30,14 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let ValidJson(request) = body;
     let client = client_address(&req, state.trust_forwarded_for);
-    let token = auth.login(&request.email, request.password, client).await?;
+    let token = auth
+        .login(
+            &request.email,
+            request.password,
+            request.organization.as_deref(),
+            client,
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token: token.access_token,
         token_type: "Bearer".to_owned(),

@@ -15,6 +15,9 @@ use super::passwords;
 use crate::auth::jwt::{TicketClaims, TICKET_TYPE};
 use crate::auth::{JwtKeys, Principal, UserPrincipal};
 
+/// Accounts of one address a login looks at (one per organisation).
+pub const MAX_ACCOUNTS_PER_EMAIL: u64 = 5;
+
 /// How long a live-stream ticket may wait to be used, in seconds.
 pub const TICKET_TTL_S: i64 = 60;
 use crate::error::ApiError;
@@ -144,22 +147,50 @@ impl AuthService {
     }
 
     /// Exchanges an email and password for an access token naming a new session.
+    ///
+    /// An address may have an account in several organisations: `organization` (its name)
+    /// says which. Without it, the password is checked against each account of the address
+    /// (at most [`MAX_ACCOUNTS_PER_EMAIL`]) and the one it opens is used.
     pub async fn login(
         &self,
         email: &str,
         password: String,
+        organization: Option<&str>,
         client: Option<std::net::IpAddr>,
     ) -> Result<Token, ApiError> {
         self.throttle_login(email, client).await?;
-        let found = match Email::parse(email) {
-            Ok(email) => self.users.find_credentials(&email).await?,
-            Err(_) => None,
+        let mut found = match Email::parse(email) {
+            Ok(email) => {
+                self.users
+                    .find_credentials(&email, MAX_ACCOUNTS_PER_EMAIL)
+                    .await?
+            }
+            Err(_) => Vec::new(),
         };
-        let known = found.as_ref().map(|(_, hash)| hash.clone());
-        let verified = passwords::verify(password, known).await?;
-        let user = match found {
-            Some((user, _)) if verified => user,
-            _ => return Err(ApiError::Unauthorized("wrong email or password")),
+        if let Some(name) = organization {
+            let org = self.orgs.find_org_by_name(name).await?.map(|o| o.id);
+            found.retain(|(user, _)| Some(user.org_id) == org);
+        }
+        let wrong = || ApiError::Unauthorized("wrong email or password");
+        if found.is_empty() {
+            // The same work as a wrong password, so an unknown address takes as long.
+            passwords::verify(password, None).await?;
+            return Err(wrong());
+        }
+        let mut opened = Vec::new();
+        for (user, hash) in found {
+            if passwords::verify(password.clone(), Some(hash)).await? {
+                opened.push(user);
+            }
+        }
+        let user = match opened.len() {
+            0 => return Err(wrong()),
+            1 => opened.remove(0),
+            _ => {
+                return Err(ApiError::Unauthorized(
+                    "these credentials open accounts in several organisations: name one in `organization`",
+                ))
+            }
         };
         let now = Utc::now();
         let session = Session {

@@ -14,7 +14,7 @@ mod telemetry;
 mod users;
 
 pub use api_keys::ApiKeyService;
-pub use auth::{AuthService, Token};
+pub use auth::{AuthService, Token, MAX_ACCOUNTS_PER_EMAIL};
 pub use cache::{CacheAside, Cached, CachedBody, Loaded};
 pub use drones::DroneService;
 pub use fleet::FleetService;

@@ -1,4 +1,5 @@
-//! Users, in the catalog. Emails are unique across the installation.
+//! Users, in the catalog. An email is unique within its organisation; the same address may
+//! have an account in several.
 
 use async_trait::async_trait;
 use domain::page::{Page, PageRequest};
@@ -42,15 +43,19 @@ impl UserRepository for Store {
     async fn find_credentials(
         &self,
         email: &Email,
-    ) -> Result<Option<(User, PasswordHash)>, StoreError> {
+        limit: u64,
+    ) -> Result<Vec<(User, PasswordHash)>, StoreError> {
         // `Email` is lower-cased when parsed and stored that way.
         users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str().to_lowercase()))
-            .one(self.catalog())
+            .order_by_asc(users::Column::Id)
+            .limit(limit)
+            .all(self.catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?
+            .into_iter()
             .map(from_row)
-            .transpose()
+            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org))]

@@ -55,31 +55,37 @@ pub async fn creating_an_org_makes_its_admin_atomically(store: &Store) {
         "{err:?}"
     );
     let fresh = Email::parse(&fresh_email).unwrap();
-    assert!(store.find_credentials(&fresh).await.unwrap().is_none());
+    assert!(store.find_credentials(&fresh, 5).await.unwrap().is_empty());
 
+    // An address is unique within its organisation only: another organisation may have an
+    // account with it (an admin must not learn that it exists elsewhere).
     let new_name = format!("Skyline 2 {}", OrgId::new());
     let second = organization(&new_name);
-    let err = store
+    let elsewhere = store
         .create_org(
             second.clone(),
             new_user(second.id, &admin_email.to_uppercase(), Role::Admin),
         )
         .await
+        .unwrap();
+    assert_eq!(elsewhere.org_id, second.id);
+    let err = store
+        .create_user(new_user(second.id, &admin_email, Role::Viewer))
+        .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(domain::ConflictKind::Email)),
-        "{err:?}"
-    );
-    assert_eq!(
-        store.find_org_by_name(&new_name).await.unwrap(),
-        None,
-        "rolled back"
+        "twice in one organisation: {err:?}"
     );
 
-    let (user, hash) = store
-        .find_credentials(&Email::parse(&admin_email).unwrap())
+    let accounts = store
+        .find_credentials(&Email::parse(&admin_email).unwrap(), 5)
         .await
-        .unwrap()
+        .unwrap();
+    assert_eq!(accounts.len(), 2, "one account per organisation");
+    let (user, hash) = accounts
+        .into_iter()
+        .find(|(u, _)| u.org_id == first.id)
         .unwrap();
     assert_eq!(user, admin);
     assert!(hash.0.starts_with("$argon2id$"));
@@ -104,15 +110,21 @@ pub async fn users_are_listed_updated_and_deleted_within_their_org(store: &Store
                 .id,
         );
     }
+    // Taken in organisation A: refused there, free in B.
     let taken = format!("u0-{org_a}@example.com");
     let err = store
-        .create_user(new_user(org_b, &taken, Role::Viewer))
+        .create_user(new_user(org_a, &taken, Role::Viewer))
         .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(domain::ConflictKind::Email)),
         "{err:?}"
     );
+    let in_b = store
+        .create_user(new_user(org_b, &taken, Role::Viewer))
+        .await
+        .unwrap();
+    store.delete_user(org_b, in_b.id).await.unwrap();
     let err = store
         .create_user(new_user(OrgId::new(), "nobody@example.com", Role::Viewer))
         .await
@@ -183,10 +195,10 @@ pub async fn users_are_listed_updated_and_deleted_within_their_org(store: &Store
     assert_eq!(store.count_admins(org_a).await.unwrap(), 2);
     assert_eq!(store.count_admins(org_b).await.unwrap(), 1);
     let (_, hash) = store
-        .find_credentials(&promoted.email)
+        .find_credentials(&promoted.email, 5)
         .await
         .unwrap()
-        .unwrap();
+        .remove(0);
     assert_eq!(hash, PasswordHash("$argon2id$new".to_owned()));
 
     assert_eq!(store.get_user(org_b, target).await.unwrap(), None);

@@ -8,6 +8,7 @@ mod m20261123_000003_create_api_keys;
 mod m20261123_000004_create_drone_serials;
 mod m20261123_000005_create_shard_map;
 mod m20261123_000006_add_quota_to_organizations;
+mod m20261201_000007_users_unique_per_organisation;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_drone_serials::Migration),
             Box::new(m20261123_000005_create_shard_map::Migration),
             Box::new(m20261123_000006_add_quota_to_organizations::Migration),
+            Box::new(m20261201_000007_users_unique_per_organisation::Migration),
         ]
     }
 

@@ -92,7 +92,17 @@ async fn demo_account(
     password: &str,
 ) -> anyhow::Result<Option<(User, bool)>> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!(e.message))?;
-    let Some((user, hash)) = state.users.find_credentials(&email).await? else {
+    // The demo organisation's account of the address (others may use it too).
+    let Some(org) = state.orgs.find_org_by_name(ORG_NAME).await? else {
+        return Ok(None);
+    };
+    let Some((user, hash)) = state
+        .users
+        .find_credentials(&email, api::services::MAX_ACCOUNTS_PER_EMAIL)
+        .await?
+        .into_iter()
+        .find(|(user, _)| user.org_id == org.id)
+    else {
         return Ok(None);
     };
     let known = password.to_owned();

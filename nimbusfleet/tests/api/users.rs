@@ -81,21 +81,55 @@ async fn a_role_change_ends_the_users_sessions(app: TestApp) {
     .await;
 }
 
-async fn an_email_can_belong_to_one_user_only(app: TestApp) {
+/// An address is unique within an organisation only, so that creating a user tells an
+/// admin nothing about other organisations' accounts; a login names the organisation when
+/// the same credentials open accounts in several.
+async fn an_email_is_unique_within_its_organisation_only(app: TestApp) {
     let org = app.org("users").await;
     let other = app.org("users").await;
-    let body =
-        json!({"email": "dup@example.test", "name": "A", "role": "viewer", "password": PASSWORD});
+    let email = format!("dup-{}@example.test", org.id);
+    let body = json!({"email": email, "name": "A", "role": "viewer", "password": PASSWORD});
     assert_eq!(
         app.post("/api/v1/users", &org.admin, &body).await.status(),
         StatusCode::CREATED
     );
     problem(
-        app.post("/api/v1/users", &other.admin, &body).await,
+        app.post("/api/v1/users", &org.admin, &body).await,
         StatusCode::CONFLICT,
         "duplicate_email",
     )
     .await;
+    assert_eq!(
+        app.post("/api/v1/users", &other.admin, &body)
+            .await
+            .status(),
+        StatusCode::CREATED,
+        "another organisation's account with the address is no business of this admin"
+    );
+
+    // Same address, same password in two organisations: the login must say which.
+    let res = app.login(&email, PASSWORD).await;
+    let refused = problem(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(refused["detail"].as_str().unwrap().contains("organization"));
+    let name = crate::helpers::body(app.get("/api/v1/organization", &other.admin).await).await
+        ["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD, "organization": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = crate::helpers::body(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = crate::helpers::body(app.get("/api/v1/auth/me", &token).await).await;
+    assert_eq!(me["organization"]["name"], name.as_str());
 }
 
 async fn an_invalid_user_lists_every_bad_field(app: TestApp) {
@@ -222,7 +256,7 @@ both_backends!(
     a_user_created_without_a_name_is_named_after_the_email,
     admins_create_read_list_update_and_delete_users,
     a_role_change_ends_the_users_sessions,
-    an_email_can_belong_to_one_user_only,
+    an_email_is_unique_within_its_organisation_only,
     an_invalid_user_lists_every_bad_field,
     only_admins_manage_users,
     the_last_admin_can_be_neither_demoted_nor_deleted,
