@@ -180,6 +180,16 @@ async fn keeps_an_admin(
     org: OrgId,
     user: UserId,
 ) -> Result<(), StoreError> {
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        // SQLite runs this transaction on a snapshot taken by its first read; if another
+        // connection writes to the catalog before our write, the upgrade to a writer fails at
+        // once with SQLITE_BUSY_SNAPSHOT ("database is locked", no busy wait). A write that
+        // matches nothing takes the write lock first (waiting on busy_timeout like any
+        // writer), so the count below and the change after it see the same database.
+        txn.execute_unprepared("UPDATE users SET version = version WHERE 0")
+            .await
+            .map_err(|e| Db::Catalog.err(e))?;
+    }
     let mut admins = users::Entity::find()
         .select_only()
         .column(users::Column::Id)

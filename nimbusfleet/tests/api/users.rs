@@ -2,7 +2,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{body, fields, problem, TestApp, PASSWORD};
+use crate::helpers::{body, drone_body, fields, problem, TestApp, PASSWORD};
 
 async fn admins_create_read_list_update_and_delete_users(app: TestApp) {
     let org = app.org("users").await;
@@ -252,6 +252,49 @@ async fn a_user_created_without_a_name_is_named_after_the_email(app: TestApp) {
     assert_eq!(fields(&problem), ["name"]);
 }
 
+/// Removing admins while the catalog takes other writes (drones reserve their serials
+/// there): every removal answers 204 or 409, never 500. On SQLite a transaction that read
+/// first could not become a writer after another connection's write ("database is locked").
+async fn admins_are_removed_while_the_catalog_takes_other_writes(app: TestApp) {
+    let org = app.org("busy").await;
+    let mut admins = Vec::new();
+    for i in 0..20 {
+        let res = app
+            .post(
+                "/api/v1/users",
+                &org.admin,
+                &json!({"email": format!("admin{i}@busy.test"), "role": "admin", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        admins.push(body(res).await["id"].as_str().unwrap().to_owned());
+    }
+    let writes = |stream: usize| {
+        let (app, token) = (&app, &org.admin);
+        async move {
+            for i in 0..40 {
+                let serial = format!("BUSY-{stream}-{i}");
+                let res = app
+                    .post("/api/v1/drones", token, &drone_body(&serial))
+                    .await;
+                assert_eq!(res.status(), StatusCode::CREATED);
+            }
+        }
+    };
+    let (app_ref, token) = (&app, &org.admin);
+    let removals = futures::future::join_all(admins.iter().map(|id| async move {
+        app_ref
+            .delete(&format!("/api/v1/users/{id}"), token)
+            .await
+            .status()
+    }));
+    let ((), (), statuses) = tokio::join!(writes(0), writes(1), removals);
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::NO_CONTENT),
+        "every removal answered 204 (the calling admin stays): {statuses:?}"
+    );
+}
+
 both_backends!(
     a_user_created_without_a_name_is_named_after_the_email,
     admins_create_read_list_update_and_delete_users,
@@ -261,4 +304,5 @@ both_backends!(
     only_admins_manage_users,
     the_last_admin_can_be_neither_demoted_nor_deleted,
     a_stale_if_match_on_a_user_is_412,
+    admins_are_removed_while_the_catalog_takes_other_writes,
 );
