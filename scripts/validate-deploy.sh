@@ -51,6 +51,15 @@ as_root() {
         return 1
     fi
 }
+# The same as a command prefix, for commands run under `timeout` (which cannot run a shell
+# function): nothing as root, `sudo -n` where it works, else `false` (the install fails).
+if [ "$(id -u)" = 0 ]; then
+    ROOT=()
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    ROOT=(sudo -n)
+else
+    ROOT=(false)
+fi
 
 APT_UPDATED=
 apt_install() {
@@ -64,10 +73,10 @@ apt_install() {
     fi
     local status=0
     if [ -z "$APT_UPDATED" ]; then
-        bounded_install as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || status=$?
+        bounded_install "${ROOT[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || status=$?
         APT_UPDATED=1
     fi
-    [ "$status" = 0 ] && { bounded_install as_root env DEBIAN_FRONTEND=noninteractive \
+    [ "$status" = 0 ] && { bounded_install "${ROOT[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "$@" >/dev/null || status=$?; }
     [ -n "$created" ] && as_root rm -f "$policy"
     return "$status"
@@ -150,7 +159,7 @@ ensure_promtool() {
         if ! (cd "$dir" && bounded_install apt-get download -qq prometheus >/dev/null 2>&1); then
             # The package lists may be missing or stale.
             if [ -z "$APT_UPDATED" ]; then
-                bounded_install as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 || true
+                bounded_install "${ROOT[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 || true
                 APT_UPDATED=1
             fi
             (cd "$dir" && bounded_install apt-get download -qq prometheus >/dev/null 2>&1) || true
