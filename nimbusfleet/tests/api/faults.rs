@@ -7,7 +7,7 @@
 //! them). `NIMBUS_FAULT_OUTAGE_S` shortens or lengthens the outages (default 30 s for a
 //! shard, 20 s for the broker and Redis).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,6 +53,8 @@ struct Ledger {
     refused_points: usize,
     /// 503 answers, each with `Retry-After`.
     unavailable: usize,
+    /// The 503s by their `detail` (which dependency refused, or an overload).
+    unavailable_by_detail: BTreeMap<String, usize>,
     /// When each 503 was asked for, and how long it took to arrive.
     refusals: Vec<(Instant, Duration)>,
     /// Requests that got no answer at all (a killed server).
@@ -161,9 +163,14 @@ impl Stream {
                     StatusCode::SERVICE_UNAVAILABLE => {
                         assert!(res.headers().contains_key("retry-after"));
                         let took = sent.elapsed();
+                        let detail = body(res).await["detail"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned();
                         {
                             let mut ledger = ledger.lock().unwrap();
                             ledger.unavailable += 1;
+                            *ledger.unavailable_by_detail.entry(detail).or_default() += 1;
                             ledger.refusals.push((sent, took));
                             ledger.last_refused = Some(Instant::now());
                         }
@@ -774,11 +781,19 @@ async fn a_stopped_redis_refuses_sessions_fast_keeps_drone_keys_working_and_lose
 
     redis.stop();
     let stopped = Instant::now();
-    let lines_before = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .count();
-    let drone_refusals_before = ledger.lock().unwrap().unavailable;
+    // Log lines about Redis or sessions (an overloaded machine adds unrelated ones).
+    let redis_lines = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains("redis") || l.contains("session")
+            })
+            .count()
+    };
+    let lines_before = redis_lines();
+    let drone_refusals_before = ledger.lock().unwrap().unavailable_by_detail.clone();
     tokio::time::sleep(outage(20)).await;
     let (user_refused, user_slowest) = {
         let l = by_user.lock().unwrap();
@@ -787,12 +802,23 @@ async fn a_stopped_redis_refuses_sessions_fast_keeps_drone_keys_working_and_lose
             l.slowest_refusal_since(stopped + Duration::from_secs(1)),
         )
     };
-    let drone_refusals = ledger.lock().unwrap().unavailable - drone_refusals_before;
-    let log_lines = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .count()
-        - lines_before;
+    // The drone-key 503s of the outage, by detail: an authentication refusal would mean the
+    // drone keys depended on Redis; an overloaded queue (a busy CI machine) would not.
+    let drone_refusals: BTreeMap<String, usize> = ledger
+        .lock()
+        .unwrap()
+        .unavailable_by_detail
+        .iter()
+        .map(|(detail, n)| {
+            (
+                detail.clone(),
+                n - drone_refusals_before.get(detail).unwrap_or(&0),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let log_lines = redis_lines() - lines_before;
+    let outage_s = stopped.elapsed().as_secs() as usize;
     redis.resume();
     let resumed = Instant::now();
     let recovery = accepted_again(&by_user, resumed, Duration::from_secs(30)).await;
@@ -808,19 +834,29 @@ async fn a_stopped_redis_refuses_sessions_fast_keeps_drone_keys_working_and_lose
         .extend(by_user.lock().unwrap().acked.iter().cloned());
     let (lost, stored) = lost(&app, &all, Duration::from_secs(30)).await;
     eprintln!(
-        "fault: Redis stopped {} s: acknowledged {} ({} by drone keys), stored {stored}, lost {lost}; drone-key batches refused {drone_refusals}; user-token 503s {user_refused}, the slowest in {} ms, back {} ms after Redis; {log_lines} log lines during the outage",
+        "fault: Redis stopped {} s: acknowledged {} ({} by drone keys), stored {stored}, lost {lost}; drone-key batches refused {drone_refusals:?}; user-token 503s {user_refused}, the slowest in {} ms, back {} ms after Redis; {log_lines} log lines during the outage",
         stopped.elapsed().as_secs(),
         all.acked(),
         ledger.lock().unwrap().acked(),
         user_slowest.as_millis(),
         recovery.as_millis()
     );
-    assert_eq!(drone_refusals, 0, "drone keys need no Redis");
+    let refused_for_auth = drone_refusals
+        .iter()
+        .filter(|(detail, _)| !detail.starts_with("the telemetry queue is full"))
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    assert_eq!(
+        refused_for_auth, 0,
+        "drone keys need no Redis: {drone_refusals:?}"
+    );
     assert!(user_refused > 0, "sessions fail closed");
     assert!(user_slowest < Duration::from_secs(1), "and fast");
+    // Each refusal site logs at most about once a second (api::logging::Throttle), while
+    // the refusals come by the hundred.
     assert!(
-        log_lines <= 20,
-        "refusals are not logged one by one: {log_lines} lines"
+        log_lines <= outage_s + 5 && log_lines < user_refused,
+        "refusals are not logged one by one: {log_lines} lines about Redis or sessions in {outage_s} s, {user_refused} refusals"
     );
     assert_eq!(lost, 0, "every acknowledged point is stored");
     drop(serve);
