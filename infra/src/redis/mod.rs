@@ -332,7 +332,7 @@ impl Redis {
     where
         F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, RedisResult<T>>,
     {
-        let mut conn = match tokio::time::timeout_at(deadline, self.inner.pool.get()).await {
+        let mut conn = match tokio::time::timeout_at(deadline, self.checkout()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(RedisError::Connection(e)),
             Err(_) => return Err(RedisError::Timeout(timeout)),
@@ -353,6 +353,19 @@ impl Redis {
         }
     }
 
+    /// A pooled connection, checked out (and, when the pool opens one, opened) on
+    /// [`connection_runtime`].
+    async fn checkout(&self) -> Result<Connection, deadpool_redis::PoolError> {
+        let Some(runtime) = connection_runtime() else {
+            return self.inner.pool.get().await;
+        };
+        let pool = self.inner.pool.clone();
+        runtime
+            .spawn(async move { pool.get().await })
+            .await
+            .unwrap_or(Err(deadpool_redis::PoolError::Closed))
+    }
+
     fn log(&self) -> &ErrorLog {
         &self.inner.errors
     }
@@ -360,6 +373,26 @@ impl Redis {
     fn observer(&self) -> &dyn RedisObserver {
         self.inner.observer.as_ref()
     }
+}
+
+/// The runtime that opens the pool's connections. A connection's I/O task runs on the
+/// runtime that opened it, and each actix-web worker has a runtime of its own that ends when
+/// that worker stops: during a graceful shutdown an idle worker stops first, and the other
+/// workers' next command on a pooled connection it had opened fails (`broken pipe`, a 503
+/// for a request with a session). One small runtime for the whole process, never shut
+/// down, owns every connection instead. `None` (the caller's runtime) if it cannot start.
+fn connection_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("redis-io")
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
 }
 
 /// Takes the connection out of the pool and closes it; the pool opens a fresh one when
