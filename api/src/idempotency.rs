@@ -32,6 +32,11 @@ pub const TTL: Duration = Duration::from_secs(24 * 3600);
 const HEADER: &str = "idempotency-key";
 /// How long a repeat waits for the first request with its key to finish.
 const WAIT: Duration = Duration::from_secs(10);
+/// How long a key stays claimed by a request still running. Longer than any request may
+/// take (a load balancer gives up after 60 s), far shorter than [`TTL`]: a replica killed
+/// while answering cannot release its claim, and its key must not refuse the client's
+/// retries (`idempotency_in_progress`) for a day. The answer, once stored, lives [`TTL`].
+const CLAIM_TTL: Duration = Duration::from_secs(120);
 /// The largest answer kept for replay; larger ones are sent once, with
 /// `Idempotency-Stored: false`.
 pub const MAX_REPLAYABLE_BYTES: usize = 64 * 1024;
@@ -201,7 +206,7 @@ pub async fn middleware(
     loop {
         match limits
             .idempotency
-            .begin(&scope, &scoped, &fingerprint, TTL)
+            .begin(&scope, &scoped, &fingerprint, CLAIM_TTL)
             .await
         {
             Ok(IdempotencyState::Started) => break,
