@@ -142,8 +142,15 @@ def check_nginx(body_limits):
         problem("deploy/nginx/nginx.conf", "no client_max_body_size")
     for size in sizes:
         body_limits.append(("deploy/nginx/nginx.conf client_max_body_size", size_bytes(size)))
-    if "non_idempotent" in text:
-        problem("deploy/nginx/nginx.conf", "proxy_next_upstream must not retry non_idempotent requests")
+    # Only requests with an Idempotency-Key (which the API deduplicates) may be resent after
+    # they were sent: non_idempotent appears in location @idempotent alone, and only
+    # requests carrying the header are sent there.
+    idempotent = re.search(r"location\s+@idempotent\s*\{([^}]*)\}", text)
+    elsewhere = re.sub(r"location\s+@idempotent\s*\{[^}]*\}", "", re.sub(r"#.*", "", text))
+    if "non_idempotent" in elsewhere:
+        problem("deploy/nginx/nginx.conf", "non_idempotent retries are allowed only in location @idempotent")
+    if idempotent and not re.search(r"if\s*\(\$http_idempotency_key\)\s*\{\s*return\s+418;", text):
+        problem("deploy/nginx/nginx.conf", "location @idempotent must be reached only by requests with an Idempotency-Key")
     live = re.search(r"location\s+/api/v1/live\s*\{([^}]*)\}", text)
     if not live or "proxy_buffering off" not in live.group(1):
         problem("deploy/nginx/nginx.conf", "location /api/v1/live must turn proxy_buffering off")
