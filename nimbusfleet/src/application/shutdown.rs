@@ -31,14 +31,29 @@ pub(super) async fn run_consumer(
     };
     tracing::info!("stopping: writing the batch in hand and committing offsets");
     stop.store(true, Ordering::Release);
-    let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+    let joined = tokio::time::timeout(
+        CONSUMER_STOP_TIMEOUT,
+        tokio::task::spawn_blocking(move || thread.join()),
+    )
+    .await;
     http.stop(true).await;
     match joined {
-        Ok(Ok(())) if stopped_by_signal => Ok(()),
-        Ok(Ok(())) => anyhow::bail!("the Kafka consumer stopped unexpectedly"),
-        _ => anyhow::bail!("the Kafka consumer thread failed"),
+        Ok(Ok(Ok(()))) if stopped_by_signal => Ok(()),
+        Ok(Ok(Ok(()))) => anyhow::bail!("the Kafka consumer stopped unexpectedly"),
+        Ok(_) => anyhow::bail!("the Kafka consumer thread failed"),
+        Err(_) => anyhow::bail!(
+            "the Kafka consumer did not stop within {} s (a shard or the broker does not answer); \
+             its uncommitted records will be consumed again by the group, and rows are keyed, \
+             so nothing is lost or doubled",
+            CONSUMER_STOP_TIMEOUT.as_secs()
+        ),
     }
 }
+
+/// How long a stopping worker may take to write its batch and commit: a shard or broker
+/// that does not answer must not keep the process alive past its pod's grace period
+/// (`terminationGracePeriodSeconds: 45` in k8s/base/ingest-deployment.yaml).
+const CONSUMER_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// On SIGTERM: readiness turns 503 and answers close their connections for `delay`, then
 /// the server stops gracefully. On SIGINT (Ctrl-C), or a [`StopHandle`], it stops at once.
