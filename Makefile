@@ -48,3 +48,16 @@ bench:
 
 clean-data:
 	rm -rf $(DATA_DIR)
+
+# The distributed topology as processes on this machine, no Docker (scripts/cluster.sh): nginx
+# in front of 3 API replicas, 2 ingest workers, tansu, Redis and PostgreSQL with a catalog and
+# 4 shards. Prints the URL, the demo logins and where each log is.
+.PHONY: cluster cluster-down cluster-status
+cluster:
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+cluster-status:
+	scripts/cluster.sh status

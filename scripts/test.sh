@@ -36,6 +36,11 @@ scripts/validate-deploy.sh || status=$?
 cargo build --quiet --bin nimbusfleet
 scripts/frontend-test.sh || status=$?
 
+# The distributed topology as real processes behind nginx (scripts/cluster.sh) and its
+# replica faults: kill -9 and rolling restart of API replicas, an ingest worker killed and
+# one added, logout and live streams across replicas (about three minutes; bounded).
+timeout --kill-after=90 480 scripts/cluster-faults.sh || status=$?
+
 # Schema-based fuzzing of the served OpenAPI document as an admin, a viewer and a drone
 # key (schemathesis from PyPI, a few minutes): no server error, no answer outside the
 # documented schemas and status codes. bench/fuzz runs the long version.
