@@ -97,7 +97,8 @@ counter() {
     curl -sf "$1" | awk -v n="$2" '$1 == n { print $2; found=1 } END { if (!found) print 0 }'
 }
 
-# serve [capped|free] [extra env...]: starts serve, echoes its base URL
+# start_serve capped|free [extra env...]: starts serve, sets SERVE_URL (not in a subshell,
+# so that its pid stays in PIDS for the clean-up)
 start_serve() {
     local mode=$1 port
     shift
@@ -106,14 +107,15 @@ start_serve() {
     local pid=$!
     PIDS+=("$pid")
     [ "$mode" = capped ] && confine "$pid"
-    wait_ready "http://127.0.0.1:$port"
-    echo "http://127.0.0.1:$port"
+    SERVE_URL=http://127.0.0.1:$port
+    wait_ready "$SERVE_URL"
 }
 
 drone_get() {
     local capped=$1 base tk id out rps p50 p99
     fresh_databases
-    base=$(start_serve "$capped")
+    start_serve "$capped"
+    base=$SERVE_URL
     tk=$(token "$base")
     id=$(curl -sf -X POST "$base/api/v1/drones" -H "authorization: Bearer $tk" -H 'content-type: application/json' \
         -d '{"serial":"POD-1","name":"Pod 1","model":"Quad","manufacturer":"Acme","max_altitude_m":120,"max_speed_mps":15,"endurance_min":30,"home":{"lat":47.37,"lon":8.54,"alt_m":0}}' |
@@ -125,7 +127,9 @@ drone_get() {
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     printf '{"figure":"pod_drone_get_requests_per_s","cpu":"%s","value":%s,"p50":"%s","p99":"%s"}\n' \
         "$([ "$capped" = capped ] && echo "$CPU_REQUEST" || echo uncapped)" "$rps" "$p50" "$p99"
-    kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    PIDS=()
 }
 
 start_broker() {
@@ -147,7 +151,8 @@ kafka_path() {
     serve_mode=free; ingest_mode=free
     [ "$which" = telemetry ] && serve_mode=$capped
     [ "$which" = ingest ] && ingest_mode=$capped
-    base=$(start_serve "$serve_mode")
+    start_serve "$serve_mode"
+    base=$SERVE_URL
     worker_port=$(free_port)
     "$BIN" ingest --bind "127.0.0.1:$worker_port" >>"$WORK/ingest.log" 2>&1 &
     PIDS+=("$!")
@@ -176,8 +181,13 @@ kafka_path() {
     printf '{"figure":"pod_%s_points_per_s","cpu":"%s","value":%s,"simulator":"%s"}\n' \
         "$which" "$([ "$capped" = capped ] && echo "$CPU_REQUEST" || echo uncapped)" \
         "$(python3 -c "print(round(($after - $before) / $DURATION, 1))")" "$offered"
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # Newest first (simulator, worker, serve, broker), each before the next: the worker
+    # commits to a broker that is still there.
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        kill "${PIDS[i]}" 2>/dev/null || true
+        wait "${PIDS[i]}" 2>/dev/null || true
+    done
     PIDS=()
     unset NIMBUS__KAFKA__BROKERS
 }
