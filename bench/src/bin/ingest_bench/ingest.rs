@@ -60,7 +60,19 @@ struct SenderStats {
 struct Answer {
     accepted: u64,
     rejected: u64,
+    #[serde(default)]
+    errors: Vec<PointError>,
 }
+
+#[derive(Deserialize)]
+struct PointError {
+    index: usize,
+    code: String,
+}
+
+/// The per-point refusal of a shard that cannot take points now (its lane is full or it
+/// does not answer): those points are sent again, like a 503.
+const SHARD_UNAVAILABLE: &str = "shard_unavailable";
 
 struct Sender {
     client: reqwest::Client,
@@ -138,8 +150,19 @@ impl Sender {
             let first = self.next.fetch_add(self.batch as u64, Ordering::Relaxed);
             wire.clear();
             wire.extend((first..first + self.batch as u64).map(|k| Wire::from(&self.point(k))));
-            let body = Bytes::from(points::body(&wire)?);
-            self.send(body, &mut stats).await?;
+            while !wire.is_empty() {
+                let body = Bytes::from(points::body(&wire)?);
+                let refused = self.send(body, &mut stats).await?;
+                if !refused.is_empty() {
+                    stats.retries += 1;
+                    tokio::time::sleep(MIN_RETRY_AFTER).await;
+                }
+                let mut i = 0;
+                wire.retain(|_| {
+                    i += 1;
+                    refused.binary_search(&(i - 1)).is_ok()
+                });
+            }
         }
         Ok(stats)
     }
@@ -151,8 +174,9 @@ impl Sender {
         points::point(self.org, self.drones[index], index, k / d, ts)
     }
 
-    /// Sends one batch until it is accepted, waiting `Retry-After` after each 503 or 429.
-    async fn send(&self, body: Bytes, stats: &mut SenderStats) -> anyhow::Result<()> {
+    /// Sends one batch until it is accepted, waiting `Retry-After` after each 503 or 429;
+    /// returns the indexes (sorted) of the points refused one by one as `shard_unavailable`.
+    async fn send(&self, body: Bytes, stats: &mut SenderStats) -> anyhow::Result<Vec<usize>> {
         loop {
             let started = Instant::now();
             let res = self
@@ -169,10 +193,18 @@ impl Sender {
                     let answer: Answer = res.json().await.context("a 202 without its counts")?;
                     stats.http_ms.push(started.elapsed().as_secs_f64() * 1e3);
                     stats.accepted += answer.accepted;
-                    if answer.rejected > 0 {
-                        bail!("{} generated points were rejected", answer.rejected);
+                    if let Some(other) = answer.errors.iter().find(|e| e.code != SHARD_UNAVAILABLE)
+                    {
+                        bail!(
+                            "{} generated points were rejected, e.g. point {} as {}",
+                            answer.rejected,
+                            other.index,
+                            other.code
+                        );
                     }
-                    return Ok(());
+                    let mut refused: Vec<usize> = answer.errors.iter().map(|e| e.index).collect();
+                    refused.sort_unstable();
+                    return Ok(refused);
                 }
                 StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
                     stats.retries += 1;
