@@ -10,28 +10,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use deadpool_redis::redis::aio::{PubSubSink, PubSubStream};
-use deadpool_redis::redis::{pipe, Msg, Value};
+use deadpool_redis::redis::{pipe, Msg};
 use domain::telemetry::TelemetryPoint;
 use domain::OrgId;
-use futures::StreamExt;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
+use super::pubsub::subscribe_forever;
 use super::{Redis, RedisError};
 use crate::live::LiveHub;
-
-const BACKOFF_MIN: Duration = Duration::from_millis(50);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Connecting and subscribing; more generous than one command's timeout since it happens
-/// once per connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A quiet subscription is checked this often, so that a connection that died silently (a
-/// vanished host, a dropped NAT entry) is noticed and replaced.
-const PING_EVERY: Duration = Duration::from_secs(10);
-const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct LiveBridge {
@@ -46,14 +33,6 @@ impl std::fmt::Debug for LiveBridge {
             .field("hub_subscribers", &self.hub.subscribers())
             .finish()
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum Lost {
-    #[error("the subscription connection closed")]
-    Closed,
-    #[error("the subscription connection did not answer a ping")]
-    Ping(#[source] RedisError),
 }
 
 impl LiveBridge {
@@ -97,87 +76,17 @@ impl LiveBridge {
     }
 
     /// Starts the one subscriber task of this process. It runs until aborted, reconnecting
-    /// with backoff (50 ms doubling to 2 s, jittered) whenever the connection is lost.
+    /// whenever the connection is lost (see [`subscribe_forever`]).
     pub fn start_subscriber(&self) -> JoinHandle<()> {
-        tokio::spawn(subscribe_forever(self.redis.clone(), self.hub.clone()))
-    }
-}
-
-async fn subscribe_forever(redis: Redis, hub: LiveHub) {
-    let pattern = redis.key(format_args!("live:*"));
-    let mut backoff = BACKOFF_MIN;
-    loop {
-        let started = Instant::now();
-        match connect(&redis, &pattern).await {
-            Ok((sink, stream)) => {
-                redis
-                    .observer()
-                    .command("live_subscribe", true, started.elapsed());
-                redis.log().succeeded("live_subscribe");
-                tracing::debug!(%pattern, "live subscription started");
-                backoff = BACKOFF_MIN;
-                let lost = pump(&redis, &hub, sink, stream).await;
-                redis.log().failed_with(
-                    "live_subscribe",
-                    "live subscription lost; reconnecting",
-                    &lost,
-                );
-            }
-            Err(e) => {
-                redis
-                    .observer()
-                    .command("live_subscribe", false, started.elapsed());
-                redis.log().failed("live_subscribe", &e);
-            }
-        }
-        tokio::time::sleep(jittered(backoff)).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
-    }
-}
-
-/// Up to a quarter more, so that replicas losing Redis together do not come back in step.
-fn jittered(backoff: Duration) -> Duration {
-    backoff.mul_f64(1.0 + rand::random::<f64>() / 4.0)
-}
-
-async fn connect(redis: &Redis, pattern: &str) -> Result<(PubSubSink, PubSubStream), RedisError> {
-    let timeout = CONNECT_TIMEOUT.max(redis.inner.settings.timeout);
-    let subscribed = tokio::time::timeout(timeout, async {
-        let mut pubsub = redis.inner.client.get_async_pubsub().await?;
-        pubsub.psubscribe(pattern).await?;
-        Ok(pubsub.split())
-    })
-    .await;
-    match subscribed {
-        Ok(Ok(parts)) => Ok(parts),
-        Ok(Err(e)) => Err(RedisError::Command(e)),
-        Err(_) => Err(RedisError::Timeout(timeout)),
-    }
-}
-
-/// Feeds the hub until the connection is lost; returns why.
-async fn pump(
-    redis: &Redis,
-    hub: &LiveHub,
-    mut sink: PubSubSink,
-    mut stream: PubSubStream,
-) -> Lost {
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            msg = stream.next() => match msg {
-                Some(msg) => deliver(redis, hub, &msg),
-                None => return Lost::Closed,
-            },
-            _ = ping.tick() => {
-                match tokio::time::timeout(PING_TIMEOUT, sink.ping::<Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Lost::Ping(RedisError::Command(e)),
-                    Err(_) => return Lost::Ping(RedisError::Timeout(PING_TIMEOUT)),
-                }
-            }
-        }
+        let (redis, hub) = (self.redis.clone(), self.hub.clone());
+        let pattern = redis.key(format_args!("live:*"));
+        tokio::spawn(subscribe_forever(
+            redis.clone(),
+            pattern,
+            "live_subscribe",
+            || {},
+            move |msg| deliver(&redis, &hub, msg),
+        ))
     }
 }
 

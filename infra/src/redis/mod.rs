@@ -15,6 +15,8 @@ mod errors;
 mod health;
 mod idempotency;
 mod live;
+mod pool;
+mod pubsub;
 mod rate_limit;
 mod session;
 
@@ -22,8 +24,9 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{AsyncConnectionConfig, Client, FromRedisValue, Pipeline, RedisResult};
-use deadpool_redis::{Connection, Manager, Pool, Runtime};
+use deadpool_redis::Runtime;
 use domain::settings::{millis, InvalidSetting};
 use futures::future::BoxFuture;
 use secrecy::{ExposeSecret, SecretString};
@@ -34,10 +37,11 @@ pub use cache::RedisCache;
 pub use errors::RedisError;
 pub use idempotency::{RedisIdempotencyStore, KEYS_PER_SCOPE};
 pub use live::LiveBridge;
-pub use rate_limit::RedisRateLimiter;
-pub use session::RedisSessionStore;
+pub use rate_limit::{lease_size, RedisRateLimiter, LEASE_MAX_AGE};
+pub use session::{RedisSessionStore, NEAR_TTL};
 
 use errors::ErrorLog;
+use pool::{Connection, Manager, Pool};
 
 /// The `[redis]` settings: where Redis is and how long to wait for it.
 #[derive(Clone, Deserialize, Serialize)]
@@ -210,7 +214,7 @@ impl Redis {
         let connection = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
-        let manager = Manager::new_with_config(url, connection).context("invalid redis url")?;
+        let manager = Manager::new(client.clone(), connection);
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size.max(1))
             .wait_timeout(Some(timeout))
@@ -301,7 +305,7 @@ impl Redis {
     /// Runs `f` on a pooled connection with the configured timeout. See [`Self::exec_within`].
     pub(crate) async fn exec<T, F>(&self, op: &'static str, f: F) -> Result<T, RedisError>
     where
-        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, RedisResult<T>>,
+        F: for<'c> FnOnce(&'c mut MultiplexedConnection) -> BoxFuture<'c, RedisResult<T>>,
     {
         self.exec_within(op, self.inner.settings.timeout, f).await
     }
@@ -315,7 +319,7 @@ impl Redis {
         f: F,
     ) -> Result<T, RedisError>
     where
-        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, RedisResult<T>>,
+        F: for<'c> FnOnce(&'c mut MultiplexedConnection) -> BoxFuture<'c, RedisResult<T>>,
     {
         let started = Instant::now();
         let result = self.run(started + timeout, timeout, f).await;
@@ -330,7 +334,7 @@ impl Redis {
 
     async fn run<T, F>(&self, deadline: Instant, timeout: Duration, f: F) -> Result<T, RedisError>
     where
-        F: for<'c> FnOnce(&'c mut Connection) -> BoxFuture<'c, RedisResult<T>>,
+        F: for<'c> FnOnce(&'c mut MultiplexedConnection) -> BoxFuture<'c, RedisResult<T>>,
     {
         let mut conn = match tokio::time::timeout_at(deadline, self.checkout()).await {
             Ok(Ok(conn)) => conn,
@@ -353,17 +357,9 @@ impl Redis {
         }
     }
 
-    /// A pooled connection, checked out (and, when the pool opens one, opened) on
-    /// [`connection_runtime`].
+    /// A pooled connection; one the pool opens is opened on [`connection_runtime`].
     async fn checkout(&self) -> Result<Connection, deadpool_redis::PoolError> {
-        let Some(runtime) = connection_runtime() else {
-            return self.inner.pool.get().await;
-        };
-        let pool = self.inner.pool.clone();
-        runtime
-            .spawn(async move { pool.get().await })
-            .await
-            .unwrap_or(Err(deadpool_redis::PoolError::Closed))
+        self.inner.pool.get().await
     }
 
     fn log(&self) -> &ErrorLog {

@@ -4,8 +4,16 @@
 //! `{prefix}session:{sid}` holds the session as JSON and expires with it;
 //! `{prefix}user-sessions:{uid}` is the set of the user's session ids, kept as long as the
 //! user's newest session, for revoking them all at once.
+//!
+//! A session read from Redis is kept in this process for [`NEAR_TTL`] (1 s), so that a busy
+//! client costs one Redis read per second per replica instead of one per request. Ending
+//! sessions publishes their ids on `{prefix}sessions-revoked`, and every replica drops them
+//! from its copy as the message arrives (milliseconds); the TTL bounds what a replica that
+//! missed the message (its subscription was down) can still accept: revocation takes effect
+//! everywhere within 1 s, at worst.
 
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -14,17 +22,69 @@ use domain::platform::{SessionError, SessionStore};
 use domain::session::Session;
 use domain::{SessionId, UserId};
 
-use super::{Redis, RedisError};
+use super::pubsub::subscribe_forever;
+use super::{connection_runtime, Redis, RedisError};
+
+/// How long a replica answers from its own copy of a session.
+pub const NEAR_TTL: Duration = Duration::from_secs(1);
+/// Sessions a replica keeps copies of; the least recently used beyond it are dropped.
+const NEAR_ENTRIES: u64 = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct RedisSessionStore {
     redis: Redis,
     max_ttl: Duration,
+    /// Copies of sessions read, each with the instant it stops being used: [`NEAR_TTL`]
+    /// after the read, or sooner if the key expires in Redis before.
+    near: moka::sync::Cache<SessionId, (Session, Instant)>,
+    /// The revocation subscriber, started with the first read.
+    subscriber: Arc<OnceLock<()>>,
 }
 
 impl RedisSessionStore {
     pub(super) fn new(redis: Redis, max_ttl: Duration) -> Self {
-        Self { redis, max_ttl }
+        Self {
+            redis,
+            max_ttl,
+            near: moka::sync::Cache::builder()
+                .max_capacity(NEAR_ENTRIES)
+                .time_to_live(NEAR_TTL)
+                .build(),
+            subscriber: Arc::default(),
+        }
+    }
+
+    fn revoked_channel(&self) -> String {
+        self.redis.key(format_args!("sessions-revoked"))
+    }
+
+    /// Starts, once, the task that drops revoked sessions from this process's copies: on the
+    /// process-wide Redis runtime, which outlives any one actix-web worker.
+    fn listen_for_revocations(&self) {
+        self.subscriber.get_or_init(|| {
+            let near = (self.near.clone(), self.near.clone());
+            let task = subscribe_forever(
+                self.redis.clone(),
+                self.revoked_channel(),
+                "session_revocations",
+                // Whatever was revoked while the subscription was down is unknown here.
+                move || near.0.invalidate_all(),
+                move |msg| {
+                    for id in msg.get_payload_bytes().split(|b| *b == b' ') {
+                        if let Some(id) = std::str::from_utf8(id)
+                            .ok()
+                            .and_then(|id| id.parse::<SessionId>().ok())
+                        {
+                            near.1.invalidate(&id);
+                        }
+                    }
+                },
+            );
+            match connection_runtime() {
+                Some(runtime) => drop(runtime.spawn(task)),
+                None => drop(tokio::spawn(task)),
+            }
+        });
     }
 
     fn session_key(&self, id: SessionId) -> String {
@@ -101,26 +161,47 @@ impl SessionStore for RedisSessionStore {
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn get(&self, id: SessionId) -> Result<Option<Session>, SessionError> {
-        let mut c = cmd("GET");
-        c.arg(self.session_key(id));
-        let raw: Option<Vec<u8>> = self
+        self.listen_for_revocations();
+        if let Some((session, until)) = self.near.get(&id) {
+            if Instant::now() < until {
+                return Ok(Some(session).filter(|s| s.expires_at > Utc::now()));
+            }
+        }
+        let read = Instant::now();
+        let mut p = pipe();
+        p.cmd("GET")
+            .arg(self.session_key(id))
+            .cmd("PTTL")
+            .arg(self.session_key(id));
+        let (raw, ttl_ms): (Option<Vec<u8>>, i64) = self
             .redis
-            .query("session_get", c)
+            .query_pipe("session_get", p)
             .await
             .map_err(unavailable)?;
         // The key expires with the session, but the two clocks differ by a little.
-        Ok(raw
+        let session = raw
             .and_then(|raw| self.decode(&raw))
-            .filter(|s| s.id == id && s.expires_at > Utc::now()))
+            .filter(|s| s.id == id && s.expires_at > Utc::now());
+        if let (Some(session), Ok(ttl_ms)) = (&session, u64::try_from(ttl_ms)) {
+            let until = read + NEAR_TTL.min(Duration::from_millis(ttl_ms));
+            self.near.insert(id, (session.clone(), until));
+        }
+        Ok(session)
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn delete(&self, id: SessionId) -> Result<bool, SessionError> {
-        let mut c = cmd("GETDEL");
-        c.arg(self.session_key(id));
-        let raw: Option<Vec<u8>> = self
+        self.near.invalidate(&id);
+        let mut p = pipe();
+        p.cmd("GETDEL")
+            .arg(self.session_key(id))
+            .cmd("PUBLISH")
+            .arg(self.revoked_channel())
+            .arg(id.to_string())
+            .ignore();
+        let (raw,): (Option<Vec<u8>>,) = self
             .redis
-            .query("session_delete", c)
+            .query_pipe("session_delete", p)
             .await
             .map_err(unavailable)?;
         let Some(raw) = raw else {
@@ -154,6 +235,11 @@ impl SessionStore for RedisSessionStore {
             .iter()
             .map(|id| self.redis.key(format_args!("session:{id}")))
             .collect();
+        for id in &ids {
+            if let Ok(id) = id.parse::<SessionId>() {
+                self.near.invalidate(&id);
+            }
+        }
         // Removes exactly the ids read, so that a session created meanwhile stays listed
         // (and revocable) instead of being dropped from the set.
         let mut p = pipe();
@@ -163,7 +249,11 @@ impl SessionStore for RedisSessionStore {
             .ignore()
             .cmd("SREM")
             .arg(&user_key)
-            .arg(ids)
+            .arg(&ids)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(self.revoked_channel())
+            .arg(ids.join(" "))
             .ignore();
         self.redis
             .query_pipe::<()>("session_delete_user", p)

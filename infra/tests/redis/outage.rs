@@ -87,6 +87,8 @@ async fn every_adapter_degrades_while_redis_is_down_and_recovers_when_it_returns
     assert_eq!(observer.count("live_subscribe", true), 1);
 
     server.stop();
+    // This process answers from its copy of a session it read for up to NEAR_TTL.
+    tokio::time::sleep(infra::redis::NEAR_TTL).await;
 
     // Down: sessions fail closed, the cache misses, the limiter decides locally; all promptly.
     let (got, took_session) = timed(sessions.get(s.id)).await;

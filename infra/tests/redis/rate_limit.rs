@@ -1,9 +1,11 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::limits::{gcra, Quota};
 use domain::platform::RateLimiter;
+use infra::redis::Redis;
 
-use crate::helpers::{redis, unique_prefix};
+use crate::helpers::{redis, settings, shared_url, unique_prefix, CountingObserver};
 
 #[tokio::test]
 async fn a_burst_is_allowed_then_the_sustained_rate() {
@@ -130,4 +132,95 @@ async fn the_script_decides_like_the_domain_rule() {
         assert!(r.reset_after <= p.reset_after && r.reset_after + slack >= p.reset_after);
         assert!(r.retry_after <= p.retry_after && r.retry_after + slack >= p.retry_after);
     }
+}
+
+/// Three replicas hammering one key with a quota big enough to lease: together they allow
+/// the burst (less at most what they hold unspent) plus the refill, never more, and ask
+/// Redis far less often than once per request.
+#[tokio::test]
+async fn replicas_leasing_tokens_still_share_one_budget() {
+    let prefix = unique_prefix();
+    let observer = Arc::new(CountingObserver::default());
+    let limiters: Vec<_> = (0..3)
+        .map(|_| {
+            Redis::new(
+                settings(&shared_url(), &prefix, Duration::from_millis(500)),
+                observer.clone(),
+            )
+            .unwrap()
+            .rate_limiter()
+        })
+        .collect();
+    let quota = Quota {
+        per_second: 100,
+        burst: 6400,
+        period_s: 1,
+    };
+    assert_eq!(infra::redis::lease_size(quota), 100);
+    let start = Instant::now();
+    let checks = 4000;
+    let tasks: Vec<_> = limiters
+        .iter()
+        .map(|limiter| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let mut allowed = 0usize;
+                for _ in 0..checks {
+                    allowed += usize::from(limiter.check("org", quota).await.allowed);
+                }
+                allowed
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        allowed += task.await.unwrap();
+    }
+    let refilled = (start.elapsed().as_secs_f64() * 100.0).ceil() as usize;
+    let burst = 6400;
+    assert!(
+        allowed <= burst + refilled,
+        "{allowed} allowed; the shared burst is {burst} (+{refilled} refilled)"
+    );
+    // Each replica holds at most one lease (100) unspent.
+    assert!(
+        allowed + 3 * 100 >= burst,
+        "{allowed} allowed; the shared burst is {burst}"
+    );
+    let trips = observer.count("rate_limit", true);
+    assert!(
+        trips * 10 < 3 * checks as u64,
+        "{trips} round trips for {} checks",
+        3 * checks
+    );
+}
+
+/// Tokens a replica leased and did not spend go back with its next lease, so a replica with
+/// little traffic does not eat the budget of the others.
+#[tokio::test]
+async fn unspent_leased_tokens_go_back() {
+    let prefix = unique_prefix();
+    let (quiet, busy) = (redis(&prefix).rate_limiter(), redis(&prefix).rate_limiter());
+    let quota = Quota {
+        per_second: 1,
+        burst: 640,
+        period_s: 1,
+    };
+    assert_eq!(infra::redis::lease_size(quota), 10);
+    let start = Instant::now();
+    for _ in 0..5 {
+        assert!(quiet.check("org", quota).await.allowed);
+        tokio::time::sleep(infra::redis::LEASE_MAX_AGE + Duration::from_millis(20)).await;
+    }
+    // The quiet replica spent 5 and holds at most 9 of its last lease.
+    let mut allowed = 0;
+    while busy.check("org", quota).await.allowed {
+        allowed += 1;
+        assert!(allowed <= 640, "never refused");
+    }
+    let refilled = start.elapsed().as_secs() as usize + 1;
+    assert!(
+        (640 - 5 - 9..=640 - 5 + refilled).contains(&allowed),
+        "the busy replica got {allowed}"
+    );
 }

@@ -108,3 +108,73 @@ async fn the_ttl_hint_caps_how_long_a_session_is_kept() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(store.get(s.id).await.unwrap(), None);
 }
+
+/// Two stores on one prefix are two replicas: each keeps its own copy of what it read.
+#[tokio::test]
+async fn a_session_ended_on_one_replica_is_refused_by_another_at_once() {
+    let prefix = unique_prefix();
+    let (a, b) = (
+        redis(&prefix).session_store(DAY),
+        redis(&prefix).session_store(DAY),
+    );
+    let user = UserId::new();
+    let (s1, s2, s3) = (
+        session(user, TimeDelta::minutes(5)),
+        session(user, TimeDelta::minutes(5)),
+        session(user, TimeDelta::minutes(5)),
+    );
+    for s in [&s1, &s2, &s3] {
+        a.create(s.clone()).await.unwrap();
+        // Read on b, which now answers from its copy.
+        assert_eq!(b.get(s.id).await.unwrap(), Some(s.clone()));
+    }
+    // b's revocation subscriber starts with its first read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let gone_on_b = |id| {
+        let b = b.clone();
+        async move {
+            let started = std::time::Instant::now();
+            while b.get(id).await.unwrap().is_some() {
+                assert!(
+                    started.elapsed() < infra::redis::NEAR_TTL,
+                    "b still accepts the session"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            started.elapsed()
+        }
+    };
+    assert!(a.delete(s1.id).await.unwrap());
+    let one = gone_on_b(s1.id).await;
+    a.delete_for_user(user).await.unwrap();
+    let all = (gone_on_b(s2.id).await, gone_on_b(s3.id).await);
+    // Told over pub/sub: far sooner than the copy's lifetime.
+    let limit = infra::redis::NEAR_TTL / 4;
+    assert!(
+        one < limit && all.0 < limit && all.1 < limit,
+        "{one:?} {all:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_replica_that_missed_a_revocation_refuses_the_session_within_a_second() {
+    let prefix = unique_prefix();
+    let store = redis(&prefix).session_store(DAY);
+    let s = session(UserId::new(), TimeDelta::minutes(5));
+    store.create(s.clone()).await.unwrap();
+    assert_eq!(store.get(s.id).await.unwrap(), Some(s.clone()));
+    // Removed behind the store's back: no message tells it.
+    let client = redis::Client::open(shared_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}session:{}", s.id))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    while store.get(s.id).await.unwrap().is_some() {
+        assert!(started.elapsed() <= infra::redis::NEAR_TTL + Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
