@@ -54,9 +54,6 @@ const SECRET_PARAMETERS: [&str; 4] = ["access_token", "ticket", "token", "api_ke
 
 impl tracing_actix_web::RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
         let request_id = actix_web::HttpMessage::extensions(request)
             .get::<tracing_actix_web::RequestId>()
             .map(ToString::to_string)
@@ -64,7 +61,9 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         tracing::info_span!(
             "request",
             method = %request.method(),
-            route = %route,
+            // Recorded at the end: before routing, finding the template means matching the
+            // path against every route's pattern again (a sixth of a cached read's CPU).
+            route = tracing::field::Empty,
             target = %redacted_target(request.uri()),
             request_id = %request_id,
             status = tracing::field::Empty,
@@ -76,7 +75,12 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
         let status = match outcome {
-            Ok(response) => response.status(),
+            Ok(response) => {
+                // After routing: the matched resource names its template directly.
+                let route = response.request().match_pattern();
+                span.record("route", route.as_deref().unwrap_or("unmatched"));
+                response.status()
+            }
             Err(error) => error.as_response_error().status_code(),
         };
         span.record("status", status.as_u16());
