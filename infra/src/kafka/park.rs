@@ -124,6 +124,7 @@ pub(super) struct SideTopics {
     parked: String,
     parked_partitions: OnceLock<i32>,
     record_max_points: usize,
+    record_format: super::RecordFormat,
 }
 
 impl SideTopics {
@@ -134,6 +135,7 @@ impl SideTopics {
             parked: kafka.topic(KafkaTopic::Parked).to_owned(),
             parked_partitions: OnceLock::new(),
             record_max_points: kafka.record_max_points.max(1),
+            record_format: kafka.record_format,
         })
     }
 
@@ -210,7 +212,7 @@ impl SideTopics {
         partition: i32,
         points: &[TelemetryPoint],
     ) -> Result<(), String> {
-        let payload = encode_points(points).map_err(|e| e.to_string())?;
+        let payload = encode_points(points, self.record_format).map_err(|e| e.to_string())?;
         let record = FutureRecord::to(&self.parked)
             .partition(partition)
             .key(key)

@@ -27,6 +27,7 @@ pub struct KafkaBus {
     topic: String,
     partitions: i32,
     record_max_points: usize,
+    record_format: super::RecordFormat,
     observer: Arc<dyn ProducerObserver>,
 }
 
@@ -65,6 +66,7 @@ impl KafkaBus {
             topic: topic.to_owned(),
             partitions,
             record_max_points: settings.record_max_points.max(1),
+            record_format: settings.record_format,
             observer,
         })
     }
@@ -128,8 +130,13 @@ impl TelemetryBus for KafkaBus {
         let started = Instant::now();
         let total = points.len();
         let mut deliveries = Vec::new();
-        let records = super::records(points, self.partitions, self.record_max_points)
-            .map_err(|e| BusError::Unavailable(Box::new(e)))?;
+        let records = super::records(
+            points,
+            self.partitions,
+            self.record_max_points,
+            self.record_format,
+        )
+        .map_err(|e| BusError::Unavailable(Box::new(e)))?;
         for (partition, payload) in records {
             // The key names the partition: every record of a drone has the same one. A retry
             // may reorder or repeat records; points are keyed by time, so neither matters.

@@ -80,6 +80,10 @@ pub struct KafkaSettings {
     pub client_id: String,
     /// Most points per Kafka record (points are grouped by partition).
     pub record_max_points: usize,
+    /// How records are written: `compact` (protobuf, `proto/telemetry_record.proto`) or
+    /// `json` (what versions before it wrote). Workers read both.
+    #[serde(default)]
+    pub record_format: super::RecordFormat,
     /// librdkafka's idempotent producer (`enable.idempotence`). Off by default: a record a
     /// retry sends twice is harmless (points are keyed by drone and time), and tansu, the
     /// broker of the tests and `make cluster`, stops accepting an idempotent producer's
