@@ -41,10 +41,7 @@ fmt:
 # ingest, raw COPY and live latency, then the dashboard with 2,000 drones in Chromium (one
 # JSON line per figure).
 bench:
-	bench/drone-get.sh
-	bench/ingest
-	bench/dashboard.sh
-	bench/fuzz
+	bench/all.sh
 
 clean-data:
 	rm -rf $(DATA_DIR)

@@ -4,8 +4,11 @@
 #   embedded  - no Redis: in-process sessions and cache
 #   redis     - sessions, rate limits and the drone cache in Redis
 #   no-cache  - sessions and rate limits in Redis, every read from PostgreSQL
-# and prints the cache hit ratio of the redis run. Bounded: per set-up one warm-up and one
-# measured run of $DURATION, then the server is stopped.
+# each beside the reference measured in the same run: a bare actix-web server answering the
+# same route with a fixed 400-byte JSON body (bench/src/bin/reference). Prints the cache hit
+# ratio of the redis run, then a Markdown table (figure, reference, value, ratio, goal, met)
+# and one JSON line per figure. Bounded: per set-up one warm-up and one measured run of
+# $DURATION, then the server is stopped.
 #
 #   bench/drone-get.sh                 # defaults: 2 threads, 32 connections, 20 s
 #   CONNECTIONS=64 DURATION=30s MODES="redis no-cache" bench/drone-get.sh
@@ -19,12 +22,33 @@ DRONES=${DRONES:-100}
 PORT=${PORT:-18181}
 MODES=${MODES:-embedded redis no-cache}
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 . scripts/test-env.sh
 nf_ensure_postgres
 nf_ensure_redis
-cargo build --release -q --bin nimbusfleet
+cargo build --release -q --bin nimbusfleet --bin reference
 BIN=$CARGO_TARGET_DIR/release/nimbusfleet
+RESULTS=$(mktemp)
+
+# wrk's summary as "req/s p99_ms errors".
+measure() {
+    local script=$1 url=$2 out
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$script" "$url" >/dev/null
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")
+    echo "$out" >&2
+    echo "$out" | awk '/^Requests\/sec:/ {rps=$2} /^p50 / {p99=$8} /^non-2xx or errors:/ {err=$4} END {printf "%s %s %s\n", rps, p99, err}'
+}
+
+# The bare actix-web server, on the same machine and wrk settings, with the same requests
+# ($2: the wrk script; it answers any id and ignores the token).
+reference() {
+    "$CARGO_TARGET_DIR/release/reference" --bind "127.0.0.1:$((PORT - 1))" &
+    local ref=$!
+    for _ in $(seq 50); do curl -s -o /dev/null "localhost:$((PORT - 1))/api/v1/drones/1" && break; sleep 0.1; done
+    echo "# reference before $1: bare actix-web, fixed 400-byte body, wrk -t$THREADS -c$CONNECTIONS -d$DURATION" >&2
+    measure "$2" "http://127.0.0.1:$((PORT - 1))"
+    kill $ref; wait $ref 2>/dev/null || true
+}
 
 run_mode() {
 MODE=$1
@@ -78,14 +102,17 @@ done = function(summary, latency, requests)
 end
 LUA
 } >"$SCRIPT"
-echo "# $MODE: GET /api/v1/drones/{id}, PostgreSQL 2 shards, $DRONES drones, wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a warm-up run)"
-wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$SCRIPT" "http://127.0.0.1:$PORT" >/dev/null
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$SCRIPT" "http://127.0.0.1:$PORT"
+kill -STOP $SERVER
+REF=$(reference "$MODE" "$SCRIPT")
+kill -CONT $SERVER
+echo "# $MODE: GET /api/v1/drones/{id}, PostgreSQL 2 shards, $DRONES drones, wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a warm-up run)" >&2
+VALUE=$(measure "$SCRIPT" "http://127.0.0.1:$PORT")
+echo "$MODE $REF $VALUE" >>"$RESULTS"
 rm -f "$SCRIPT"
 if [ "$MODE" != embedded ]; then
     curl -sf localhost:$PORT/metrics | awk -F'[{} ]' '/^nimbusfleet_cache_lookups_total\{cache="drone"/ {
         if ($0 ~ /outcome="hit"/) hit=$NF; else miss=$NF }
-        END { if (hit+miss > 0) printf "drone cache: %d hits, %d misses, hit ratio %.4f\n", hit, miss, hit/(hit+miss) }'
+        END { if (hit+miss > 0) printf "drone cache: %d hits, %d misses, hit ratio %.4f\n", hit, miss, hit/(hit+miss) }' >&2
 fi
 kill $SERVER; wait $SERVER 2>/dev/null || true
 }
@@ -96,3 +123,26 @@ done
 for db in nf_bench_catalog nf_bench_s0 nf_bench_s1; do
     PGOPTIONS="-c client_min_messages=warning" psql "$NIMBUS_TEST_PG_URL/postgres" -qc "drop database if exists $db with (force)" >/dev/null
 done
+
+# The table: the goals are issue 15's (distributed >= 0.50 with p99 <= 5 ms, embedded >= 0.70).
+python3 - "$RESULTS" "$CONNECTIONS" <<'PY'
+import json, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+goals = {"embedded": (0.70, None), "redis": (0.50, 5.0), "no-cache": (None, None)}
+names = {"embedded": "GET /drones/{id}, embedded", "redis": "GET /drones/{id}, Redis sessions, limits and cache",
+         "no-cache": "GET /drones/{id}, Redis without the cache"}
+print(f"\n| figure (wrk -c{sys.argv[2]}) | reference req/s | NimbusFleet req/s | p99 ms | ratio | goal | met |")
+print("|---|---|---|---|---|---|---|")
+lines = []
+for mode, ref_rps, ref_p99, ref_err, rps, p99, err in rows:
+    ratio = float(rps) / float(ref_rps)
+    ratio_goal, p99_goal = goals.get(mode, (None, None))
+    goal = " and ".join(g for g in [f"≥ {ratio_goal:.2f}" if ratio_goal else "", f"p99 ≤ {p99_goal:g} ms" if p99_goal else ""] if g) or "—"
+    met = "—" if goal == "—" else ("yes" if (ratio_goal is None or ratio >= ratio_goal) and (p99_goal is None or float(p99) <= p99_goal) and int(err) == 0 else "no")
+    print(f"| {names.get(mode, mode)} | {float(ref_rps):,.0f} | {float(rps):,.0f} | {float(p99):.2f} | {ratio:.2f} | {goal} | {met} |")
+    lines.append(json.dumps({"figure": f"drone_get_{mode}", "reference_rps": float(ref_rps), "rps": float(rps), "p99_ms": float(p99),
+                             "errors": int(err), "ratio": round(ratio, 3), "met": met}))
+print()
+print("\n".join(lines))
+PY
+rm -f "$RESULTS"

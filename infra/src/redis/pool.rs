@@ -40,16 +40,27 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
         let (client, config) = (self.client.clone(), self.config.clone());
-        let open = async move { client.get_multiplexed_async_connection_with_config(&config).await };
+        let open = async move {
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+        };
         match super::connection_runtime() {
             Some(runtime) => runtime.spawn(open).await.unwrap_or_else(|_| {
-                Err(RedisError::from((ErrorKind::Io, "the connection task ended")))
+                Err(RedisError::from((
+                    ErrorKind::Io,
+                    "the connection task ended",
+                )))
             }),
             None => open.await,
         }
     }
 
-    async fn recycle(&self, conn: &mut MultiplexedConnection, metrics: &Metrics) -> RecycleResult<RedisError> {
+    async fn recycle(
+        &self,
+        conn: &mut MultiplexedConnection,
+        metrics: &Metrics,
+    ) -> RecycleResult<RedisError> {
         if metrics.last_used() < PING_AFTER_IDLE {
             return Ok(());
         }

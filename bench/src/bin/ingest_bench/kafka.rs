@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use domain::{DroneId, OrgId};
-use infra::kafka::KafkaSettings;
+use infra::kafka::{KafkaSettings, RecordFormat};
 use nimbusfleet::application::{Application, Role};
 use nimbusfleet::settings::Settings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -47,14 +47,82 @@ fn follow_written(port: u16, written: Arc<AtomicU64>) -> tokio::task::JoinHandle
     })
 }
 
+/// What one run through Kafka measured, for the figures that compare runs.
+struct Measured {
+    rate: f64,
+    points: u64,
+    org: OrgId,
+    drones: Vec<DroneId>,
+    tag: String,
+    kafka: KafkaSettings,
+}
+
+/// The Kafka figures: the same load with JSON records (the format before the compact one,
+/// the reference) and with compact records, then the broker's own rates for compact records.
 pub async fn run(
     args: &Args,
     base: &Settings,
     brokers: &str,
     embedded_rate: f64,
 ) -> anyhow::Result<()> {
+    let json = through_kafka(args, base, brokers, RecordFormat::Json).await?;
+    let compact = through_kafka(args, base, brokers, RecordFormat::Compact).await?;
+    emit(
+        "kafka_compact_vs_json_ratio",
+        json!({ "value": round(compact.rate / json.rate, 3), "json_points_per_s": round(json.rate, 1),
+                "compact_points_per_s": round(compact.rate, 1), "goal": 4.0 }),
+    )?;
+    let bytes_per_point = |format| -> anyhow::Result<f64> {
+        let mut kafka = compact.kafka.clone();
+        kafka.record_format = format;
+        let sample = 10_000;
+        let records = encode_records(
+            &kafka,
+            args.kafka_partitions,
+            compact.org,
+            &compact.drones,
+            sample,
+        )?;
+        Ok(records
+            .iter()
+            .map(|(_, payload)| payload.len())
+            .sum::<usize>() as f64
+            / sample as f64)
+    };
+    emit(
+        "kafka_record_bytes_per_point",
+        json!({ "value": round(bytes_per_point(RecordFormat::Compact)?, 1),
+                "json": round(bytes_per_point(RecordFormat::Json)?, 1),
+                "record_max_points": compact.kafka.record_max_points }),
+    )?;
+    emit(
+        "kafka_vs_embedded_ratio",
+        json!({ "value": round(compact.rate / embedded_rate, 3), "embedded_points_per_s": round(embedded_rate, 1) }),
+    )?;
+    broker_rates(
+        &compact.kafka,
+        args,
+        compact.org,
+        &compact.drones,
+        compact.points as usize,
+        &compact.tag,
+    )
+    .await
+}
+
+async fn through_kafka(
+    args: &Args,
+    base: &Settings,
+    brokers: &str,
+    format: RecordFormat,
+) -> anyhow::Result<Measured> {
     let tag = Uuid::new_v4().simple().to_string();
     let mut settings = base.clone();
+    settings.kafka.record_format = format;
+    // Two runs (an API and a worker each) beside the main and the queued apps, whose pools
+    // stay open until the process ends: few enough connections that PostgreSQL's default
+    // limit of 100 holds. The worker needs one per shard (each share is one COPY).
+    settings.storage.max_connections = settings.storage.max_connections.min(2);
     settings.kafka.brokers = Some(brokers.to_owned());
     settings.kafka.topics.telemetry = format!("bench.telemetry.{tag}");
     settings.kafka.topics.dead_letter = format!("bench.telemetry.{tag}.dead-letter");
@@ -74,7 +142,7 @@ pub async fn run(
     let (fleet, drones) = bench.warm_fleet("Kafka", "KAF", args.drones).await?;
     let t0 = setup::start_of_points();
     progress(&format!(
-        "Kafka ingest: {} senders × {}-point batches for {} s, {} partitions, 1 ingest worker",
+        "Kafka ingest, {format:?} records: {} senders × {}-point batches for {} s, {} partitions, 1 ingest worker",
         args.senders, args.batch, args.duration, args.kafka_partitions
     ));
     let ingested = ingest::run(
@@ -101,6 +169,7 @@ pub async fn run(
             "drones": args.drones,
             "partitions": args.kafka_partitions,
             "workers": 1,
+            "record_format": format,
             "points": ingested.points,
             "seconds": round(ingested.elapsed.as_secs_f64(), 3),
             "drain_ms": round(ingested.drain.as_secs_f64() * 1e3, 1),
@@ -109,20 +178,14 @@ pub async fn run(
             "http_p99_ms": http.as_ref().map(|s| round(s.p99, 2)),
         }),
     )?;
-    emit(
-        "kafka_vs_embedded_ratio",
-        json!({ "value": round(rate / embedded_rate, 3), "embedded_points_per_s": round(embedded_rate, 1) }),
-    )?;
-
-    broker_rates(
-        &kafka,
-        args,
-        fleet.id,
-        &drones,
-        ingested.points as usize,
-        &tag,
-    )
-    .await
+    Ok(Measured {
+        rate,
+        points: ingested.points,
+        org: fleet.id,
+        drones,
+        tag,
+        kafka,
+    })
 }
 
 /// The broker's own produce and consume rates for the same points, pre-encoded into records
@@ -236,8 +299,13 @@ fn encode_records(
             points::point(org, drones[index], index, k / d, ts)
         })
         .collect();
-    infra::kafka::records(generated, partitions, kafka.record_max_points)
-        .context("failed to encode the records")
+    infra::kafka::records(
+        generated,
+        partitions,
+        kafka.record_max_points,
+        kafka.record_format,
+    )
+    .context("failed to encode the records")
 }
 
 fn consume_all(
