@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: every performance figure beside its reference measured in the same run, then
 # one Markdown table (bench/table.py) and the JSON lines it was made from, in
-# target/bench/results.jsonl. About ten minutes on 2 cores; run it alone, not beside a build.
+# target/bench/results.jsonl. About twelve minutes on 2 cores; run it alone, not beside a build.
 #
 #   bench/all.sh              # the read path (wrk, bare actix-web reference), ingest with raw
 #                             # COPY and Kafka (tansu) references, live latency, the dashboard

@@ -2,7 +2,7 @@
 //!
 //! - **2, compact** (the default): one byte `0x02`, then a protobuf `PointBatch`
 //!   (`proto/telemetry_record.proto`) that lists each organisation, drone and flight plan once
-//!   and gives each point's time relative to the batch's first: about 75 bytes a point
+//!   and gives each point's time relative to the batch's first: about 85 bytes a point
 //!   against about 400 in JSON, so a broker carries several times the points for its bytes.
 //! - **1, JSON**: `{"v":1,"points":[…]}`, what earlier versions wrote.
 //!
