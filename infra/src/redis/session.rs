@@ -37,8 +37,9 @@ pub struct RedisSessionStore {
     /// Copies of sessions read, each with the instant it stops being used: [`NEAR_TTL`]
     /// after the read, or sooner if the key expires in Redis before.
     near: moka::sync::Cache<SessionId, (Session, Instant)>,
-    /// The revocation subscriber, started with the first read.
-    subscriber: Arc<OnceLock<()>>,
+    /// The revocation subscriber, started with the first read and stopped when the last
+    /// clone of this store is dropped.
+    subscriber: Arc<OnceLock<AbortOnDrop>>,
 }
 
 impl RedisSessionStore {
@@ -80,10 +81,10 @@ impl RedisSessionStore {
                     }
                 },
             );
-            match connection_runtime() {
-                Some(runtime) => drop(runtime.spawn(task)),
-                None => drop(tokio::spawn(task)),
-            }
+            AbortOnDrop(match connection_runtime() {
+                Some(runtime) => runtime.spawn(task),
+                None => tokio::spawn(task),
+            })
         });
     }
 
@@ -107,6 +108,16 @@ impl RedisSessionStore {
                 None
             }
         }
+    }
+}
+
+/// A task that ends with its owner.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -178,3 +178,47 @@ async fn a_replica_that_missed_a_revocation_refuses_the_session_within_a_second(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Pattern subscriptions on the server, waited for until there are `want` (5 s at most).
+async fn wait_for_patterns(conn: &mut redis::aio::MultiplexedConnection, want: i64) {
+    let started = std::time::Instant::now();
+    loop {
+        let n: i64 = redis::cmd("PUBSUB")
+            .arg("NUMPAT")
+            .query_async(conn)
+            .await
+            .unwrap();
+        if n == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{n} subscriptions, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The revocation subscription lives as long as the store: an app that stops (tests and
+/// benchmarks build many in one process) leaves no connection behind.
+#[tokio::test]
+async fn a_dropped_store_ends_its_revocation_subscription() {
+    let server = crate::helpers::PrivateRedis::start();
+    let r = infra::redis::Redis::new(
+        crate::helpers::settings(&server.url(), &unique_prefix(), Duration::from_millis(500)),
+        std::sync::Arc::new(infra::redis::NoopObserver),
+    )
+    .unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let store = r.session_store(DAY);
+    let copy = store.clone();
+    assert_eq!(store.get(domain::SessionId::new()).await.unwrap(), None);
+    wait_for_patterns(&mut conn, 1).await;
+    drop(store);
+    // The clone still uses it.
+    assert_eq!(copy.get(domain::SessionId::new()).await.unwrap(), None);
+    wait_for_patterns(&mut conn, 1).await;
+    drop(copy);
+    wait_for_patterns(&mut conn, 0).await;
+}
