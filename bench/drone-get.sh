@@ -6,8 +6,8 @@
 #   no-cache  - sessions and rate limits in Redis, every read from PostgreSQL
 # each beside the reference measured in the same run: a bare actix-web server answering the
 # same route with a fixed 400-byte JSON body (bench/src/bin/reference). Prints the cache hit
-# ratio of the redis run, then a Markdown table (figure, reference, value, ratio, goal, met)
-# and one JSON line per figure. Bounded: per set-up one warm-up and one measured run of
+# ratio of the redis run (on stderr), one JSON line per figure, then a Markdown table
+# (bench/table.py: figure, reference, value, ratio, goal, met). Bounded: per set-up one warm-up and one measured run of
 # $DURATION, then the server is stopped.
 #
 #   bench/drone-get.sh                 # defaults: 2 threads, 32 connections, 20 s
@@ -107,7 +107,10 @@ REF=$(reference "$MODE" "$SCRIPT")
 kill -CONT $SERVER
 echo "# $MODE: GET /api/v1/drones/{id}, PostgreSQL 2 shards, $DRONES drones, wrk -t$THREADS -c$CONNECTIONS -d$DURATION (after a warm-up run)" >&2
 VALUE=$(measure "$SCRIPT" "http://127.0.0.1:$PORT")
-echo "$MODE $REF $VALUE" >>"$RESULTS"
+read -r ref_rps _ _ <<<"$REF"
+read -r rps p99 errors <<<"$VALUE"
+printf '{"figure":"drone_get_%s","reference_rps":%s,"rps":%s,"p99_ms":%s,"errors":%s,"ratio":%s}\n' \
+    "$MODE" "$ref_rps" "$rps" "$p99" "$errors" "$(awk -v a="$rps" -v b="$ref_rps" 'BEGIN { printf "%.3f", a / b }')" >>"$RESULTS"
 rm -f "$SCRIPT"
 if [ "$MODE" != embedded ]; then
     curl -sf localhost:$PORT/metrics | awk -F'[{} ]' '/^nimbusfleet_cache_lookups_total\{cache="drone"/ {
@@ -124,25 +127,8 @@ for db in nf_bench_catalog nf_bench_s0 nf_bench_s1; do
     PGOPTIONS="-c client_min_messages=warning" psql "$NIMBUS_TEST_PG_URL/postgres" -qc "drop database if exists $db with (force)" >/dev/null
 done
 
-# The table: the goals are issue 15's (distributed >= 0.50 with p99 <= 5 ms, embedded >= 0.70).
-python3 - "$RESULTS" "$CONNECTIONS" <<'PY'
-import json, sys
-rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-goals = {"embedded": (0.70, None), "redis": (0.50, 5.0), "no-cache": (None, None)}
-names = {"embedded": "GET /drones/{id}, embedded", "redis": "GET /drones/{id}, Redis sessions, limits and cache",
-         "no-cache": "GET /drones/{id}, Redis without the cache"}
-print(f"\n| figure (wrk -c{sys.argv[2]}) | reference req/s | NimbusFleet req/s | p99 ms | ratio | goal | met |")
-print("|---|---|---|---|---|---|---|")
-lines = []
-for mode, ref_rps, ref_p99, ref_err, rps, p99, err in rows:
-    ratio = float(rps) / float(ref_rps)
-    ratio_goal, p99_goal = goals.get(mode, (None, None))
-    goal = " and ".join(g for g in [f"≥ {ratio_goal:.2f}" if ratio_goal else "", f"p99 ≤ {p99_goal:g} ms" if p99_goal else ""] if g) or "—"
-    met = "—" if goal == "—" else ("yes" if (ratio_goal is None or ratio >= ratio_goal) and (p99_goal is None or float(p99) <= p99_goal) and int(err) == 0 else "no")
-    print(f"| {names.get(mode, mode)} | {float(ref_rps):,.0f} | {float(rps):,.0f} | {float(p99):.2f} | {ratio:.2f} | {goal} | {met} |")
-    lines.append(json.dumps({"figure": f"drone_get_{mode}", "reference_rps": float(ref_rps), "rps": float(rps), "p99_ms": float(p99),
-                             "errors": int(err), "ratio": round(ratio, 3), "met": met}))
-print()
-print("\n".join(lines))
-PY
+# The JSON lines, then the table with the goals (bench/table.py, as make bench prints it).
+cat "$RESULTS"
+echo
+python3 bench/table.py "$RESULTS"
 rm -f "$RESULTS"
