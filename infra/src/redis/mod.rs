@@ -336,7 +336,8 @@ impl Redis {
     where
         F: for<'c> FnOnce(&'c mut MultiplexedConnection) -> BoxFuture<'c, RedisResult<T>>,
     {
-        let mut conn = match tokio::time::timeout_at(deadline, self.checkout()).await {
+        // A connection the pool opens is opened on `connection_runtime` (see `pool`).
+        let mut conn = match tokio::time::timeout_at(deadline, self.inner.pool.get()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(RedisError::Connection(e)),
             Err(_) => return Err(RedisError::Timeout(timeout)),
@@ -355,11 +356,6 @@ impl Redis {
                 Err(RedisError::Timeout(timeout))
             }
         }
-    }
-
-    /// A pooled connection; one the pool opens is opened on [`connection_runtime`].
-    async fn checkout(&self) -> Result<Connection, deadpool_redis::PoolError> {
-        self.inner.pool.get().await
     }
 
     fn log(&self) -> &ErrorLog {

@@ -63,20 +63,20 @@ impl RedisSessionStore {
     /// process-wide Redis runtime, which outlives any one actix-web worker.
     fn listen_for_revocations(&self) {
         self.subscriber.get_or_init(|| {
-            let near = (self.near.clone(), self.near.clone());
+            let (after_gap, on_revoked) = (self.near.clone(), self.near.clone());
             let task = subscribe_forever(
                 self.redis.clone(),
                 self.revoked_channel(),
                 "session_revocations",
                 // Whatever was revoked while the subscription was down is unknown here.
-                move || near.0.invalidate_all(),
+                move || after_gap.invalidate_all(),
                 move |msg| {
                     for id in msg.get_payload_bytes().split(|b| *b == b' ') {
                         if let Some(id) = std::str::from_utf8(id)
                             .ok()
                             .and_then(|id| id.parse::<SessionId>().ok())
                         {
-                            near.1.invalidate(&id);
+                            on_revoked.invalidate(&id);
                         }
                     }
                 },
