@@ -9,7 +9,8 @@ use utoipa::{Modify, OpenApi};
 use crate::dto::{Problem, ProblemField};
 use crate::error::Code;
 use crate::routes::{
-    api_keys, auth, drones, fleet, flight_plans, health, live, organization, telemetry, users,
+    api_keys, auth, drones, fleet, flight_plans, geofences, health, live, organization, telemetry,
+    users,
 };
 
 #[derive(OpenApi)]
@@ -36,7 +37,10 @@ use crate::routes::{
         drones::list_drones, drones::create_drone, drones::get_drone, drones::update_drone, drones::delete_drone,
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::delete_api_key,
         flight_plans::list_plans, flight_plans::create_plan, flight_plans::get_plan,
-        flight_plans::update_plan, flight_plans::transition_plan,
+        flight_plans::update_plan, flight_plans::transition_plan, flight_plans::plan_conflicts,
+        geofences::list_geofences, geofences::create_geofence, geofences::get_geofence,
+        geofences::update_geofence, geofences::delete_geofence, geofences::export_geofences,
+        geofences::import_geofences,
         telemetry::ingest_telemetry, telemetry::latest_telemetry, telemetry::telemetry_history,
         telemetry::export_telemetry,
         fleet::fleet_positions, fleet::fleet_summary, live::live, live::live_ticket,
@@ -49,7 +53,8 @@ use crate::routes::{
         (name = "users", description = "Users and roles (admins)"),
         (name = "drones", description = "The fleet register"),
         (name = "api-keys", description = "Device credentials (admins)"),
-        (name = "flight-plans", description = "Planning and approval"),
+        (name = "flight-plans", description = "Planning and approval, checked against the airspace"),
+        (name = "geofences", description = "Airspace restrictions: prohibited, restricted and advisory zones with altitude bands and schedules"),
         (name = "telemetry", description = "Batch ingest and each drone's history"),
         (name = "fleet", description = "The whole fleet: positions, summary, live stream"),
         (name = "operations", description = "Health and metrics"),

@@ -33,6 +33,7 @@ pub fn api(
         drones: web::Data::new(services.drones),
         api_keys: web::Data::new(services.api_keys),
         plans: web::Data::new(services.plans),
+        geofences: web::Data::new(services.geofences),
         telemetry_service: web::Data::new(services.telemetry),
         fleet: web::Data::new(services.fleet),
         rate_limits: web::Data::new(rate_limits),
@@ -105,6 +106,7 @@ struct AppData {
     drones: web::Data<crate::services::DroneService>,
     api_keys: web::Data<crate::services::ApiKeyService>,
     plans: web::Data<crate::services::FlightPlanService>,
+    geofences: web::Data<crate::services::GeofenceService>,
     telemetry_service: web::Data<crate::services::TelemetryService>,
     fleet: web::Data<crate::services::FleetService>,
     rate_limits: web::Data<RateLimits>,
@@ -122,6 +124,7 @@ impl AppData {
             .app_data(self.drones.clone())
             .app_data(self.api_keys.clone())
             .app_data(self.plans.clone())
+            .app_data(self.geofences.clone())
             .app_data(self.telemetry_service.clone())
             .app_data(self.fleet.clone())
             .app_data(self.rate_limits.clone())

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::airspace::AirspaceRules;
 use domain::flight_plan::PlanRules;
-use domain::platform::{Cache, IdempotencyStore, RateLimiter, SessionStore};
+use domain::platform::{AirspaceFeed, Cache, IdempotencyStore, RateLimiter, SessionStore};
 use domain::ports::{
-    ApiKeyRepository, DroneRepository, FlightPlanRepository, HealthCheck, OrgRepository,
-    TelemetryBus, TelemetryStore, UserRepository,
+    ApiKeyRepository, DroneRepository, FlightPlanRepository, GeofenceRepository, HealthCheck,
+    OrgRepository, TelemetryBus, TelemetryStore, UserRepository,
 };
 use domain::telemetry::TelemetryRules;
 use infra::live::LiveHub;
@@ -36,19 +37,32 @@ pub struct Repos {
     pub drones: Arc<dyn DroneRepository>,
     pub api_keys: Arc<dyn ApiKeyRepository>,
     pub plans: Arc<dyn FlightPlanRepository>,
+    pub geofences: Arc<dyn GeofenceRepository>,
     pub cache: Arc<dyn Cache>,
+    /// Tells the other replicas' airspace indexes what changed.
+    pub airspace_feed: Arc<dyn AirspaceFeed>,
     /// `redis` or `memory`, for the cache metrics.
     pub cache_layer: &'static str,
 }
 
 /// The storage every repository port of one adapter implements.
 pub trait Storage:
-    OrgRepository + UserRepository + DroneRepository + ApiKeyRepository + FlightPlanRepository
+    OrgRepository
+    + UserRepository
+    + DroneRepository
+    + ApiKeyRepository
+    + FlightPlanRepository
+    + GeofenceRepository
 {
 }
 
 impl<T> Storage for T where
-    T: OrgRepository + UserRepository + DroneRepository + ApiKeyRepository + FlightPlanRepository
+    T: OrgRepository
+        + UserRepository
+        + DroneRepository
+        + ApiKeyRepository
+        + FlightPlanRepository
+        + GeofenceRepository
 {
 }
 
@@ -58,15 +72,18 @@ impl Repos {
         storage: Arc<S>,
         cache: Arc<dyn Cache>,
         cache_layer: &'static str,
+        airspace_feed: Arc<dyn AirspaceFeed>,
     ) -> Self {
         Self {
             orgs: storage.clone(),
             users: storage.clone(),
             drones: storage.clone(),
             api_keys: storage.clone(),
-            plans: storage,
+            plans: storage.clone(),
+            geofences: storage,
             cache,
             cache_layer,
+            airspace_feed,
         }
     }
 }
@@ -97,6 +114,7 @@ pub struct Auth {
 #[derive(Clone)]
 pub struct Limits {
     pub plan_rules: PlanRules,
+    pub airspace_rules: AirspaceRules,
     pub telemetry_rules: TelemetryRules,
     pub max_batch_points: usize,
     pub live_max_hz: f64,

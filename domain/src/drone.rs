@@ -93,9 +93,10 @@ impl DroneStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
-    /// Whether a flight of this drone may be approved or started.
+    /// Whether a flight of this drone may be approved or started: only an `active` drone
+    /// is airworthy (one in maintenance is being worked on).
     pub fn may_fly(self) -> bool {
-        !matches!(self, Self::Grounded | Self::Retired)
+        self == Self::Active
     }
 }
 
@@ -317,9 +318,9 @@ mod tests {
     }
 
     #[test]
-    fn only_grounded_and_retired_drones_are_kept_on_the_ground() {
+    fn only_active_drones_may_fly() {
         assert!(DroneStatus::Active.may_fly());
-        assert!(DroneStatus::Maintenance.may_fly());
+        assert!(!DroneStatus::Maintenance.may_fly());
         assert!(!DroneStatus::Grounded.may_fly());
         assert!(!DroneStatus::Retired.may_fly());
     }

@@ -65,6 +65,12 @@ field_codes! {
     DuplicateInBatch => "duplicate_in_batch", "The batch holds another point of the same drone at the same `ts`; only the first is taken.";
     UnknownPlan => "unknown_plan", "No such flight plan for this drone.";
     ShardUnavailable => "shard_unavailable", "The shard holding the drone cannot take points now; send the point again later (it is safe).";
+    SelfIntersection => "self_intersection", "A geofence ring crosses itself; `field` names the vertex where the crossing edge starts.";
+    UnclosedRing => "unclosed_ring", "A polygon ring's last position is not its first.";
+    TooManyVertices => "too_many_vertices", "A geofence has more vertices than allowed (10,000).";
+    InvalidGeometry => "invalid_geometry", "A geometry is not a valid GeoJSON Polygon or MultiPolygon, or its rings overlap.";
+    InvertedBand => "inverted_band", "An altitude band's `lower_m` is not below its `upper_m`.";
+    UnknownTimeZone => "unknown_time_zone", "Not an IANA time zone name such as `Europe/Berlin`.";
     IdempotencyKeyReused => "idempotency_key_reused", "The `Idempotency-Key` was used with a different request.";
 }
 

@@ -76,6 +76,10 @@ id_type!(
     FlightPlanId
 );
 id_type!(ApiKeyId);
+id_type!(
+    /// A geofence, in the catalog database.
+    GeofenceId
+);
 id_type!(SessionId);
 
 impl FlightPlanId {

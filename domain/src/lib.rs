@@ -3,6 +3,7 @@
 //!
 //! Nothing here performs I/O or knows about HTTP, SQL, Redis or Kafka.
 
+pub mod airspace;
 pub mod api_key;
 pub mod drone;
 pub mod error;
@@ -21,4 +22,4 @@ pub mod telemetry;
 pub mod user;
 
 pub use error::{ConflictKind, FieldCode, FieldError, StoreError, ValidationErrors};
-pub use ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, SessionId, UserId};
+pub use ids::{ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, SessionId, UserId};

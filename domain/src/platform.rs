@@ -171,3 +171,32 @@ mod tests {
         assert!(v(2).supersedes(None));
     }
 }
+
+/// What changed in an organisation's airspace (its fences, or a plan's volume), told to the
+/// other replicas so that their in-memory indexes follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AirspaceChange {
+    Geofence(crate::OrgId, crate::GeofenceId),
+    Plan(crate::OrgId, crate::FlightPlanId),
+    /// Anything of the organisation's may have changed (a drone and its plans deleted).
+    Org(crate::OrgId),
+}
+
+/// What an [`AirspaceFeed`] hands its subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AirspaceEvent {
+    Changed(AirspaceChange),
+    /// Changes may have been missed (the feed reconnected): rebuild every index.
+    Resync,
+}
+
+/// Tells every replica of airspace changes: Redis pub/sub in the distributed mode; nothing
+/// to tell in the embedded one, which has a single index.
+#[async_trait]
+pub trait AirspaceFeed: Send + Sync {
+    /// Best effort: a change that cannot be published leaves other replicas stale until
+    /// their next resync, and is logged.
+    async fn publish(&self, change: AirspaceChange);
+    /// Delivers the other replicas' changes to `on_event` from now on. Called once.
+    fn subscribe(&self, on_event: std::sync::Arc<dyn Fn(AirspaceEvent) + Send + Sync>);
+}

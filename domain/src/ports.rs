@@ -5,13 +5,14 @@
 
 use async_trait::async_trait;
 
+use crate::airspace::{Geofence, GeofenceFilter};
 use crate::api_key::ApiKey;
 use chrono::{DateTime, Utc};
 
 use crate::drone::{Drone, DroneFilter, DronePatch, DroneStatus};
 use crate::error::StoreError;
 use crate::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState};
-use crate::ids::{ApiKeyId, DroneId, FlightPlanId, OrgId, UserId};
+use crate::ids::{ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, UserId};
 use crate::org::Organization;
 use crate::page::{Page, PageRequest, Partial};
 use crate::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
@@ -144,6 +145,33 @@ pub trait FlightPlanRepository: Send + Sync {
         drone: DroneId,
         states: &[FlightPlanState],
     ) -> Result<u64, StoreError>;
+}
+
+/// Geofences, in the catalog database.
+#[async_trait]
+pub trait GeofenceRepository: Send + Sync {
+    async fn create_geofence(&self, fence: Geofence) -> Result<Geofence, StoreError>;
+    /// Stores all of them or none (an import).
+    async fn create_geofences(&self, fences: Vec<Geofence>) -> Result<(), StoreError>;
+    async fn get_geofence(
+        &self,
+        org: OrgId,
+        id: GeofenceId,
+    ) -> Result<Option<Geofence>, StoreError>;
+    /// In id (creation) order.
+    async fn list_geofences(
+        &self,
+        org: OrgId,
+        filter: &GeofenceFilter,
+        page: PageRequest,
+    ) -> Result<Page<Geofence>, StoreError>;
+    /// Replaces the stored fence (bumping its version) when its version is `expected_version`.
+    async fn update_geofence(
+        &self,
+        fence: Geofence,
+        expected_version: i64,
+    ) -> Result<Geofence, StoreError>;
+    async fn delete_geofence(&self, org: OrgId, id: GeofenceId) -> Result<(), StoreError>;
 }
 
 /// Something whose reachability `/health/ready` reports.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::platform::{Cache, IdempotencyStore, RateLimiter, SessionStore};
+use domain::platform::{AirspaceFeed, Cache, IdempotencyStore, RateLimiter, SessionStore};
 use domain::ports::HealthCheck;
 
 use crate::live::{LiveHub, LivePublisher};
@@ -79,6 +79,14 @@ impl Platform {
         match self {
             Self::Embedded => Arc::new(LocalRateLimiter::new()),
             Self::Redis { commands, .. } => Arc::new(commands.rate_limiter()),
+        }
+    }
+
+    /// How airspace changes reach the other replicas' indexes. Make one per process.
+    pub fn airspace_feed(&self) -> Arc<dyn AirspaceFeed> {
+        match self {
+            Self::Embedded => Arc::new(crate::local::LocalAirspaceFeed),
+            Self::Redis { commands, .. } => Arc::new(commands.airspace_feed()),
         }
     }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use api::logging::LogSettings;
 use api::settings::{AuthSettings, CacheSettings, LiveSettings, ServerSettings, TelemetrySettings};
+use domain::airspace::AirspaceRules;
 use domain::flight_plan::PlanRules;
 use domain::settings::InvalidSetting;
 use infra::kafka::{IngestSettings, KafkaSettings};
@@ -27,6 +28,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub cache: CacheSettings,
     pub flight_plans: PlanRules,
+    pub airspace: AirspaceRules,
     pub telemetry: TelemetrySettings,
     pub pipeline: PipelineSettings,
     pub live: LiveSettings,
@@ -103,10 +105,11 @@ impl Settings {
     /// Checks what types alone cannot: each section, then the rules that span sections.
     /// The error names one setting.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let sections: [(&str, Result<(), InvalidSetting>); 12] = [
+        let sections: [(&str, Result<(), InvalidSetting>); 13] = [
             ("server", self.server.check()),
             ("auth", self.auth.check()),
             ("flight_plans", self.flight_plans.check()),
+            ("airspace", self.airspace.check()),
             ("telemetry", self.telemetry.check()),
             (
                 "pipeline",

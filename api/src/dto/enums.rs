@@ -2,6 +2,7 @@
 //! (the domain has no OpenAPI types): a string with every accepted value listed, so that
 //! clients and fuzzers know them without reading descriptions.
 
+use domain::airspace::{Datum, FenceKind};
 use domain::drone::DroneStatus;
 use domain::flight_plan::{FlightPlanState, Transition};
 use domain::org::Plan;
@@ -33,4 +34,12 @@ pub fn transition() -> Object {
 
 pub fn plan() -> Object {
     string_enum(Plan::ALL.map(Plan::as_str))
+}
+
+pub fn fence_kind() -> Object {
+    string_enum(FenceKind::ALL.map(FenceKind::as_str))
+}
+
+pub fn datum() -> Object {
+    string_enum([Datum::Agl, Datum::Amsl].map(Datum::as_str))
 }

@@ -86,6 +86,15 @@ pub struct FlightPlanResponse {
     pub version: i64,
     /// Why an admin rejected the plan, when they said.
     pub rejection_reason: Option<String>,
+    /// The authorisation that lets the plan enter `restricted` fences.
+    pub authorization_ref: Option<String>,
+    /// Why an admin approved the plan despite a conflict with another plan.
+    pub override_reason: Option<String>,
+    /// Fences the path enters that do not refuse it (advisory, or restricted with an
+    /// authorisation), in the answers of create, update, submit and approve.
+    /// `GET …/conflicts` tells the current ones at any time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<super::ViolationDto>,
 }
 
 impl From<FlightPlan> for FlightPlanResponse {
@@ -104,6 +113,9 @@ impl From<FlightPlan> for FlightPlanResponse {
             updated_at: p.updated_at,
             version: p.version,
             rejection_reason: p.rejection_reason,
+            authorization_ref: p.authorization_ref,
+            override_reason: p.override_reason,
+            warnings: Vec::new(),
         }
     }
 }
@@ -132,6 +144,9 @@ pub struct FlightPlanList {
 pub struct CreateFlightPlanRequest {
     pub drone_id: Uuid,
     pub name: String,
+    /// The authorisation (1–100 characters) that lets the plan enter `restricted` fences.
+    #[serde(default)]
+    pub authorization_ref: Option<String>,
     pub waypoints: Vec<WaypointDto>,
     /// RFC 3339, in the future.
     pub planned_start: DateTime<Utc>,
@@ -143,6 +158,7 @@ impl CreateFlightPlanRequest {
     pub fn input(self) -> PlanInput {
         PlanInput {
             name: self.name,
+            authorization_ref: self.authorization_ref,
             waypoints: self.waypoints.into_iter().map(Into::into).collect(),
             planned_start: self.planned_start,
             planned_end: self.planned_end,
@@ -156,6 +172,9 @@ impl CreateFlightPlanRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateFlightPlanRequest {
     pub name: Option<String>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    pub authorization_ref: Option<Option<String>>,
     pub waypoints: Option<Vec<WaypointDto>>,
     pub planned_start: Option<DateTime<Utc>>,
     pub planned_end: Option<DateTime<Utc>>,
@@ -165,6 +184,9 @@ impl UpdateFlightPlanRequest {
     pub fn apply(self, mut input: PlanInput) -> PlanInput {
         if let Some(name) = self.name {
             input.name = name;
+        }
+        if let Some(authorization_ref) = self.authorization_ref {
+            input.authorization_ref = authorization_ref;
         }
         if let Some(waypoints) = self.waypoints {
             input.waypoints = waypoints.into_iter().map(Into::into).collect();
@@ -191,6 +213,10 @@ pub struct FlightPlanQuery {
     pub from: Option<DateTime<Utc>>,
     /// Only plans whose window starts at or before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// `true`: only pending plans (draft, submitted, approved) that now enter a prohibited
+    /// fence, a restricted one without authorisation, or another plan's volume, or whose
+    /// drone is double-booked, such as after a fence was created across them.
+    pub conflicts: Option<bool>,
 }
 
 impl FlightPlanQuery {
@@ -216,6 +242,10 @@ impl FlightPlanQuery {
 pub struct TransitionRequest {
     /// With `reject` only: why, for the plan's author (at most 500 characters).
     pub reason: Option<String>,
+    /// With `submit` or `approve`, admins only: why the plan is accepted although its
+    /// volume meets other plans (at most 500 characters); kept on the plan, and an approval
+    /// of a plan submitted with one needs no second.
+    pub override_reason: Option<String>,
 }
 
 /// Path of a transition: `/flight-plans/{id}/{action}`.

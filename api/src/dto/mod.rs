@@ -2,6 +2,7 @@
 //! wire. They serialise both ways, so clients such as the simulator use these same types
 //! instead of copies of their own. Each converts into domain types at the handler edge.
 
+mod airspace;
 mod api_keys;
 mod auth;
 mod drones;
@@ -13,6 +14,7 @@ mod problem;
 mod telemetry;
 mod users;
 
+pub use airspace::*;
 pub use api_keys::*;
 pub use auth::*;
 pub use drones::*;

@@ -24,6 +24,12 @@ pub struct Problem {
     /// Every invalid field, for `validation_failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// Each fence a plan's leg enters, for `geofence_violation` and `authorization_required`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<super::ViolationDto>,
+    /// Each plan whose volume meets this one, for `plan_conflict`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<super::PlanConflictDto>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -53,8 +53,10 @@ error_codes! {
     DuplicateEmail => "duplicate_email", CONFLICT, "A user with this email already exists in the organisation.";
     DuplicateName => "duplicate_name", CONFLICT, "An organisation with this name already exists.";
     IllegalTransition => "illegal_transition", CONFLICT, "The flight plan's state does not allow this step.";
-    DroneNotFlyable => "drone_not_flyable", CONFLICT, "The drone's status keeps it on the ground.";
+    DroneNotFlyable => "drone_not_flyable", CONFLICT, "The drone's status (maintenance, grounded or retired) keeps it on the ground: its plans cannot be approved or activated.";
     DroneHasOpenPlans => "drone_has_open_plans", CONFLICT, "The drone has an approved or active flight plan.";
+    PlanConflict => "plan_conflict", CONFLICT, "The plan's 4-D volume meets another submitted, approved or active plan; `conflicts` lists where and when. An admin may submit or approve it with an `override_reason`.";
+    DroneDoubleBooked => "drone_double_booked", CONFLICT, "The drone holds another submitted, approved or active plan whose window overlaps this one's.";
     LastAdmin => "last_admin", CONFLICT, "The organisation must keep at least one admin.";
     NotEditable => "not_editable", CONFLICT, "Only draft flight plans can be edited.";
     ConcurrentUpdate => "concurrent_update", CONFLICT, "The resource changed while this request ran; read it again and retry.";
@@ -64,6 +66,8 @@ error_codes! {
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, "The body, or the batch, is larger than allowed.";
     UnsupportedMediaType => "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The body is not `application/json`.";
     ValidationFailed => "validation_failed", UNPROCESSABLE_ENTITY, "Well-formed input that breaks rules; `errors` lists every field with its own code.";
+    GeofenceViolation => "geofence_violation", UNPROCESSABLE_ENTITY, "A leg of the plan enters a prohibited geofence while it applies; `violations` names each fence, leg, point and altitude.";
+    AuthorizationRequired => "authorization_required", UNPROCESSABLE_ENTITY, "A leg of the plan enters a restricted geofence and the plan has no `authorization_ref`; `violations` names each.";
     RateLimited => "rate_limited", TOO_MANY_REQUESTS, "The organisation's rate limit is exceeded; retry after `Retry-After` seconds.";
     LoginThrottled => "login_throttled", TOO_MANY_REQUESTS, "Too many login attempts for this account or from this address; retry after `Retry-After` seconds.";
     TooManyStreams => "too_many_streams", TOO_MANY_REQUESTS, "The user or the organisation has as many live streams open as allowed; close one first.";

@@ -39,6 +39,14 @@ pub enum ApiError {
     /// A 409 with one of the `CONFLICT` codes.
     #[error("{detail}")]
     Conflict { code: Code, detail: String },
+    /// A plan refused by the airspace checks: the fences it enters or the plans it meets.
+    #[error("{detail}")]
+    Airspace {
+        code: Code,
+        detail: String,
+        violations: Vec<crate::dto::ViolationDto>,
+        conflicts: Vec<crate::dto::PlanConflictDto>,
+    },
     #[error("the resource changed since it was read (If-Match did not match)")]
     PreconditionFailed,
     #[error("request body is larger than {limit} bytes")]
@@ -107,7 +115,9 @@ impl ApiError {
 
     pub fn code(&self) -> Code {
         match self {
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => *code,
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Airspace { code, .. } => *code,
             Self::Unauthorized(_) => Code::Unauthorized,
             Self::Forbidden(_) => Code::Forbidden,
             Self::NotFound(_) => Code::NotFound,
@@ -149,6 +159,14 @@ impl ApiError {
                 .collect(),
             _ => Vec::new(),
         };
+        let (violations, conflicts) = match self {
+            Self::Airspace {
+                violations,
+                conflicts,
+                ..
+            } => (violations.clone(), conflicts.clone()),
+            _ => (Vec::new(), Vec::new()),
+        };
         Problem {
             kind: code.type_uri(),
             title: code.title().to_owned(),
@@ -156,6 +174,8 @@ impl ApiError {
             code,
             detail,
             errors,
+            violations,
+            conflicts,
         }
     }
 }

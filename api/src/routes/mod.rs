@@ -8,6 +8,7 @@ pub mod docs;
 pub mod drones;
 pub mod fleet;
 pub mod flight_plans;
+pub mod geofences;
 pub mod health;
 pub mod live;
 pub mod organization;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, dashboard_dir: &std::path::Path) 
                 .configure(drones::configure)
                 .configure(api_keys::configure)
                 .configure(flight_plans::configure)
+                .configure(geofences::configure)
                 .configure(telemetry::configure)
                 .configure(fleet::configure)
                 .configure(live::configure)

@@ -21,15 +21,17 @@ pub struct DroneService {
     plans: Arc<dyn FlightPlanRepository>,
     cache: CacheAside,
     directory: DroneDirectory,
+    airspace: super::AirspaceService,
 }
 
 impl DroneService {
-    pub fn new(state: &AppState, cache: CacheAside) -> Self {
+    pub fn new(state: &AppState, cache: CacheAside, airspace: super::AirspaceService) -> Self {
         Self {
             drones: state.repos.drones.clone(),
             plans: state.repos.plans.clone(),
             cache,
             directory: state.telemetry.directory.clone(),
+            airspace,
         }
     }
 
@@ -101,6 +103,8 @@ impl DroneService {
             .map_err(|refused| ApiError::conflict(Code::DroneHasOpenPlans, refused.to_string()))?;
         self.drones.delete_drone(org, id).await?;
         self.directory.invalidate(org, id).await;
+        let ids: Vec<_> = plans.iter().map(|p| p.id).collect();
+        self.airspace.plans_removed(org, &ids).await;
         self.cache
             .remove(Cached::drone(org, id), drone.version)
             .await;

@@ -3,6 +3,7 @@
 //! directory in step. Handlers parse the request, call one service method and map the
 //! answer; no rule lives in a handler and none lives here.
 
+mod airspace;
 mod api_keys;
 mod auth;
 mod cache;
@@ -13,6 +14,7 @@ mod passwords;
 mod telemetry;
 mod users;
 
+pub use airspace::{AirspaceService, GeofenceService};
 pub use api_keys::ApiKeyService;
 pub use auth::{AuthService, Token, MAX_ACCOUNTS_PER_EMAIL};
 pub use cache::{CacheAside, Cached, CachedBody, Loaded};
@@ -36,6 +38,7 @@ pub struct Services {
     pub drones: DroneService,
     pub api_keys: ApiKeyService,
     pub plans: FlightPlanService,
+    pub geofences: GeofenceService,
     pub telemetry: TelemetryService,
     pub fleet: FleetService,
 }
@@ -47,12 +50,14 @@ impl Services {
             state.repos.cache_layer,
             state.observability.metrics.cache_lookups.clone(),
         );
+        let airspace = AirspaceService::new(state);
         Self {
             auth: AuthService::new(state),
             users: UserService::new(state),
-            drones: DroneService::new(state, cache.clone()),
+            drones: DroneService::new(state, cache.clone(), airspace.clone()),
             api_keys: ApiKeyService::new(state),
-            plans: FlightPlanService::new(state, cache.clone()),
+            plans: FlightPlanService::new(state, cache.clone(), airspace.clone()),
+            geofences: GeofenceService::new(airspace),
             telemetry: TelemetryService::new(state, cache.clone()),
             fleet: FleetService::new(state, cache),
         }

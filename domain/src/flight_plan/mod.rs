@@ -52,6 +52,8 @@ impl Waypoint {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanInput {
     pub name: String,
+    /// A reference to the authorisation for `restricted` fences (1–100 characters).
+    pub authorization_ref: Option<String>,
     pub waypoints: Vec<WaypointInput>,
     pub planned_start: DateTime<Utc>,
     pub planned_end: DateTime<Utc>,
@@ -93,6 +95,7 @@ pub struct Estimate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidPlan {
     pub name: String,
+    pub authorization_ref: Option<String>,
     pub waypoints: Vec<Waypoint>,
     pub planned_start: DateTime<Utc>,
     pub planned_end: DateTime<Utc>,
@@ -157,6 +160,10 @@ pub struct FlightPlan {
     pub version: i64,
     /// Why an admin rejected the plan, when they said.
     pub rejection_reason: Option<String>,
+    /// The authorisation that lets the plan cross `restricted` fences.
+    pub authorization_ref: Option<String>,
+    /// Why an admin approved the plan despite a conflict with another plan.
+    pub override_reason: Option<String>,
 }
 
 /// Longest rejection reason, in characters.
@@ -179,6 +186,25 @@ pub fn parse_reason(
         ));
     }
     parse_text("reason", reason, REASON_MAX_LEN).map(Some)
+}
+
+/// The reason an admin gives for accepting a plan that meets other plans: trimmed, at most
+/// [`REASON_MAX_LEN`] characters, and only when submitting or approving.
+pub fn parse_override_reason(
+    transition: Transition,
+    reason: Option<&str>,
+) -> Result<Option<String>, FieldError> {
+    let Some(reason) = reason else {
+        return Ok(None);
+    };
+    if !matches!(transition, Transition::Submit | Transition::Approve) {
+        return Err(FieldError::new(
+            "override_reason",
+            FieldCode::Invalid,
+            "only submit and approve take an override_reason",
+        ));
+    }
+    parse_text("override_reason", reason, REASON_MAX_LEN).map(Some)
 }
 
 /// Filters of the flight-plan list; all optional and combined with AND.
@@ -248,6 +274,8 @@ impl FlightPlan {
             updated_at: now,
             version: 1,
             rejection_reason: None,
+            authorization_ref: valid.authorization_ref,
+            override_reason: None,
         }
     }
 
@@ -267,6 +295,7 @@ impl FlightPlan {
         let valid = validate(input, drone, rules, now)?;
         Ok(FlightPlan {
             name: valid.name,
+            authorization_ref: valid.authorization_ref,
             waypoints: valid.waypoints,
             planned_start: valid.planned_start,
             planned_end: valid.planned_end,
@@ -288,6 +317,7 @@ impl FlightPlan {
     pub fn input(&self) -> PlanInput {
         PlanInput {
             name: self.name.clone(),
+            authorization_ref: self.authorization_ref.clone(),
             waypoints: self.waypoints.iter().map(Waypoint::to_input).collect(),
             planned_start: self.planned_start,
             planned_end: self.planned_end,

@@ -68,6 +68,7 @@ fn wp(lat: f64, lon: f64, alt_m: f64) -> WaypointInput {
 fn input() -> PlanInput {
     PlanInput {
         name: "Survey north field".into(),
+        authorization_ref: None,
         waypoints: vec![
             wp(52.0, 4.0, 50.0),
             wp(52.0, 4.01, 60.0),
@@ -142,6 +143,8 @@ fn plan(state: FlightPlanState) -> FlightPlan {
         updated_at: now(),
         version: 1,
         rejection_reason: None,
+        authorization_ref: None,
+        override_reason: None,
     }
 }
 
@@ -458,6 +461,7 @@ fn the_estimate_is_not_checked_while_a_waypoint_is_invalid() {
 fn one_bad_input_reports_every_problem_with_its_waypoint_index() {
     let input = PlanInput {
         name: String::new(),
+        authorization_ref: Some(" ".into()),
         waypoints: vec![
             wp(52.0, 4.0, 50.0),
             wp(95.0, 4.0, 50.0),
@@ -473,6 +477,7 @@ fn one_bad_input_reports_every_problem_with_its_waypoint_index() {
     };
     let expected: Vec<(String, &str)> = [
         ("name", "length"),
+        ("authorization_ref", "length"),
         ("waypoints[1].lat", "out_of_range"),
         ("waypoints[2].lon", "out_of_range"),
         ("waypoints[2].alt_m", "below_ground"),
@@ -737,14 +742,20 @@ fn activating_a_plan_for_a_retired_drone_is_refused() {
 }
 
 #[test]
-fn a_drone_in_maintenance_may_still_be_approved_and_activated() {
+fn a_drone_in_maintenance_may_not_be_approved_or_activated() {
     let drone = drone_with_status(DroneStatus::Maintenance);
+    let refused = Err(TransitionError::DroneMayNotFly {
+        status: "maintenance",
+    });
     let approve =
         plan(FlightPlanState::Submitted).transition(Transition::Approve, &drone, &rules(), now());
-    assert_eq!(approve, Ok(FlightPlanState::Approved));
+    assert_eq!(approve, refused);
     let activate =
         plan(FlightPlanState::Approved).transition(Transition::Activate, &drone, &rules(), now());
-    assert_eq!(activate, Ok(FlightPlanState::Active));
+    assert_eq!(activate, refused);
+    let submit =
+        plan(FlightPlanState::Draft).transition(Transition::Submit, &drone, &rules(), now());
+    assert_eq!(submit, Ok(FlightPlanState::Submitted));
 }
 
 #[test]

@@ -2,7 +2,7 @@ use chrono::{DateTime, Timelike, Utc};
 use geo::{Distance, Haversine};
 
 use super::{Estimate, PlanInput, PlanRules, ValidPlan, Waypoint, WaypointInput};
-use crate::drone::{parse_text, Drone, NAME_MAX_LEN};
+use crate::drone::{parse_text, Drone, NAME_MAX_LEN, TEXT_MAX_LEN};
 use crate::error::{FieldCode, FieldError, ValidationErrors};
 use crate::position::{AltitudeM, Latitude, Longitude, Position};
 
@@ -25,6 +25,12 @@ pub fn validate(
     let mut errors = ValidationErrors::default();
 
     let name = errors.collect(parse_text("name", &input.name, NAME_MAX_LEN));
+    let authorization_ref = match &input.authorization_ref {
+        None => Some(None),
+        Some(raw) => errors
+            .collect(parse_text("authorization_ref", raw, TEXT_MAX_LEN))
+            .map(Some),
+    };
 
     let count = input.waypoints.len();
     if count < 2 {
@@ -106,14 +112,19 @@ pub fn validate(
         }
     }
 
-    match (name, waypoints, estimate) {
-        (Some(name), Some(waypoints), Some(estimate)) if errors.is_empty() => Ok(ValidPlan {
-            name,
-            waypoints,
-            planned_start,
-            planned_end,
-            estimate,
-        }),
+    match (name, authorization_ref, waypoints, estimate) {
+        (Some(name), Some(authorization_ref), Some(waypoints), Some(estimate))
+            if errors.is_empty() =>
+        {
+            Ok(ValidPlan {
+                name,
+                authorization_ref,
+                waypoints,
+                planned_start,
+                planned_end,
+                estimate,
+            })
+        }
         _ => Err(errors),
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! Needs Redis 7 or newer (`SET … NX GET`, `PEXPIRE … NX|GT`).
 
+mod airspace;
 mod cache;
 mod errors;
 mod health;
@@ -33,6 +34,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 use tokio::time::Instant;
 
+pub use airspace::RedisAirspaceFeed;
 pub use cache::RedisCache;
 pub use errors::RedisError;
 pub use idempotency::{RedisIdempotencyStore, KEYS_PER_SCOPE};
@@ -256,6 +258,11 @@ impl Redis {
     /// Make one and share it: its in-process fallback keeps its buckets across calls.
     pub fn rate_limiter(&self) -> RedisRateLimiter {
         RedisRateLimiter::new(self.clone())
+    }
+
+    /// Make one per process: it runs one subscription.
+    pub fn airspace_feed(&self) -> RedisAirspaceFeed {
+        RedisAirspaceFeed::new(self.clone())
     }
 
     pub fn idempotency_store(&self) -> RedisIdempotencyStore {

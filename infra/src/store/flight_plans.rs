@@ -259,6 +259,8 @@ fn to_row(plan: &FlightPlan) -> Result<flight_plans::ActiveModel, StoreError> {
         updated_at: Set(plan.updated_at),
         version: Set(plan.version),
         rejection_reason: Set(plan.rejection_reason.clone()),
+        authorization_ref: Set(plan.authorization_ref.clone()),
+        override_reason: Set(plan.override_reason.clone()),
     })
 }
 
@@ -299,8 +301,7 @@ fn from_row(row: flight_plans::Model) -> Result<FlightPlan, StoreError> {
         updated_at: row.updated_at,
         version: row.version,
         rejection_reason: row.rejection_reason,
+        authorization_ref: row.authorization_ref,
+        override_reason: row.override_reason,
     })
 }
-
-// The domain's `FlightPlanState::as_str`/`parse` are being written; until they land the
-// stored names are spelled here, matching the type's serde (snake_case) names.

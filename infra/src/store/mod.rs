@@ -27,6 +27,7 @@ mod drones;
 mod entities;
 mod error;
 mod flight_plans;
+mod geofences;
 mod orgs;
 mod settings;
 mod users;

@@ -45,6 +45,8 @@ pub fn plan(org: OrgId, drone: DroneId, created_by: UserId) -> FlightPlan {
         updated_at: now,
         version: 1,
         rejection_reason: None,
+        authorization_ref: Some("AUTH-2026-1".to_owned()),
+        override_reason: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod m20261123_000102_create_flight_plans;
 mod m20261123_000103_create_telemetry;
 mod m20261123_000104_create_drone_latest;
 mod m20261201_000105_add_rejection_reason_to_flight_plans;
+mod m20261202_000106_add_airspace_to_flight_plans;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000103_create_telemetry::Migration),
             Box::new(m20261123_000104_create_drone_latest::Migration),
             Box::new(m20261201_000105_add_rejection_reason_to_flight_plans::Migration),
+            Box::new(m20261202_000106_add_airspace_to_flight_plans::Migration),
         ]
     }
 

@@ -159,6 +159,7 @@ impl Application {
                 } else {
                     "none"
                 },
+                platform.airspace_feed(),
             ),
             telemetry: Telemetry {
                 store: telemetry_store.clone(),
@@ -176,6 +177,7 @@ impl Application {
             },
             limits: Limits {
                 plan_rules: settings.flight_plans,
+                airspace_rules: settings.airspace,
                 telemetry_rules: settings.telemetry.rules(),
                 max_batch_points: settings.telemetry.max_batch_points,
                 live_max_hz: settings.live.max_hz,

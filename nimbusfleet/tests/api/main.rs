@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod airspace;
 mod api_keys;
 mod auth;
 mod dashboard;

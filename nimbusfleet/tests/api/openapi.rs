@@ -33,6 +33,11 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/flight-plans",
         "/api/v1/flight-plans/{id}",
         "/api/v1/flight-plans/{id}/{action}",
+        "/api/v1/flight-plans/{id}/conflicts",
+        "/api/v1/geofences",
+        "/api/v1/geofences/{id}",
+        "/api/v1/geofences/import",
+        "/api/v1/geofences/export",
         "/api/v1/telemetry",
         "/api/v1/drones/{id}/telemetry",
         "/api/v1/drones/{id}/telemetry/latest",
@@ -49,7 +54,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        24,
+        29,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

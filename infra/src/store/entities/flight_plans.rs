@@ -20,6 +20,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub version: i64,
     pub rejection_reason: Option<String>,
+    pub authorization_ref: Option<String>,
+    pub override_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

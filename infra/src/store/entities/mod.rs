@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod drone_serials;
 pub mod drones;
 pub mod flight_plans;
+pub mod geofences;
 pub mod organizations;
 pub mod shard_map;
 pub mod users;
