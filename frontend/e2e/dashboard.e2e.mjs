@@ -3,6 +3,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { geofenceScenario } from './geofence-scenario.mjs';
 import { login, run, SHOTS } from './harness.mjs';
 
 // Screenshots of an earlier run would mix with this run's.
@@ -205,6 +206,9 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   check(!!msg && msg.length > 0, `the altitude error is shown next to waypoint 2 ("${msg}")`);
   check((await page.$$('li.wp[data-index="0"] [data-testid=wp-error]')).length === 0, 'waypoint 1 has no error');
   await shot('plan-validation');
+
+  // 5b. Geofences: draw a prohibited polygon, then a plan whose leg crosses it is refused at that leg.
+  await geofenceScenario({ page, check, shot });
 
   // 6. Admin opened directly (a reload): the drone list is there and "Create key" works.
   await page.goto(`${base}/admin`);

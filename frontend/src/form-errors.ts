@@ -1,9 +1,10 @@
 /**
  * The server's problem messages at the fields they name: one message slot per field
- * (`errors[].field` JSON paths, the top-level name picks the slot) and a general slot for
- * the rest, with `aria-invalid` on the named inputs.
+ * (`errors[].field` JSON paths; the slot of the longest path containing it is used, so
+ * `waypoints[2].alt_m` lands at `waypoints[2]` or `waypoints`) and a general slot for the
+ * rest, with `aria-invalid` on the named inputs.
  */
-import { ApiError, parseFieldPath } from './lib/problem';
+import { ApiError, fieldPathAncestors } from './lib/problem';
 import { errorText, h } from './ui';
 
 export class FormErrors {
@@ -15,9 +16,12 @@ export class FormErrors {
     this.general = h('p', { class: 'field-error', role: 'alert', 'data-field': '' });
   }
 
-  /** The message slot of `field`, to place under its input. */
+  /** The message slot of `field`, to place under its input; made on first use, so that rows
+   * added later (`schedule.weekly[3]`) get one. */
   slot(field: string): HTMLElement {
-    return this.slots.get(field)!;
+    let el = this.slots.get(field);
+    if (!el) this.slots.set(field, (el = h('span', { class: 'field-error', role: 'alert', 'data-field': field })));
+    return el;
   }
 
   clear(): void {
@@ -32,15 +36,20 @@ export class FormErrors {
     const rest: string[] = [];
     if (e instanceof ApiError && e.fieldErrors.length > 0) {
       for (const f of e.fieldErrors) {
-        const path = parseFieldPath(f.field);
-        const name = path.list ?? path.field ?? '';
-        const slot = this.slots.get(f.field) ?? this.slots.get(name) ?? this.slots.get(name.split('.')[0]!);
+        const paths = fieldPathAncestors(f.field);
+        const slot = paths.map((p) => this.slots.get(p)).find((el) => el?.isConnected);
         if (!slot) {
           rest.push(f.field ? `${f.field}: ${f.message}` : f.message);
           continue;
         }
         slot.textContent = slot.textContent ? `${slot.textContent}; ${f.message}` : f.message;
-        (this.form.querySelector(`[name="${f.field}"]`) ?? this.form.querySelector(`[name="${name}"]`))?.setAttribute('aria-invalid', 'true');
+        for (const p of paths) {
+          const input = this.form.querySelector(`[name="${CSS.escape(p)}"]`);
+          if (input) {
+            input.setAttribute('aria-invalid', 'true');
+            break;
+          }
+        }
       }
     } else rest.push(errorText(e));
     if (rest.length) this.general.textContent = `${context}${rest.join('; ')}`;

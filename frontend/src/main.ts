@@ -13,6 +13,9 @@ import { droneView } from './views/drone';
 import { droneRegisterView } from './views/drone-register';
 import { plansView } from './views/plans';
 import { planEditorView } from './views/plan-editor';
+import { planConflictsView } from './views/plan-conflicts';
+import { geofencesView } from './views/geofences';
+import { geofenceEditorView } from './views/geofence-editor';
 import { adminView } from './views/admin';
 import { settingsView } from './views/settings';
 import { installTestHook } from './test-hook';
@@ -77,6 +80,7 @@ function renderHeader(): void {
     h('nav', { 'aria-label': 'Main' },
       link('/', 'Fleet'),
       link('/plans', 'Flight plans'),
+      link('/geofences', 'Geofences'),
       session.can('admin') ? link('/admin', 'Admin') : null,
       link('/settings', 'Settings'),
     ),
@@ -140,6 +144,10 @@ route('/drones/:id', guarded(droneView));
 route('/plans', guarded(plansView));
 route('/plans/new', guarded(planEditorView));
 route('/plans/:id/edit', guarded(planEditorView));
+route('/plans/:id/conflicts', guarded(planConflictsView));
+route('/geofences', guarded(geofencesView));
+route('/geofences/new', guarded(geofenceEditorView));
+route('/geofences/:id/edit', guarded(geofenceEditorView));
 route('/admin', guarded(adminView));
 route('/settings', guarded(settingsView));
 

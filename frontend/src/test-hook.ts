@@ -1,10 +1,13 @@
 /**
  * `window.__nimbus`: read-only state for the end-to-end test and the benchmark (markers and
- * clusters as drawn, drone counts, live status) and an opt-in lag recorder.
+ * clusters as drawn, drone counts, live status, geofences drawn, the open editor's map for
+ * clicking at a position) and an opt-in lag recorder.
  */
+import type L from 'leaflet';
 import { fleet } from './fleet-store';
 import type { LiveConnection } from './live';
 import type { DrawnCluster, DroneLayer } from './map/drone-layer';
+import type { FenceLayer } from './map/fence-layer';
 
 interface Hook {
   droneCount(): number;
@@ -30,6 +33,11 @@ interface Hook {
   receivedAt: number[];
   clientLagSamples: number[];
   layer: DroneLayer | null;
+  /** The map of the open plan or geofence editor. */
+  map: L.Map | null;
+  /** The geofences drawn on the open screen's map. */
+  fences(): Array<{ id: string; name: string; kind: string }>;
+  fenceLayer: FenceLayer | null;
 }
 
 declare global {
@@ -63,5 +71,8 @@ export function installTestHook(live: () => LiveConnection | null): void {
     receivedAt: [],
     clientLagSamples: [],
     layer: null,
+    map: null,
+    fences: () => (window.__nimbus.fenceLayer?.drawn ?? []).map((f) => ({ ...f })),
+    fenceLayer: null,
   };
 }

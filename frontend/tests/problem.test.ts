@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groupFieldErrors, parseFieldPath } from '../src/lib/problem';
+import { fieldPathAncestors, groupFieldErrors, parseFieldPath } from '../src/lib/problem';
 
 describe('problem+json field paths', () => {
   it('splits list item paths', () => {
@@ -24,5 +24,13 @@ describe('problem+json field paths', () => {
     expect(g.fields.get('planned_start')).toEqual(['in the past']);
     expect(g.fields.get('waypoints')).toEqual(['at least 2']);
     expect(g.general).toEqual(['other[0].x: elsewhere']);
+  });
+
+  it('lists a path and the paths containing it, longest first', () => {
+    expect(fieldPathAncestors('schedule.weekly[0].start')).toEqual(['schedule.weekly[0].start', 'schedule.weekly[0]', 'schedule.weekly', 'schedule']);
+    expect(fieldPathAncestors('geometry.coordinates[0][3]')).toEqual(['geometry.coordinates[0][3]', 'geometry.coordinates[0]', 'geometry.coordinates', 'geometry']);
+    expect(fieldPathAncestors('waypoints[2].alt_m')).toEqual(['waypoints[2].alt_m', 'waypoints[2]', 'waypoints']);
+    expect(fieldPathAncestors('name')).toEqual(['name']);
+    expect(fieldPathAncestors('')).toEqual([]);
   });
 });

@@ -45,7 +45,7 @@ export function setUnauthorizedHandler(f: (message: string) => void): void {
   onUnauthorized = f;
 }
 
-function qs(query: object | undefined): string {
+export function qs(query: object | undefined): string {
   if (!query) return '';
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
@@ -61,7 +61,8 @@ export interface Sent<T> {
   response: Response;
 }
 
-async function send<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: boolean } = {}): Promise<Sent<T>> {
+/** One API call: the bearer token, JSON both ways, a problem+json answer thrown as `ApiError`. */
+export async function send<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: boolean } = {}): Promise<Sent<T>> {
   const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
   const token = session.token;
   if (token) headers.authorization = `Bearer ${token}`;

@@ -19,3 +19,14 @@ export function droneColor(status: string | undefined, batteryPct: number | null
   if (status && status !== 'active') return STATUS_COLORS[status] ?? '#5f6368';
   return batteryColor(batteryPct);
 }
+
+/** Geofence outlines by kind: the colour and a dash pattern, so kinds differ without colour too. */
+export const FENCE_STYLES: Record<string, { color: string; dashArray?: string }> = {
+  prohibited: { color: '#d93025' },
+  restricted: { color: '#e8710a', dashArray: '8 4' },
+  advisory: { color: '#1a73e8', dashArray: '2 4' },
+};
+
+export function fenceStyle(kind: string): { color: string; dashArray?: string } {
+  return FENCE_STYLES[kind] ?? { color: '#5f6368' };
+}

@@ -40,6 +40,19 @@ export function parseFieldPath(path: string): FieldPath {
   return { list: null, index: null, field: path || null };
 }
 
+/** A path and the paths that contain it, longest first:
+ * `schedule.weekly[0].start` → `schedule.weekly[0].start`, `schedule.weekly[0]`, `schedule.weekly`, `schedule`. */
+export function fieldPathAncestors(path: string): string[] {
+  const out: string[] = [];
+  let p = path;
+  while (p) {
+    out.push(p);
+    const cut = Math.max(p.lastIndexOf('.'), p.lastIndexOf('['));
+    p = cut > 0 ? p.slice(0, cut) : '';
+  }
+  return out;
+}
+
 export interface GroupedErrors {
   /** Errors of list items, by item index, then by field (`''` for the item as a whole). */
   items: Map<number, Map<string, string[]>>;

@@ -14,9 +14,10 @@ export interface BaseMap {
 
 const DEFAULT_CENTER: L.LatLngExpression = [47.3769, 8.5417];
 
-export function createBaseMap(container: HTMLElement, center: L.LatLngExpression = DEFAULT_CENTER, zoom = 13): BaseMap {
+/** `options` adds to the map's options (the geofence editor's drawing needs one). */
+export function createBaseMap(container: HTMLElement, center: L.LatLngExpression = DEFAULT_CENTER, zoom = 13, options: L.MapOptions = {}): BaseMap {
   const renderer = L.canvas({ padding: 0.2 });
-  const map = L.map(container, { preferCanvas: true, renderer, zoomControl: true, attributionControl: true }).setView(center, zoom);
+  const map = L.map(container, { preferCanvas: true, renderer, zoomControl: true, attributionControl: true, ...options }).setView(center, zoom);
   L.control.scale({ metric: true, imperial: false }).addTo(map);
 
   const grid = L.layerGroup().addTo(map);

@@ -8,13 +8,14 @@ import { api, type Summary } from '../api/client';
 import { fleet, type DroneState, type FrameUpdate } from '../fleet-store';
 import { LiveConnection } from '../live';
 import { bboxParam, type BBox } from '../lib/bbox';
-import { STATUS_COLORS, batteryColor } from '../lib/colors';
+import { FENCE_STYLES, STATUS_COLORS, batteryColor } from '../lib/colors';
 import { comparator, isFiltering, matches, type BatteryBand, type FleetFilter, type Online, type SortDir, type SortKey } from '../lib/fleet-filter';
 import * as fmt from '../lib/format';
 import { SubscriptionScheduler, type MapView } from '../lib/subscription';
 import { clockIn, zoneChoice, zoneLabel } from '../lib/time';
 import { createBaseMap } from '../map/base';
 import { DroneLayer } from '../map/drone-layer';
+import { FenceLayer } from '../map/fence-layer';
 import { session } from '../session';
 import { append, h } from '../ui';
 import { DroneTable } from './drone-table';
@@ -45,6 +46,8 @@ function legend(): HTMLElement {
       h('li', {}, h('span', { class: 'swatch round warn', 'aria-hidden': 'true' }), 'cluster, > 10 % battery < 20 %'),
       h('li', {}, h('span', { class: 'line-swatch', 'aria-hidden': 'true' }), 'active plan route'),
       h('li', {}, h('span', { class: 'line-swatch dashed', 'aria-hidden': 'true' }), 'approved plan route'),
+      ...Object.entries(FENCE_STYLES).map(([kind, s]) => h('li', {},
+        h('span', { class: 'fence-swatch', style: `border-color:${s.color};border-style:${s.dashArray ? (kind === 'advisory' ? 'dotted' : 'dashed') : 'solid'}`, 'aria-hidden': 'true' }), `${kind} geofence`)),
     ),
   );
 }
@@ -94,6 +97,10 @@ export function fleetView(root: HTMLElement): () => void {
   ));
 
   const base = createBaseMap(mapEl);
+  // Under the drones, on a canvas of its own that redraws only when the view changes.
+  const fences = new FenceLayer(base.map);
+  void fences.load();
+  window.__nimbus.fenceLayer = fences;
   const layer = new DroneLayer();
   layer.addTo(base.map);
   window.__nimbus.layer = layer;
@@ -298,6 +305,8 @@ export function fleetView(root: HTMLElement): () => void {
     window.clearInterval(ageTimer);
     window.clearInterval(planTimer);
     window.__nimbus.layer = null;
+    fences.remove();
+    if (window.__nimbus.fenceLayer === fences) window.__nimbus.fenceLayer = null;
     base.destroy();
   };
 }

@@ -1,6 +1,12 @@
-/** Flight plans: a list by state with the transitions the user's role allows. */
+/**
+ * Flight plans: a list by state (or only those with airspace conflicts) with the transitions
+ * the user's role allows; an approval the airspace check refuses opens what it found under
+ * the row, with the override for conflicts between plans.
+ */
 import L from 'leaflet';
 import { api, type Plan, type PlanState } from '../api/client';
+import { airspace, airspaceProblem, type AirPlan } from '../api/airspace';
+import { violationMessage } from '../lib/violations';
 import { fleet } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { allowedActions, PLAN_STATES } from '../lib/plan-actions';
@@ -9,6 +15,7 @@ import { createBaseMap, type BaseMap } from '../map/base';
 import { session } from '../session';
 import { errorText, h, notice, toast } from '../ui';
 import { FormErrors } from '../form-errors';
+import { airspaceNotice } from './plan-approve';
 
 /** The API keeps at most this many characters of a rejection reason. */
 const MAX_REASON = 500;
@@ -78,7 +85,25 @@ function rejectRow(p: Plan, span: number, done: () => void, close: () => void): 
   return row;
 }
 
-export function planTable(plans: Plan[], reload: () => void, showDrone = true): HTMLElement {
+const PENDING = ['draft', 'submitted', 'approved'];
+
+/** Removes the form or notice row open under `row`, if any. */
+function closeExtra(row: HTMLElement): void {
+  const next = row.nextElementSibling;
+  if (next?.classList.contains('plan-reject') || next?.classList.contains('plan-airspace')) next.remove();
+}
+
+/** What the airspace says of a listed plan: an override given, advisory fences crossed. */
+function airspaceNotes(p: AirPlan): HTMLElement | null {
+  const notes: Array<HTMLElement | null> = [
+    p.override_reason ? h('div', { class: 'override', 'data-testid': 'override-reason-shown' }, `Approved despite conflicts: ${p.override_reason}`) : null,
+    p.authorization_ref ? h('div', { class: 'muted small' }, `Authorization: ${p.authorization_ref}`) : null,
+    ...(p.warnings ?? []).map((v) => h('div', { class: 'leg-warning', 'data-testid': 'plan-warning' }, `Advisory, leg ${v.leg_index + 1}: ${violationMessage(v)}`)),
+  ];
+  return notes.some((n) => n !== null) ? h('div', {}, ...notes) : null;
+}
+
+export function planTable(plans: AirPlan[], reload: () => void, showDrone = true): HTMLElement {
   const span = showDrone ? 6 : 5;
   const rows = plans.map((p) => {
     const actions = allowedActions(p.state, session.role);
@@ -102,13 +127,16 @@ export function planTable(plans: Plan[], reload: () => void, showDrone = true): 
     const edit = p.state === 'draft' && session.can('operator')
       ? h('a', { href: `/plans/${p.id}/edit`, 'data-link': true, class: 'btn btn-small btn-secondary', 'aria-label': `Edit plan ${p.name}`, 'data-testid': 'edit-plan' }, 'Edit')
       : null;
+    const conflicts = PENDING.includes(p.state)
+      ? h('a', { href: `/plans/${p.id}/conflicts`, 'data-link': true, class: 'btn btn-small btn-secondary', 'aria-label': `Conflicts of plan ${p.name}`, 'data-testid': 'plan-conflicts' }, 'Conflicts')
+      : null;
     const row: HTMLElement = h('tr', { 'data-plan-id': p.id, 'data-state': p.state },
-      h('td', {}, toggle, reason),
+      h('td', {}, toggle, reason, airspaceNotes(p)),
       showDrone ? h('td', {}, h('a', { href: `/drones/${p.drone_id}`, 'data-link': true }, droneName)) : null,
       h('td', {}, h('span', { class: `state state-${p.state}`, 'data-testid': 'plan-state' }, p.state)),
       h('td', {}, fmt.dateTime(p.planned_start)),
       h('td', {}, `${p.waypoints.length} waypoints · ${fmt.distance(p.estimate.distance_m)} · ${fmt.seconds(p.estimate.duration_s)}`),
-      h('td', { class: 'actions' }, actions.length === 0 && !edit && !waiting ? h('span', { class: 'muted' }, '—') : null, edit, waiting,
+      h('td', { class: 'actions' }, actions.length === 0 && !edit && !waiting && !conflicts ? h('span', { class: 'muted' }, '—') : null, edit, waiting, conflicts,
         ...actions.map((a) => h('button', {
           type: 'button', class: `btn btn-small ${a === 'reject' || a === 'cancel' ? 'btn-danger' : 'btn-secondary'}`,
           'aria-label': `${LABEL[a]} plan ${p.name}`,
@@ -116,8 +144,8 @@ export function planTable(plans: Plan[], reload: () => void, showDrone = true): 
             const b = e.currentTarget as HTMLButtonElement;
             if (a === 'reject') {
               const open = row.nextElementSibling?.classList.contains('plan-reject');
-              if (open) row.nextElementSibling!.remove();
-              else row.after(rejectRow(p, span, reload, () => row.nextElementSibling?.classList.contains('plan-reject') && row.nextElementSibling.remove()));
+              closeExtra(row);
+              if (!open) row.after(rejectRow(p, span, reload, () => closeExtra(row)));
               return;
             }
             if (a === 'cancel' && !window.confirm(`${LABEL[a]} the plan "${p.name}"?`)) return;
@@ -127,6 +155,13 @@ export function planTable(plans: Plan[], reload: () => void, showDrone = true): 
               toast(`Plan "${p.name}" is now ${next.state}`);
               reload();
             } catch (err) {
+              const problem = airspaceProblem(err);
+              if (problem) {
+                closeExtra(row);
+                row.after(h('tr', { class: 'plan-airspace' }, h('td', { colspan: span }, airspaceNotice(p, problem, reload, () => closeExtra(row)))));
+                b.disabled = false;
+                return;
+              }
               const detail = err instanceof ApiError && err.fieldErrors.length ? err.fieldErrors.map((f) => `${f.field}: ${f.message}`).join('; ') : errorText(err);
               toast(`${LABEL[a]} failed: ${detail}`, 'error');
               b.disabled = false;
@@ -143,11 +178,14 @@ export function planTable(plans: Plan[], reload: () => void, showDrone = true): 
 
 export function plansView(root: HTMLElement, _p: Record<string, string>, query: URLSearchParams): () => void {
   let state = query.get('state') ?? '';
+  /** Only pending plans that cross a fence they may not, or meet another plan. */
+  let conflicted = query.get('conflicts') === 'true';
   const list = h('div', {});
   const more = h('div', {});
   const tabs = h('div', { class: 'tabs', role: 'group', 'aria-label': 'Filter by state' });
   const renderTabs = () => tabs.replaceChildren(...['', ...PLAN_STATES].map((s) =>
-    h('button', { type: 'button', class: 'tab', 'aria-pressed': String(s === state), onclick: () => { state = s; history.replaceState(null, '', s ? `/plans?state=${s}` : '/plans'); renderTabs(); void load(); } }, s || 'all')));
+    h('button', { type: 'button', class: 'tab', 'aria-pressed': String(!conflicted && s === state), onclick: () => { state = s; conflicted = false; history.replaceState(null, '', s ? `/plans?state=${s}` : '/plans'); renderTabs(); void load(); } }, s || 'all')),
+  h('button', { type: 'button', class: 'tab', 'aria-pressed': String(conflicted), 'data-testid': 'conflicts-tab', title: 'Pending plans that cross a fence they may not, or meet another plan', onclick: () => { conflicted = true; state = ''; history.replaceState(null, '', '/plans?conflicts=true'); renderTabs(); void load(); } }, 'with conflicts'));
   renderTabs();
   root.append(h('div', { class: 'page' },
     h('div', { class: 'row spread' }, h('h1', {}, 'Flight plans'),
@@ -157,10 +195,10 @@ export function plansView(root: HTMLElement, _p: Record<string, string>, query: 
   const load = async (cursor?: string, items: Plan[] = []) => {
     if (!cursor) list.replaceChildren(notice('loading', 'Loading plans…'));
     try {
-      const page = await api.plans({ state: (state || undefined) as PlanState | undefined, limit: 100, cursor });
+      const page = conflicted ? await airspace.conflictingPlans(cursor) : await api.plans({ state: (state || undefined) as PlanState | undefined, limit: 100, cursor });
       if (!alive) return;
       const all = [...items, ...page.items];
-      list.replaceChildren(all.length ? planTable(all, () => void load()) : notice('empty', state
+      list.replaceChildren(all.length ? planTable(all, () => void load()) : notice('empty', conflicted ? 'No pending plan crosses a fence it may not or meets another plan.' : state
         ? `No plans in state "${state}". Pick another state above${session.can('operator') ? ' or create a new plan' : ''}.`
         : session.can('operator') ? 'No flight plans yet. Create one with "New flight plan": click the map to add waypoints.' : 'No flight plans yet.'));
       more.replaceChildren(page.next_cursor
