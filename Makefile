@@ -38,7 +38,8 @@ fmt:
 	cargo fmt --all
 
 # On PostgreSQL: GET /api/v1/drones/{id} throughput and latency (wrk), then telemetry
-# ingest, raw COPY and live latency, then the dashboard with 2,000 drones in Chromium (one
+# ingest, raw COPY and live latency, then the airspace checks against 100,000 fences and
+# 10,000 plans, then the dashboard with 2,000 drones in Chromium (one
 # JSON line per figure).
 bench:
 	bench/all.sh

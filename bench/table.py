@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """One Markdown table of the benchmark figures that `make bench` collected (JSON lines on
 stdin or in the file named), each beside its reference from the same run, with the goal of
-issue 15 (performance) and whether it was met. Figures missing from the input are skipped."""
+issue 15 (performance) or 17 (airspace) and whether it was met. For the airspace rows the
+ratio is how many times faster the index is than the scan. Figures missing from the input are skipped."""
 import json
 import sys
 
@@ -67,6 +68,15 @@ def rows(f):
     live = f.get("live_latency_ms")
     if live:
         yield (f"live latency, {live.get('drones', 0):,} drones × 1 Hz, p99 (ms)", "—", f"p50 {live['p50']:.1f}, p99 {live['p99']:.1f}", None, "p99 ≤ 20 ms", live["p99"] <= 20)
+    r = f.get("airspace_plan_check_ms")
+    if r:
+        yield (f"plan check, {r['waypoints']} waypoints vs {r['fences']:,} fences, p99 (ms)", "scan of every fence, p50 " + fmt(r["reference_p50"], " ms"), f"p50 {r['p50']:.3f}, p99 {r['p99']:.3f}", r["reference_p50"] / r["p50"] if r["p50"] else None, "p99 ≤ 5 ms", r["p99"] <= 5)
+    r = f.get("airspace_deconflict_ms")
+    if r:
+        yield (f"deconfliction vs {r['plans']:,} plans, p99 (ms)", "scan of every plan, p50 " + fmt(r["reference_p50"], " ms"), f"p50 {r['p50']:.3f}, p99 {r['p99']:.3f}", r["reference_p50"] / r["p50"] if r["p50"] else None, "p99 ≤ 10 ms", r["p99"] <= 10)
+    r = f.get("airspace_point_checks_per_s")
+    if r:
+        yield (f"point-in-fence vs {r['fences']:,} fences, one core (checks/s)", "scan of every fence " + fmt(r["reference_value"]), fmt(r["value"]), r["value"] / r["reference_value"], "≥ 1,000,000", r["value"] >= 1_000_000)
     for name, label in [("fps_fleet_idle", "dashboard fleet page, idle (fps)"), ("fps_zoom_pan", "dashboard zoom and pan (fps)")]:
         r = f.get(name)
         if r:

@@ -205,6 +205,12 @@ impl FlightPlanService {
                     TransitionError::Invalid(errors) => ApiError::Validation(errors),
                 })?;
         let mut warnings = Warnings::new();
+        let _turn = match action {
+            Transition::Submit | Transition::Approve => {
+                Some(self.airspace.turn(caller.org_id).await)
+            }
+            _ => None,
+        };
         if matches!(action, Transition::Submit | Transition::Approve) {
             warnings = self
                 .airspace

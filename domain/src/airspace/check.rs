@@ -68,33 +68,15 @@ pub fn check_plan(
     end: DateTime<Utc>,
     authorized: bool,
 ) -> PlanCheck {
-    check_with(waypoints, start, end, authorized, |bbox| {
+    check_plan_with(waypoints, start, end, authorized, |bbox| {
         index.fences_near(bbox).map(|f| f.as_ref()).collect()
     })
 }
 
-/// [`check_plan`] without an index: every fence is a candidate of every leg (what a check
-/// that scans the table costs; the benchmark's reference).
-pub fn check_plan_by_scan(
-    fences: &[Geofence],
-    waypoints: &[Waypoint],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    authorized: bool,
-) -> PlanCheck {
-    check_with(waypoints, start, end, authorized, |bbox| {
-        fences
-            .iter()
-            .filter(|f| {
-                let b = f.shape.bbox();
-                b[0] <= bbox[2] && bbox[0] <= b[2] && b[1] <= bbox[3] && bbox[1] <= b[3]
-            })
-            .collect()
-    })
-}
-
-/// The check over the fences `near` names for each leg's bounding box.
-fn check_with<'a>(
+/// [`check_plan`] over the fences `near` names for each leg's bounding box
+/// (`[min_lon, min_lat, max_lon, max_lat]`): the index's lookup, or a scan (the benchmark's
+/// reference).
+pub fn check_plan_with<'a>(
     waypoints: &[Waypoint],
     start: DateTime<Utc>,
     end: DateTime<Utc>,

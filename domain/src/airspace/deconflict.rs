@@ -125,22 +125,10 @@ impl PlanVolume {
         })
     }
 
-    /// [`Self::conflicts`] without an index: every leg of every other plan is a candidate
-    /// (what a scan costs; the benchmark's reference).
-    pub fn conflicts_by_scan(
-        &self,
-        rules: &AirspaceRules,
-        others: &[PlanVolume],
-    ) -> Vec<PlanConflict> {
-        self.conflicts_with(rules, |_| {
-            others
-                .iter()
-                .flat_map(|o| (0..o.leg_count()).map(move |leg| (o, leg)))
-                .collect()
-        })
-    }
-
-    fn conflicts_with<'a>(
+    /// [`Self::conflicts`] over the legs `near` names for each of this plan's legs' box
+    /// (grown by the lateral buffer): the index's lookup, or a scan (the benchmark's
+    /// reference).
+    pub fn conflicts_with<'a>(
         &self,
         rules: &AirspaceRules,
         near: impl Fn([f64; 4]) -> Vec<(&'a PlanVolume, usize)>,

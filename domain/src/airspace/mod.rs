@@ -22,7 +22,7 @@ mod schedule;
 #[cfg(test)]
 mod tests;
 
-pub use check::{check_plan, check_plan_by_scan, Leg, PlanCheck, Violation};
+pub use check::{check_plan, check_plan_with, Leg, PlanCheck, Violation};
 pub use deconflict::{PlanConflict, PlanVolume};
 pub use fence::{
     AltitudeBand, Datum, FenceKind, Geofence, GeofenceFilter, GeofenceInput, GeofencePatch,

@@ -42,6 +42,9 @@ pub struct AirspaceService {
     feed: Arc<dyn AirspaceFeed>,
     rules: AirspaceRules,
     orgs: Arc<Mutex<HashMap<OrgId, Slot>>>,
+    /// One deconfliction at a time per organisation in this replica, from check to stored
+    /// plan, so that two plans submitted together cannot both pass against the old index.
+    turns: Arc<Mutex<HashMap<OrgId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// What a plan check found that does not refuse the plan.
@@ -56,6 +59,7 @@ impl AirspaceService {
             feed: state.repos.airspace_feed.clone(),
             rules: state.limits.airspace_rules,
             orgs: Arc::default(),
+            turns: Arc::default(),
         };
         let orgs = service.orgs.clone();
         service
@@ -265,6 +269,21 @@ impl AirspaceService {
             plan.end,
             plan.authorized,
         ))
+    }
+
+    /// Waits for the organisation's turn to deconflict; hold the guard until the plan's new
+    /// state is stored and [`Self::plan_changed`] has run. Replicas take turns only with
+    /// themselves: across replicas a conflicting pair can pass in the time a change takes
+    /// to reach the other replica over Redis (milliseconds).
+    pub async fn turn(&self, org: OrgId) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = self
+            .turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(org)
+            .or_default()
+            .clone();
+        turn.lock_owned().await
     }
 
     /// Strategic deconfliction at submit and approve: the drone may not be double-booked,
