@@ -10,6 +10,7 @@ pub mod error;
 pub mod flight_plan;
 pub mod ids;
 pub mod limits;
+pub mod monitoring;
 pub mod org;
 pub mod page;
 pub mod platform;

@@ -173,6 +173,34 @@ impl FenceShape {
         }
     }
 
+    /// How far outside the shape the point is, in metres on the ground: 0 inside or on the
+    /// boundary.
+    pub fn distance_outside_m(&self, lon: f64, lat: f64) -> f64 {
+        if self.contains(lon, lat) {
+            return 0.0;
+        }
+        match self {
+            Self::Circle(c) => {
+                let (x, y) = Local::at(c.lat).xy(lon - c.lon, lat - c.lat);
+                (x.hypot(y) - c.radius_m).max(0.0)
+            }
+            Self::Polygons(shape) => {
+                let local = Local::at(lat);
+                let mut best = f64::INFINITY;
+                for polygon in &shape.0 {
+                    for ring in std::iter::once(polygon.exterior()).chain(polygon.interiors()) {
+                        for edge in ring.lines() {
+                            let a = local.xy(edge.start.x - lon, edge.start.y - lat);
+                            let b = local.xy(edge.end.x - lon, edge.end.y - lat);
+                            best = best.min(distance_to_segment((0.0, 0.0), a, b));
+                        }
+                    }
+                }
+                best
+            }
+        }
+    }
+
     /// The parameters `t ∈ [0, 1]` of the segment `a → b` (`(lon, lat)`) that lie inside
     /// the shape, as sorted, disjoint closed intervals. Exact for both shapes: a polygon's
     /// edges are cut where they cross the segment and each piece tested at its middle; a
@@ -488,4 +516,16 @@ fn circle_intervals(c: &Circle, a: (f64, f64), b: (f64, f64)) -> Vec<(f64, f64)>
     } else {
         vec![]
     }
+}
+
+/// Distance from `p` to the segment `a → b` in a plane.
+pub(crate) fn distance_to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 == 0.0 {
+        0.0
+    } else {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    };
+    (p.0 - (a.0 + t * dx)).hypot(p.1 - (a.1 + t * dy))
 }

@@ -87,6 +87,33 @@ impl AirspaceRules {
 /// Metres per degree of latitude (mean Earth radius 6,371,008.8 m).
 const M_PER_DEG: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
 
+/// Metres on the ground from `(lon, lat)` to the polyline `path` (`(lon, lat)` vertices), and
+/// the parameter of the nearest point as (segment index, t along it).
+pub fn distance_to_path_m(lon: f64, lat: f64, path: &[(f64, f64)]) -> (f64, usize, f64) {
+    let local = Local::at(lat);
+    let mut best = (f64::INFINITY, 0, 0.0);
+    for (i, w) in path.windows(2).enumerate() {
+        let a = local.xy(w[0].0 - lon, w[0].1 - lat);
+        let b = local.xy(w[1].0 - lon, w[1].1 - lat);
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let len2 = dx * dx + dy * dy;
+        let t = if len2 == 0.0 {
+            0.0
+        } else {
+            ((-a.0 * dx - a.1 * dy) / len2).clamp(0.0, 1.0)
+        };
+        let d = (a.0 + t * dx).hypot(a.1 + t * dy);
+        if d < best.0 {
+            best = (d, i, t);
+        }
+    }
+    if path.len() == 1 {
+        let (x, y) = local.xy(path[0].0 - lon, path[0].1 - lat);
+        best = (x.hypot(y), 0, 0.0);
+    }
+    best
+}
+
 /// A local projection to metres around `lat0`: `x = lon · m_per_deg_lon`, `y = lat ·
 /// M_PER_DEG`. It is affine, so a straight edge in degrees stays straight in metres.
 #[derive(Debug, Clone, Copy)]
