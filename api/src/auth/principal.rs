@@ -81,10 +81,13 @@ pub fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
         (Some(_), Some(_)) => Err(ApiError::Unauthorized(
             "send one credential: either X-API-Key or Authorization, not both",
         )),
-        (Some(key), None) => key
-            .to_str()
-            .map(|k| Some(k.trim()))
-            .map_err(|_| ApiError::Unauthorized("the X-API-Key header is not an API key (nfk_…)")),
+        (Some(key), None) => match key.to_str().map(str::trim) {
+            Ok(k) if k.starts_with("nfk_") => Ok(Some(k)),
+            // A placeholder or a token in the wrong header: say what a key looks like.
+            _ => Err(ApiError::Unauthorized(
+                "the X-API-Key header is not an API key (they look like nfk_<prefix>_<secret>)",
+            )),
+        },
         (None, Some(value)) => {
             let malformed = || ApiError::Unauthorized("Authorization must be `Bearer <token>`");
             let (scheme, token) = value

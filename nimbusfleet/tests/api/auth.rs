@@ -167,8 +167,10 @@ async fn a_malformed_or_doubled_credential_says_what_is_wrong(app: TestApp) {
             )
             .send()
     };
-    let cases: [(&str, &[u8], &str); 4] = [
+    let cases: [(&str, &[u8], &str); 5] = [
         ("x-api-key", "nfk_…".as_bytes(), "not an API key"),
+        // The README's placeholder, pasted as it is.
+        ("x-api-key", b"<the key>", "not an API key"),
         ("x-api-key", b"nfk_only-a-prefix", "malformed API key"),
         (
             "x-api-key",
