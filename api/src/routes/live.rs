@@ -102,6 +102,21 @@ fn event(name: &str, data: &serde_json::Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
+/// A `positions` event, serialised straight from the points: the largest and most frequent
+/// event, so no intermediate `serde_json::Value` tree is built for it.
+fn positions_event(positions: &[PointDto]) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Positions<'a> {
+        positions: &'a [PointDto],
+    }
+    let mut out = Vec::with_capacity(32 + positions.len() * 160);
+    out.extend_from_slice(b"event: positions\ndata: ");
+    // Serialising plain data into memory cannot fail.
+    let _ = serde_json::to_writer(&mut out, &Positions { positions });
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
 impl Live {
     /// Runs the stream until the session ends, the client goes away or falls behind.
     async fn run(mut self) {
@@ -172,7 +187,7 @@ impl Live {
             self.metrics.live_latency.observe(lag);
         }
         let positions: Vec<PointDto> = points.into_iter().map(Into::into).collect();
-        event("positions", &serde_json::json!({"positions": positions}))
+        positions_event(&positions)
     }
 }
 
