@@ -78,7 +78,7 @@ impl PlanVolume {
     }
 
     /// The leg's box grown by `buffer_m` on every side.
-    pub(crate) fn leg_bbox(&self, i: usize, buffer_m: f64) -> [f64; 4] {
+    pub fn leg_bbox(&self, i: usize, buffer_m: f64) -> [f64; 4] {
         let (a, b) = self.leg(i);
         let (a_lat, a_lon) = (a.lat.get(), a.lon.get());
         let (b_lat, b_lon) = (b.lat.get(), b.lon.get());

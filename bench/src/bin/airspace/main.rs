@@ -263,7 +263,7 @@ fn main() {
     let legs: Vec<([f64; 4], &PlanVolume, usize)> = volumes
         .iter()
         .flat_map(|p| {
-            (0..p.leg_count()).map(move |leg| (leg_box(p, leg, rules.lateral_buffer_m), p, leg))
+            (0..p.leg_count()).map(move |leg| (p.leg_bbox(leg, rules.lateral_buffer_m), p, leg))
         })
         .collect();
     let mut next = candidates.iter().cycle();
@@ -339,18 +339,4 @@ fn main() {
 
 fn overlaps(a: &[f64; 4], b: &[f64; 4]) -> bool {
     a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]
-}
-
-/// A leg's box grown by `buffer_m`, as the index stores it.
-fn leg_box(plan: &PlanVolume, leg: usize, buffer_m: f64) -> [f64; 4] {
-    let (a, b) = (plan.path[leg], plan.path[leg + 1]);
-    let lat = a.lat.get().abs().max(b.lat.get().abs());
-    let dlat = buffer_m / M_PER_DEG;
-    let dlon = buffer_m / (M_PER_DEG * lat.to_radians().cos());
-    [
-        a.lon.get().min(b.lon.get()) - dlon,
-        a.lat.get().min(b.lat.get()) - dlat,
-        a.lon.get().max(b.lon.get()) + dlon,
-        a.lat.get().max(b.lat.get()) + dlat,
-    ]
 }
