@@ -82,24 +82,43 @@ id_type!(
 );
 id_type!(SessionId);
 
-impl FlightPlanId {
-    /// A new time-ordered id whose low 10 bits hold `slot`. Those bits are part of UUIDv7's
-    /// random tail, so the id stays a valid UUIDv7 with 64 random bits left.
-    pub fn for_slot(slot: crate::shard::Slot) -> Self {
-        let mut bytes = *Uuid::now_v7().as_bytes();
-        let slot = slot.get();
-        bytes[14] = (bytes[14] & 0xFC) | ((slot >> 8) as u8 & 0x03);
-        bytes[15] = (slot & 0xFF) as u8;
-        Self(Uuid::from_bytes(bytes))
-    }
+id_type!(
+    /// An alert. Like a flight plan it lives on its drone's shard and carries that shard's
+    /// slot (see [`AlertId::for_slot`]).
+    AlertId
+);
+id_type!(
+    /// A webhook subscription, in the catalog database.
+    WebhookId
+);
 
-    /// The slot embedded by [`FlightPlanId::for_slot`].
-    pub fn slot(&self) -> crate::shard::Slot {
-        let bytes = self.0.as_bytes();
-        let raw = (u16::from(bytes[14] & 0x03) << 8) | u16::from(bytes[15]);
-        crate::shard::Slot::new(raw).unwrap_or_default()
-    }
+/// Ids of rows that live on their drone's shard carry the drone's slot in their last 10
+/// bits, so that they are routed without a lookup.
+macro_rules! slotted_id {
+    ($name:ident) => {
+        impl $name {
+            /// A new time-ordered id whose low 10 bits hold `slot`. Those bits are part of
+            /// UUIDv7's random tail, so the id stays a valid UUIDv7 with 64 random bits left.
+            pub fn for_slot(slot: crate::shard::Slot) -> Self {
+                let mut bytes = *Uuid::now_v7().as_bytes();
+                let slot = slot.get();
+                bytes[14] = (bytes[14] & 0xFC) | ((slot >> 8) as u8 & 0x03);
+                bytes[15] = (slot & 0xFF) as u8;
+                Self(Uuid::from_bytes(bytes))
+            }
+
+            /// The slot embedded by `for_slot`.
+            pub fn slot(&self) -> crate::shard::Slot {
+                let bytes = self.0.as_bytes();
+                let raw = (u16::from(bytes[14] & 0x03) << 8) | u16::from(bytes[15]);
+                crate::shard::Slot::new(raw).unwrap_or_default()
+            }
+        }
+    };
 }
+
+slotted_id!(FlightPlanId);
+slotted_id!(AlertId);
 
 #[cfg(test)]
 mod tests {
@@ -113,6 +132,7 @@ mod tests {
             let id = FlightPlanId::for_slot(slot);
             assert_eq!(id.slot(), slot);
             assert_eq!(id.as_uuid().get_version_num(), 7);
+            assert_eq!(AlertId::for_slot(slot).slot(), slot);
         }
     }
 

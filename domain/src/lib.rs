@@ -23,4 +23,6 @@ pub mod telemetry;
 pub mod user;
 
 pub use error::{ConflictKind, FieldCode, FieldError, StoreError, ValidationErrors};
-pub use ids::{ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, SessionId, UserId};
+pub use ids::{
+    AlertId, ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, SessionId, UserId, WebhookId,
+};

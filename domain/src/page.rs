@@ -57,6 +57,13 @@ impl<T> Page<T> {
         all.sort_by_key(|row| id(row));
         Self::from_sorted(all, limit, id)
     }
+
+    /// [`Self::merge`] for runs each sorted newest first (descending id).
+    pub fn merge_newest_first(runs: Vec<Vec<T>>, limit: u16, id: impl Fn(&T) -> Uuid) -> Self {
+        let mut all: Vec<T> = runs.into_iter().flatten().collect();
+        all.sort_by_key(|row| std::cmp::Reverse(id(row)));
+        Self::from_sorted(all, limit, id)
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::drone::{Drone, DroneFilter, DronePatch, DroneStatus};
 use crate::error::StoreError;
 use crate::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState};
-use crate::ids::{ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, UserId};
+use crate::ids::{AlertId, ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, UserId};
+use crate::monitoring::{Alert, AlertFilter, AlertKind, AlertNotice, Observation, Severity};
 use crate::org::Organization;
 use crate::page::{Page, PageRequest, Partial};
 use crate::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
@@ -242,6 +243,50 @@ pub trait TelemetryStore: Send + Sync {
         now: DateTime<Utc>,
         retention: chrono::Duration,
     ) -> Result<(), StoreError>;
+}
+
+/// Alerts, on their drone's shard (DESIGN §8).
+#[async_trait]
+pub trait AlertRepository: Send + Sync {
+    /// Records what the monitor observed, in order: `Raised` opens an alert (or, when one
+    /// of that drone and kind is unresolved, counts a repeat on it), `Updated` changes its
+    /// severity and detail, `Resolved` closes it as resolved by the system. Returns what
+    /// changed; an observation that changes nothing (closing an alert a person already
+    /// resolved) returns nothing. Observations of a shard that is down fail together.
+    async fn record_observations(
+        &self,
+        observations: &[Observation],
+    ) -> Result<Vec<AlertNotice>, StoreError>;
+    /// Moves `last_seen` of the drones' unresolved alerts of these kinds forward.
+    async fn touch_alerts(
+        &self,
+        seen: &[(DroneId, AlertKind, DateTime<Utc>)],
+    ) -> Result<(), StoreError>;
+    /// What the monitor rebuilds a drone's state from: the unresolved alerts and the latest
+    /// point of each of these drones.
+    async fn monitor_state(
+        &self,
+        drones: &[DroneId],
+    ) -> Result<(Vec<Alert>, Vec<TelemetryPoint>), StoreError>;
+    /// The latest point of every drone (of any organisation) that reported since `since`,
+    /// from the shards that answered.
+    async fn reported_since(&self, since: DateTime<Utc>)
+        -> Result<Vec<TelemetryPoint>, StoreError>;
+    async fn get_alert(&self, org: OrgId, id: AlertId) -> Result<Option<Alert>, StoreError>;
+    /// Newest first; `page.after` continues after the last (oldest) alert of a page.
+    async fn list_alerts(
+        &self,
+        org: OrgId,
+        filter: &AlertFilter,
+        page: PageRequest,
+    ) -> Result<Page<Alert>, StoreError>;
+    /// Stores a person's change when the alert is still at `expected_version`.
+    async fn update_alert(&self, alert: Alert, expected_version: i64) -> Result<Alert, StoreError>;
+    /// Unresolved alerts by severity, over the shards that answered.
+    async fn count_unresolved_alerts(
+        &self,
+        org: OrgId,
+    ) -> Result<Partial<Vec<(Severity, u64)>>, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

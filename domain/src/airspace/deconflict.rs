@@ -28,6 +28,8 @@ pub struct PlanVolume {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub path: Vec<Position>,
+    /// The plan carries an authorisation for restricted fences.
+    pub authorized: bool,
 }
 
 /// Where and when two plans' volumes meet.
@@ -58,6 +60,7 @@ impl PlanVolume {
             start: plan.planned_start,
             end: plan.planned_end,
             path: plan.waypoints.iter().map(|w| w.position).collect(),
+            authorized: plan.authorization_ref.is_some(),
         }
     }
 

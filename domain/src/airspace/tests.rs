@@ -408,6 +408,7 @@ fn volume(drone: DroneId, path: &[(f64, f64, f64)], start: &str, end: &str) -> P
         start: t(start),
         end: t(end),
         path: waypoints(path).iter().map(|w| w.position).collect(),
+        authorized: false,
     }
 }
 

@@ -15,11 +15,16 @@
 //! - A drone inside a fence leaves it only once `geofence_hysteresis_m` outside, so one on
 //!   the boundary does not flap.
 
+mod alert;
 mod state;
 #[cfg(test)]
 mod tests;
 mod timers;
 
+pub use alert::{
+    parse_note, Alert, AlertAction, AlertFilter, AlertNotice, AlertPoint, AlertState, NoticeChange,
+    Observation, Resolver, StateFilter, NOTE_MAX_LEN,
+};
 pub use state::{Judged, Monitor, PlanCorridor};
 pub use timers::Deadlines;
 
@@ -30,12 +35,16 @@ use crate::settings::InvalidSetting;
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorRules {
+    /// Whether points are judged at all (off: no alerts; for comparisons).
+    pub enabled: bool,
     pub geofence_hysteresis_m: f64,
     pub excursion_grace_s: f64,
     pub battery_warn_pct: f64,
     pub battery_critical_pct: f64,
     pub link_timeout_s: f64,
     pub frozen_after_s: f64,
+    /// A point that arrives this long after its timestamp is flagged `late` live.
+    pub stale_after_s: f64,
     /// A drone is flying above this ground speed…
     pub flying_speed_mps: f64,
     /// …or above this height over its take-off point.
@@ -45,12 +54,14 @@ pub struct MonitorRules {
 impl Default for MonitorRules {
     fn default() -> Self {
         Self {
+            enabled: true,
             geofence_hysteresis_m: 10.0,
             excursion_grace_s: 3.0,
             battery_warn_pct: 30.0,
             battery_critical_pct: 15.0,
             link_timeout_s: 5.0,
             frozen_after_s: 30.0,
+            stale_after_s: 10.0,
             flying_speed_mps: 1.0,
             flying_alt_m: 2.0,
         }
@@ -64,6 +75,7 @@ impl MonitorRules {
             ("geofence_hysteresis_m", self.geofence_hysteresis_m),
             ("excursion_grace_s", self.excursion_grace_s),
             ("frozen_after_s", self.frozen_after_s),
+            ("stale_after_s", self.stale_after_s),
             ("flying_speed_mps", self.flying_speed_mps),
             ("flying_alt_m", self.flying_alt_m),
         ] {
@@ -89,28 +101,52 @@ impl MonitorRules {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    GeofenceBreach,
-    OffCorridor,
-    AltitudeDeviation,
-    UnplannedFlight,
-    BatteryLow,
-    LinkLost,
-    TelemetryFrozen,
+/// Names for the enums of alerts, as stored and as clients send them.
+macro_rules! named {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+    };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
+named!(AlertKind {
+    GeofenceBreach => "geofence_breach",
+    OffCorridor => "off_corridor",
+    AltitudeDeviation => "altitude_deviation",
+    UnplannedFlight => "unplanned_flight",
+    BatteryLow => "battery_low",
+    LinkLost => "link_lost",
+    TelemetryFrozen => "telemetry_frozen",
+});
+
+named!(Severity {
+    Info => "info",
+    Warning => "warning",
+    Critical => "critical",
+});
 
 /// What the monitor found out about one alert.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlertEvent {
     pub drone_id: DroneId,
     pub kind: AlertKind,
@@ -121,7 +157,7 @@ pub struct AlertEvent {
     pub detail: Detail,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     Raised,
@@ -131,7 +167,7 @@ pub enum Change {
 }
 
 /// What an alert is about.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Detail {
     Geofence {

@@ -37,6 +37,9 @@ pub struct Judged {
 #[derive(Debug, Clone, Default)]
 struct DroneState {
     newest: Option<DateTime<Utc>>,
+    /// When the newest point arrived (the link deadline counts from it, not from the
+    /// drone's clock).
+    arrived: Option<DateTime<Utc>>,
     open: BTreeMap<AlertKind, Severity>,
     /// Fences the drone is in, by hysteresis: entered when inside, left only beyond it.
     inside: BTreeMap<GeofenceId, String>,
@@ -79,15 +82,71 @@ impl Monitor {
         self.deadlines.next()
     }
 
-    /// Judges one accepted point of the drone, given the organisation's airspace and the
-    /// drone's active plan (if any). Points of one drone must come in the order written.
+    /// Whether the drone has an alert of `kind` open here.
+    pub fn is_open(&self, drone: DroneId, kind: AlertKind) -> bool {
+        self.drones
+            .get(&drone)
+            .is_some_and(|d| d.open.contains_key(&kind))
+    }
+
+    /// Whether the drone has state here (else [`Self::restore`] it first).
+    pub fn knows(&self, drone: DroneId) -> bool {
+        self.drones.contains_key(&drone)
+    }
+
+    /// Rebuilds a drone's state after a start or a rebalance: its unresolved alerts and its
+    /// newest stored point. A drone that was flying gets a link deadline counted from `now`,
+    /// so one that went silent while nobody watched is declared lost one timeout later.
+    pub fn restore(
+        &mut self,
+        drone: DroneId,
+        open: impl IntoIterator<Item = (AlertKind, Severity)>,
+        newest: Option<&TelemetryPoint>,
+        now: DateTime<Utc>,
+    ) {
+        let timeout = self.link_timeout(drone);
+        let state = self.drones.entry(drone).or_default();
+        state.open.extend(open);
+        if let Some(p) = newest {
+            state.newest = state.newest.max(Some(p.ts));
+            state.arrived = state.arrived.or(Some(now));
+            let flying =
+                p.speed_mps > self.rules.flying_speed_mps || p.alt_m > self.rules.flying_alt_m;
+            if flying && !state.open.contains_key(&AlertKind::LinkLost) {
+                self.deadlines.set(drone, now + seconds(timeout));
+            }
+        }
+    }
+
+    fn link_timeout(&self, drone: DroneId) -> f64 {
+        self.link_timeouts
+            .get(&drone)
+            .copied()
+            .unwrap_or(self.rules.link_timeout_s)
+    }
+
+    /// [`Self::observe_at`] for a point that arrived at its own timestamp (tests, replays).
     pub fn observe(
         &mut self,
         point: &TelemetryPoint,
         airspace: &AirspaceIndex,
         plan: Option<&PlanCorridor>,
     ) -> Judged {
+        self.observe_at(point, airspace, plan, point.ts)
+    }
+
+    /// Judges one accepted point of the drone, given the organisation's airspace and the
+    /// drone's active plan (if any), at `arrived` (when it reached this process). Points of
+    /// one drone must come in the order written.
+    pub fn observe_at(
+        &mut self,
+        point: &TelemetryPoint,
+        airspace: &AirspaceIndex,
+        plan: Option<&PlanCorridor>,
+        arrived: DateTime<Utc>,
+    ) -> Judged {
         let rules = self.rules;
+        let timeout = self.link_timeout(point.drone_id);
         let state = self.drones.entry(point.drone_id).or_default();
         let late = state.newest.is_some_and(|newest| point.ts < newest);
         let authorized = plan.is_some_and(|p| p.authorized);
@@ -120,6 +179,7 @@ impl Monitor {
             };
         }
         state.newest = Some(point.ts);
+        state.arrived = Some(arrived);
         let mut events = Vec::new();
         let drone = point.drone_id;
         let mut emit = |state: &mut DroneState, kind, severity: Option<Severity>, at, detail| {
@@ -132,15 +192,7 @@ impl Monitor {
         // send the next one before its deadline.
         emit(state, AlertKind::LinkLost, None, point.ts, Detail::None);
         if flying || plan.is_some() {
-            let timeout = self
-                .link_timeouts
-                .get(&drone)
-                .copied()
-                .unwrap_or(rules.link_timeout_s);
-            self.deadlines.set(
-                drone,
-                point.ts + Duration::milliseconds((timeout * 1e3) as i64),
-            );
+            self.deadlines.set(drone, arrived + seconds(timeout));
         } else {
             self.deadlines.cancel(drone);
         }
@@ -264,7 +316,7 @@ impl Monitor {
                 continue;
             };
             let silent_s = state
-                .newest
+                .arrived
                 .map_or(0.0, |t| (now - t).num_milliseconds() as f64 / 1e3);
             let at = state.newest.unwrap_or(now);
             if let Some(event) = transition(
@@ -280,6 +332,10 @@ impl Monitor {
         }
         events
     }
+}
+
+fn seconds(s: f64) -> Duration {
+    Duration::milliseconds((s * 1e3) as i64)
 }
 
 /// Opens, changes or closes one alert kind of one drone; `None` when nothing changed.

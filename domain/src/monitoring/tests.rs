@@ -333,3 +333,49 @@ fn rules_are_checked() {
     };
     assert_eq!(bad.check().unwrap_err().setting, "battery_warn_pct");
 }
+
+#[test]
+fn the_link_deadline_counts_from_arrival_not_from_the_drones_clock() {
+    let mut monitor = Monitor::new(MonitorRules::default());
+    let airspace = empty();
+    let drone = DroneId::new();
+    // A drone whose clock runs 3 s behind: its point arrives at 3 s.
+    monitor.observe_at(&point(drone, 0.0, 47.2, 8.45), &airspace, None, at(3.0));
+    assert_eq!(monitor.next_deadline(), Some(at(8.0)));
+    assert!(monitor.expire(at(7.9)).is_empty());
+    let lost = monitor.expire(at(8.0));
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0].detail, Detail::Link { silent_s: 5.0 });
+}
+
+#[test]
+fn a_restored_drone_keeps_its_open_alerts_and_a_flying_one_gets_a_deadline() {
+    let mut monitor = Monitor::new(MonitorRules::default());
+    let airspace = empty();
+    let (flying, parked) = (DroneId::new(), DroneId::new());
+    let last = point(flying, 0.0, 47.2, 8.45);
+    let mut ground = point(parked, 0.0, 47.2, 8.45);
+    ground.alt_m = 0.0;
+    ground.speed_mps = 0.0;
+    monitor.restore(
+        flying,
+        [(AlertKind::BatteryLow, Severity::Warning)],
+        Some(&last),
+        at(100.0),
+    );
+    monitor.restore(parked, [], Some(&ground), at(100.0));
+    assert!(monitor.knows(flying) && monitor.knows(parked));
+    assert!(monitor.is_open(flying, AlertKind::BatteryLow));
+    // Restored at 100 s: lost at 105 s, the parked drone never.
+    let lost = monitor.expire(at(105.0));
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0].drone_id, flying);
+    // The restored battery alert is not raised again, and resolves when the battery is fine.
+    let mut charged = point(flying, 101.0, 47.2, 8.45);
+    charged.battery_pct = 90.0;
+    let next = monitor.observe(&charged, &airspace, None);
+    assert!(kinds(&next).contains(&(AlertKind::BatteryLow, Change::Resolved)));
+    // A point older than the restored latest is late: it changes nothing.
+    let old = monitor.observe(&point(parked, -10.0, 47.2, 8.45), &airspace, None);
+    assert!(old.late && old.events.is_empty());
+}

@@ -7,11 +7,15 @@
 //!
 //! Delivery is at most once: batches published while a subscriber is reconnecting are not
 //! replayed (a live view moves on; history is in the database).
+//!
+//! Alert changes travel the same way on `{prefix}alerts:{org_id}`, one JSON
+//! [`AlertNotice`] per message, into each hub's replay buffer and its streams.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use deadpool_redis::redis::{pipe, Msg};
+use domain::monitoring::AlertNotice;
 use domain::telemetry::TelemetryPoint;
 use domain::OrgId;
 use tokio::task::JoinHandle;
@@ -75,18 +79,73 @@ impl LiveBridge {
         let _ = self.redis.query_pipe::<()>("live_publish", p).await;
     }
 
-    /// Starts the one subscriber task of this process. It runs until aborted, reconnecting
-    /// whenever the connection is lost (see [`subscribe_forever`]).
+    /// Publishes alert changes to every replica (this one included), in one round trip.
+    /// Best effort, like positions: the alerts themselves are stored on their shards.
+    pub async fn publish_alerts(&self, notices: &[Arc<AlertNotice>]) {
+        if notices.is_empty() {
+            return;
+        }
+        let mut p = pipe();
+        for notice in notices {
+            match serde_json::to_vec(notice.as_ref()) {
+                Ok(payload) => {
+                    p.cmd("PUBLISH")
+                        .arg(
+                            self.redis
+                                .key(format_args!("alerts:{}", notice.alert.org_id)),
+                        )
+                        .arg(payload)
+                        .ignore();
+                }
+                Err(e) => self
+                    .redis
+                    .log()
+                    .failed("alerts_encode", &RedisError::decode(e)),
+            }
+        }
+        let _ = self.redis.query_pipe::<()>("alerts_publish", p).await;
+    }
+
+    /// Starts the subscriber tasks of this process (positions and alerts). They run until
+    /// aborted, reconnecting whenever the connection is lost (see [`subscribe_forever`]).
     pub fn start_subscriber(&self) -> JoinHandle<()> {
         let (redis, hub) = (self.redis.clone(), self.hub.clone());
+        let alerts = tokio::spawn(subscribe_forever(
+            redis.clone(),
+            redis.key(format_args!("alerts:*")),
+            "alerts_subscribe",
+            || {},
+            {
+                let (redis, hub) = (redis.clone(), hub.clone());
+                move |msg| deliver_alert(&redis, &hub, msg)
+            },
+        ));
         let pattern = redis.key(format_args!("live:*"));
-        tokio::spawn(subscribe_forever(
+        let positions = subscribe_forever(
             redis.clone(),
             pattern,
             "live_subscribe",
             || {},
             move |msg| deliver(&redis, &hub, msg),
-        ))
+        );
+        tokio::spawn(async move {
+            // Aborting this task ends both subscriptions.
+            struct AbortOnDrop(JoinHandle<()>);
+            impl Drop for AbortOnDrop {
+                fn drop(&mut self) {
+                    self.0.abort();
+                }
+            }
+            let _alerts = AbortOnDrop(alerts);
+            positions.await;
+        })
+    }
+}
+
+fn deliver_alert(redis: &Redis, hub: &LiveHub, msg: &Msg) {
+    match serde_json::from_slice::<AlertNotice>(msg.get_payload_bytes()) {
+        Ok(notice) => hub.publish_alert(Arc::new(notice)),
+        Err(e) => redis.log().failed("alerts_decode", &RedisError::decode(e)),
     }
 }
 

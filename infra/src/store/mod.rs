@@ -22,6 +22,7 @@ use sea_orm::{
     DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Statement,
 };
 
+mod alerts;
 mod api_keys;
 mod drones;
 mod entities;

@@ -35,6 +35,8 @@ mod read;
 mod sql;
 mod write;
 
+pub(crate) use read::{latest_of, latest_since};
+
 pub use durable::{write_durably, write_durably_reporting, WriteObserver};
 pub use postgres::copy_points;
 use read::Direction;

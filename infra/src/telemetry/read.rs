@@ -206,3 +206,46 @@ pub(super) async fn count_reporting_since(
     };
     Ok(u64::try_from(n).unwrap_or(0))
 }
+
+/// The latest state of these drones on one shard, whatever their organisation (the
+/// monitor rebuilding its state).
+pub(crate) async fn latest_of(
+    conn: &DatabaseConnection,
+    drones: &[DroneId],
+) -> Result<Vec<TelemetryPoint>, DbErr> {
+    if drones.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dialect = Dialect::of(conn)?;
+    let mut q = Query::new(dialect, "SELECT ");
+    q.sql(COLUMNS).sql(" FROM drone_latest WHERE drone_id IN (");
+    for (i, drone) in drones.iter().enumerate() {
+        if i > 0 {
+            q.sql(", ");
+        }
+        q.bind(drone.as_uuid());
+    }
+    q.sql(")");
+    conn.query_all(q.build())
+        .await?
+        .iter()
+        .map(|row| point_from_row(dialect, row))
+        .collect()
+}
+
+/// Every drone on one shard that reported at or after `since`, whatever its organisation.
+pub(crate) async fn latest_since(
+    conn: &DatabaseConnection,
+    since: DateTime<Utc>,
+) -> Result<Vec<TelemetryPoint>, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let mut q = Query::new(dialect, "SELECT ");
+    q.sql(COLUMNS)
+        .sql(" FROM drone_latest WHERE ts >= ")
+        .bind_ts(since);
+    conn.query_all(q.build())
+        .await?
+        .iter()
+        .map(|row| point_from_row(dialect, row))
+        .collect()
+}

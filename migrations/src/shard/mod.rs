@@ -1,5 +1,5 @@
 //! The schema of every shard database: drones and the rows that live beside their drone
-//! (flight plans, telemetry and each drone's latest state).
+//! (flight plans, telemetry, each drone's latest state and its alerts).
 
 use sea_orm_migration::prelude::*;
 
@@ -9,6 +9,7 @@ mod m20261123_000103_create_telemetry;
 mod m20261123_000104_create_drone_latest;
 mod m20261201_000105_add_rejection_reason_to_flight_plans;
 mod m20261202_000106_add_airspace_to_flight_plans;
+mod m20261202_000107_create_alerts;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000104_create_drone_latest::Migration),
             Box::new(m20261201_000105_add_rejection_reason_to_flight_plans::Migration),
             Box::new(m20261202_000106_add_airspace_to_flight_plans::Migration),
+            Box::new(m20261202_000107_create_alerts::Migration),
         ]
     }
 

@@ -2,6 +2,7 @@
 //! change its entity here in the same commit. They stay inside `infra`; the repositories
 //! convert them to and from `domain` types.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod drone_serials;
 pub mod drones;
