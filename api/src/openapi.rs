@@ -9,15 +9,15 @@ use utoipa::{Modify, OpenApi};
 use crate::dto::{Problem, ProblemField};
 use crate::error::Code;
 use crate::routes::{
-    api_keys, auth, drones, fleet, flight_plans, geofences, health, live, organization, telemetry,
-    users,
+    alerts, api_keys, auth, drones, fleet, flight_plans, geofences, health, live, organization,
+    telemetry, users,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "NimbusFleet API",
-        description = "Drone fleet management: drones, flight plans, users, device keys, live telemetry.\n\n\
+        description = "Drone fleet management: drones, flight plans, users, device keys, live telemetry, airspace and alerts.\n\n\
             Every authenticated answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` \
             (the organisation's plan: Free 10 req/s burst 50, Standard 100/500, Professional 500/2000); \
             past the limit the answer is `429` with `Retry-After`. POSTs accept an `Idempotency-Key` header: \
@@ -44,6 +44,7 @@ use crate::routes::{
         telemetry::ingest_telemetry, telemetry::latest_telemetry, telemetry::telemetry_history,
         telemetry::export_telemetry,
         fleet::fleet_positions, fleet::fleet_summary, live::live, live::live_ticket,
+        alerts::list_alerts, alerts::get_alert, alerts::acknowledge_alert, alerts::resolve_alert,
     ),
     components(schemas(Problem, ProblemField, Code)),
     modifiers(&Security, &CommonProblems),
@@ -57,6 +58,7 @@ use crate::routes::{
         (name = "geofences", description = "Airspace restrictions: prohibited, restricted and advisory zones with altitude bands and schedules"),
         (name = "telemetry", description = "Batch ingest and each drone's history"),
         (name = "fleet", description = "The whole fleet: positions, summary, live stream"),
+        (name = "alerts", description = "What the conformance monitor raised on live telemetry: geofence breaches, corridor and altitude deviations, unplanned flights, low battery, lost links, frozen sensors"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]

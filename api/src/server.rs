@@ -36,6 +36,7 @@ pub fn api(
         geofences: web::Data::new(services.geofences),
         telemetry_service: web::Data::new(services.telemetry),
         fleet: web::Data::new(services.fleet),
+        alerts: web::Data::new(services.alerts),
         rate_limits: web::Data::new(rate_limits),
         telemetry: web::Data::new(state.telemetry.clone()),
         limits: web::Data::new(state.limits.clone()),
@@ -109,6 +110,7 @@ struct AppData {
     geofences: web::Data<crate::services::GeofenceService>,
     telemetry_service: web::Data<crate::services::TelemetryService>,
     fleet: web::Data<crate::services::FleetService>,
+    alerts: web::Data<crate::services::AlertService>,
     rate_limits: web::Data<RateLimits>,
     telemetry: web::Data<crate::state::Telemetry>,
     limits: web::Data<crate::state::Limits>,
@@ -127,6 +129,7 @@ impl AppData {
             .app_data(self.geofences.clone())
             .app_data(self.telemetry_service.clone())
             .app_data(self.fleet.clone())
+            .app_data(self.alerts.clone())
             .app_data(self.rate_limits.clone())
             .app_data(self.telemetry.clone())
             .app_data(self.limits.clone())

@@ -245,6 +245,9 @@ pub struct LiveSettings {
     pub max_streams_per_principal: usize,
     /// Live streams one organisation may hold open at once, per replica.
     pub max_streams_per_org: usize,
+    /// How long alert events are kept for clients that reconnect with `Last-Event-ID`.
+    #[serde(rename = "replay_window_s", with = "seconds")]
+    pub replay_window: Duration,
 }
 
 /// The highest `live.max_hz` accepted.

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use domain::airspace::AirspaceRules;
 use domain::flight_plan::PlanRules;
+use domain::monitoring::MonitorRules;
 use domain::platform::{AirspaceFeed, Cache, IdempotencyStore, RateLimiter, SessionStore};
 use domain::ports::{
-    ApiKeyRepository, DroneRepository, FlightPlanRepository, GeofenceRepository, HealthCheck,
-    OrgRepository, TelemetryBus, TelemetryStore, UserRepository,
+    AlertRepository, ApiKeyRepository, DroneRepository, FlightPlanRepository, GeofenceRepository,
+    HealthCheck, OrgRepository, TelemetryBus, TelemetryStore, UserRepository,
 };
 use domain::telemetry::TelemetryRules;
-use infra::live::LiveHub;
+use infra::live::{LiveHub, LivePublisher};
 use infra::pipeline::{DroneDirectory, RecentCounter};
 
 use crate::auth::JwtKeys;
@@ -23,6 +24,8 @@ use crate::metrics::{Metrics, Snapshot};
 
 pub struct AppState {
     pub repos: Repos,
+    /// The airspace indexes, shared with the monitor when this process writes telemetry.
+    pub airspace: crate::services::AirspaceService,
     pub telemetry: Telemetry,
     pub auth: Auth,
     pub limits: Limits,
@@ -38,6 +41,7 @@ pub struct Repos {
     pub api_keys: Arc<dyn ApiKeyRepository>,
     pub plans: Arc<dyn FlightPlanRepository>,
     pub geofences: Arc<dyn GeofenceRepository>,
+    pub alerts: Arc<dyn AlertRepository>,
     pub cache: Arc<dyn Cache>,
     /// Tells the other replicas' airspace indexes what changed.
     pub airspace_feed: Arc<dyn AirspaceFeed>,
@@ -53,6 +57,7 @@ pub trait Storage:
     + ApiKeyRepository
     + FlightPlanRepository
     + GeofenceRepository
+    + AlertRepository
 {
 }
 
@@ -63,6 +68,7 @@ impl<T> Storage for T where
         + ApiKeyRepository
         + FlightPlanRepository
         + GeofenceRepository
+        + AlertRepository
 {
 }
 
@@ -80,7 +86,8 @@ impl Repos {
             drones: storage.clone(),
             api_keys: storage.clone(),
             plans: storage.clone(),
-            geofences: storage,
+            geofences: storage.clone(),
+            alerts: storage,
             cache,
             cache_layer,
             airspace_feed,
@@ -95,6 +102,8 @@ pub struct Telemetry {
     pub bus: Arc<dyn TelemetryBus>,
     /// What `/live` streams subscribe to.
     pub live: LiveHub,
+    /// Where alert changes people make go, to reach every replica's streams.
+    pub publisher: Arc<dyn LivePublisher>,
     pub directory: DroneDirectory,
     pub recent_points: Arc<RecentCounter>,
 }
@@ -116,6 +125,7 @@ pub struct Limits {
     pub plan_rules: PlanRules,
     pub airspace_rules: AirspaceRules,
     pub telemetry_rules: TelemetryRules,
+    pub monitor_rules: MonitorRules,
     pub max_batch_points: usize,
     pub live_max_hz: f64,
     /// Open live streams, bounded per principal and per organisation.

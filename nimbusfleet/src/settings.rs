@@ -11,6 +11,7 @@ use api::logging::LogSettings;
 use api::settings::{AuthSettings, CacheSettings, LiveSettings, ServerSettings, TelemetrySettings};
 use domain::airspace::AirspaceRules;
 use domain::flight_plan::PlanRules;
+use domain::monitoring::MonitorRules;
 use domain::settings::InvalidSetting;
 use infra::kafka::{IngestSettings, KafkaSettings};
 use infra::pipeline::PipelineSettings;
@@ -29,6 +30,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub flight_plans: PlanRules,
     pub airspace: AirspaceRules,
+    pub monitoring: MonitorRules,
     pub telemetry: TelemetrySettings,
     pub pipeline: PipelineSettings,
     pub live: LiveSettings,
@@ -105,11 +107,12 @@ impl Settings {
     /// Checks what types alone cannot: each section, then the rules that span sections.
     /// The error names one setting.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let sections: [(&str, Result<(), InvalidSetting>); 13] = [
+        let sections: [(&str, Result<(), InvalidSetting>); 14] = [
             ("server", self.server.check()),
             ("auth", self.auth.check()),
             ("flight_plans", self.flight_plans.check()),
             ("airspace", self.airspace.check()),
+            ("monitoring", self.monitoring.check()),
             ("telemetry", self.telemetry.check()),
             (
                 "pipeline",

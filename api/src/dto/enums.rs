@@ -43,3 +43,34 @@ pub fn fence_kind() -> Object {
 pub fn datum() -> Object {
     string_enum([Datum::Agl, Datum::Amsl].map(Datum::as_str))
 }
+
+pub fn alert_kind() -> Object {
+    use domain::monitoring::AlertKind;
+    string_enum(AlertKind::ALL.iter().map(|k| k.as_str()))
+}
+
+pub fn severity() -> Object {
+    use domain::monitoring::Severity;
+    string_enum(Severity::ALL.iter().map(|s| s.as_str()))
+}
+
+pub fn alert_state() -> Object {
+    use domain::monitoring::AlertState;
+    string_enum(
+        [
+            AlertState::Open,
+            AlertState::Acknowledged,
+            AlertState::Resolved,
+        ]
+        .map(AlertState::as_str),
+    )
+}
+
+/// The states a list may ask for: one of them, or `active` (open or acknowledged).
+pub fn alert_state_filter() -> Object {
+    string_enum(["open", "acknowledged", "resolved", "active"])
+}
+
+pub fn alert_change() -> Object {
+    string_enum(["raised", "updated", "acknowledged", "resolved"])
+}

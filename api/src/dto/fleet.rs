@@ -25,7 +25,8 @@ pub struct PositionsResponse {
 #[schema(example = json!({
     "drones_total": 42, "drones_by_status": {"active": 37, "maintenance": 3, "grounded": 1, "retired": 1},
     "reporting_last_60s": 35, "active_flight_plans": 12, "points_last_minute": 2100,
-    "points_per_second": 35.2, "incomplete": false, "missing_shards": []
+    "points_per_second": 35.2, "open_alerts": {"info": 0, "warning": 2, "critical": 1},
+    "incomplete": false, "missing_shards": []
 }))]
 pub struct SummaryResponse {
     pub drones_total: u64,
@@ -39,6 +40,8 @@ pub struct SummaryResponse {
     /// Points accepted per second over the last 5 s by the replica that answers: the
     /// current ingest rate.
     pub points_per_second: f64,
+    /// Unresolved (open or acknowledged) alerts by severity, every severity included.
+    pub open_alerts: BTreeMap<String, u64>,
     /// True when a shard could not be counted: the counts lack its drones and plans.
     pub incomplete: bool,
     /// The shards that could not be counted.

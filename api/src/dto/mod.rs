@@ -3,6 +3,7 @@
 //! instead of copies of their own. Each converts into domain types at the handler edge.
 
 mod airspace;
+mod alerts;
 mod api_keys;
 mod auth;
 mod drones;
@@ -15,6 +16,7 @@ mod telemetry;
 mod users;
 
 pub use airspace::*;
+pub use alerts::*;
 pub use api_keys::*;
 pub use auth::*;
 pub use drones::*;

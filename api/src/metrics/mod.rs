@@ -3,6 +3,9 @@
 //! Gauges that mirror other state are refreshed at scrape time.
 
 mod kafka;
+mod monitoring;
+
+pub use monitoring::{MonitoringMetrics, WEBHOOK_OUTCOMES};
 
 use std::time::Instant;
 
@@ -40,6 +43,7 @@ pub struct Metrics {
     redis_latency: HistogramVec,
     dependency_up: IntGaugeVec,
     kafka: kafka::KafkaMetrics,
+    pub monitoring: monitoring::MonitoringMetrics,
 }
 
 impl Metrics {
@@ -195,6 +199,7 @@ impl Metrics {
         registry.register(Box::new(live_subscribers.clone()))?;
         registry.register(Box::new(live_latency.clone()))?;
         let kafka = kafka::KafkaMetrics::new(&registry)?;
+        let monitoring = monitoring::MonitoringMetrics::new(&registry)?;
         Ok(Self {
             registry,
             requests,
@@ -217,6 +222,7 @@ impl Metrics {
             redis_latency,
             dependency_up,
             kafka,
+            monitoring,
         })
     }
 

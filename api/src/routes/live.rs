@@ -3,10 +3,18 @@
 //!
 //! Events: `ready` once subscribed; `positions` with the newest point of each drone that
 //! moved since the last event, at most `max_hz` times a second (updates are coalesced per
-//! drone, the newest wins); a `: heartbeat` comment every 15 s; `logout` when the caller's
-//! session ends (then the stream closes); `error` with `slow_consumer` when the client
-//! fell more than `live.buffer_batches` behind (then the stream closes — slow
+//! drone, the newest wins; a point that arrived more than `monitoring.stale_after_s` after
+//! its timestamp carries `"late": true`); `alert` when an alert of the organisation is
+//! raised, updated, acknowledged or resolved (`alerts=false` leaves them out,
+//! `min_severity` filters them); a `: heartbeat` comment every 15 s; `logout` when the
+//! caller's session ends (then the stream closes); `error` with `slow_consumer` when the
+//! client fell more than `live.buffer_batches` behind (then the stream closes — slow
 //! clients are dropped, their backlog is not kept).
+//!
+//! Every event carries an `id:`: the id of the last alert event the stream sent (`0`
+//! before the first). A client that reconnects with `Last-Event-ID` (browsers' `EventSource`
+//! does it by itself) is first sent the alert events it missed, as far back as
+//! `live.replay_window_s`; positions need no replay, the next one supersedes them.
 //!
 //! Each stream runs as a task of its own that checks the session every second whether or
 //! not the client reads, so a revoked session stops the stream even when nobody is
@@ -21,6 +29,7 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
+use domain::monitoring::{AlertNotice, Severity};
 use domain::telemetry::{BBox, TelemetryPoint};
 use domain::user::Role;
 use domain::{DroneId, OrgId, SessionId};
@@ -31,7 +40,7 @@ use utoipa::IntoParams;
 
 use super::fleet::parse_bbox;
 use crate::auth::{admit, authenticate, bearer, Principal};
-use crate::dto::{LiveEvent, LiveTicket, PointDto, Problem};
+use crate::dto::{AlertEventDto, LiveEvent, LiveTicket, PointDto, Problem};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::services::AuthService;
@@ -50,6 +59,9 @@ const MIN_HZ: f64 = 0.1;
 /// Events a stream's task may have ready before the client takes them; beyond it the
 /// task keeps coalescing positions instead of queueing more.
 const READY_EVENTS: usize = 4;
+/// Alert events a stream holds for a client that is not reading; beyond it the client is
+/// dropped as a slow consumer (alerts are not coalesced).
+const HELD_ALERTS: usize = 1_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -66,6 +78,15 @@ pub struct LiveQuery {
     pub ticket: Option<String>,
     /// No longer accepted (a token in a URL ends up in logs and histories): use `ticket`.
     pub access_token: Option<String>,
+    /// Whether `alert` events are sent (default true).
+    pub alerts: Option<bool>,
+    /// The id of the last event received, as the `Last-Event-ID` header carries it: for
+    /// clients that open a new stream (a new ticket) rather than letting `EventSource`
+    /// reconnect. The header wins when both are sent.
+    pub last_event_id: Option<String>,
+    /// Only alert events of this severity or a higher one (default `info`: all).
+    #[param(schema_with = crate::dto::enums::severity)]
+    pub min_severity: Option<Severity>,
 }
 
 struct Filter {
@@ -84,6 +105,17 @@ impl Filter {
 
 struct Live {
     rx: broadcast::Receiver<Arc<[TelemetryPoint]>>,
+    /// `None` when the client asked for no alerts.
+    alerts: Option<broadcast::Receiver<Arc<AlertNotice>>>,
+    min_severity: Severity,
+    /// Missed alert events to send first (a reconnect with `Last-Event-ID`), then alert
+    /// events the client has not taken yet.
+    held: std::collections::VecDeque<Arc<AlertNotice>>,
+    /// Ids of the replayed events, not to be sent twice when they also arrive live.
+    replayed: HashSet<uuid::Uuid>,
+    /// The id of the last alert event sent: every event carries it.
+    last_id: String,
+    stale_after: chrono::Duration,
     filter: Filter,
     pending: HashMap<DroneId, TelemetryPoint>,
     tick: tokio::time::Interval,
@@ -98,21 +130,43 @@ struct Live {
     _slot: StreamSlot,
 }
 
-fn event(name: &str, data: &serde_json::Value) -> Bytes {
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+fn event(id: &str, name: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("id: {id}\nevent: {name}\ndata: {data}\n\n"))
+}
+
+/// A point as `/live` sends it: flagged when it arrived late.
+#[derive(serde::Serialize)]
+struct LivePoint {
+    #[serde(flatten)]
+    point: PointDto,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    late: bool,
 }
 
 /// A `positions` event, serialised straight from the points: the largest and most frequent
 /// event, so no intermediate `serde_json::Value` tree is built for it.
-fn positions_event(positions: &[PointDto]) -> Bytes {
+fn positions_event(id: &str, positions: &[LivePoint]) -> Bytes {
     #[derive(serde::Serialize)]
     struct Positions<'a> {
-        positions: &'a [PointDto],
+        positions: &'a [LivePoint],
     }
-    let mut out = Vec::with_capacity(32 + positions.len() * 160);
-    out.extend_from_slice(b"event: positions\ndata: ");
+    let mut out = Vec::with_capacity(48 + positions.len() * 160);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\nevent: positions\ndata: ");
     // Serialising plain data into memory cannot fail.
     let _ = serde_json::to_writer(&mut out, &Positions { positions });
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// An `alert` event; its id is the alert change's.
+fn alert_event(notice: &AlertNotice) -> Bytes {
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(notice.event_id.to_string().as_bytes());
+    out.extend_from_slice(b"\nevent: alert\ndata: ");
+    let _ = serde_json::to_writer(&mut out, &AlertEventDto::from(notice));
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }
@@ -122,19 +176,26 @@ impl Live {
     async fn run(mut self) {
         if self
             .out
-            .send(event("ready", &serde_json::json!({"status": "subscribed"})))
+            .send(event(
+                &self.last_id,
+                "ready",
+                &serde_json::json!({"status": "subscribed"}),
+            ))
             .await
             .is_err()
         {
             return;
         }
         loop {
+            if !self.flush_alerts() {
+                return;
+            }
             tokio::select! {
                 _ = self.session_check.tick() => {
                     if !self.auth.session_alive(self.session).await {
                         // Best effort: a client that reads nothing will not see it, but
                         // gets nothing more either.
-                        let _ = self.out.try_send(event("logout", &serde_json::json!({"reason": "session ended"})));
+                        let _ = self.out.try_send(event(&self.last_id, "logout", &serde_json::json!({"reason": "session ended"})));
                         return;
                     }
                 }
@@ -168,13 +229,54 @@ impl Live {
                     }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::info!(missed, "dropping a live client that fell behind");
-                        let _ = self.out.try_send(event("error", &serde_json::json!({"code": "slow_consumer", "message": "the client fell behind and was disconnected; reconnect"})));
+                        self.slow_consumer();
                         return;
                     }
                     Err(RecvError::Closed) => return,
                 },
+                received = next_alert(&mut self.alerts) => match received {
+                    Ok(notice) => {
+                        let wanted = notice.alert.org_id == self.filter.org
+                            && notice.alert.severity >= self.min_severity
+                            && self.filter.drones.as_ref().is_none_or(|d| d.contains(&notice.alert.drone_id))
+                            && !self.replayed.remove(&notice.event_id);
+                        if wanted {
+                            if self.held.len() >= HELD_ALERTS {
+                                self.slow_consumer();
+                                return;
+                            }
+                            self.held.push_back(notice);
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::info!(missed, "dropping a live client that fell behind on alerts");
+                        self.slow_consumer();
+                        return;
+                    }
+                    Err(RecvError::Closed) => self.alerts = None,
+                },
             }
         }
+    }
+
+    fn slow_consumer(&self) {
+        let _ = self.out.try_send(event(&self.last_id, "error", &serde_json::json!({"code": "slow_consumer", "message": "the client fell behind and was disconnected; reconnect"})));
+    }
+
+    /// Hands held alert events to the client while it takes them; false when it is gone.
+    fn flush_alerts(&mut self) -> bool {
+        while let Some(notice) = self.held.front() {
+            match self.out.try_reserve() {
+                Ok(permit) => {
+                    permit.send(alert_event(notice));
+                    self.last_id = notice.event_id.to_string();
+                    self.held.pop_front();
+                }
+                Err(mpsc::error::TrySendError::Full(())) => return true,
+                Err(mpsc::error::TrySendError::Closed(())) => return false,
+            }
+        }
+        true
     }
 
     /// The pending positions as one event, newest per drone, in drone order.
@@ -186,9 +288,39 @@ impl Live {
             let lag = (now - p.ts).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
             self.metrics.live_latency.observe(lag);
         }
-        let positions: Vec<PointDto> = points.into_iter().map(Into::into).collect();
-        positions_event(&positions)
+        let positions: Vec<LivePoint> = points
+            .into_iter()
+            .map(|p| LivePoint {
+                late: now - p.ts > self.stale_after,
+                point: p.into(),
+            })
+            .collect();
+        positions_event(&self.last_id, &positions)
     }
+}
+
+/// The next alert change, or never when the stream takes none.
+async fn next_alert(
+    rx: &mut Option<broadcast::Receiver<Arc<AlertNotice>>>,
+) -> Result<Arc<AlertNotice>, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The `Last-Event-ID` a reconnecting client sent (the header, else `?last_event_id=`),
+/// when it is an alert event's id.
+fn last_event_id(req: &HttpRequest, query: &LiveQuery) -> Option<uuid::Uuid> {
+    let header = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok());
+    header
+        .or(query.last_event_id.as_deref())?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {
@@ -219,11 +351,12 @@ pub async fn live_ticket(
         }))
 }
 
-/// Live position updates of the caller's organisation as Server-Sent Events (see the
-/// module docs for the events). Authenticate with `Authorization: Bearer …` or, from a
+/// Live position updates and alert changes of the caller's organisation as Server-Sent
+/// Events; a reconnect with `Last-Event-ID` first receives the alert events it missed
+/// (within `live.replay_window_s`). Authenticate with `Authorization: Bearer …` or, from a
 /// browser's `EventSource`, with `?ticket=` from `POST /live/tickets`.
 #[utoipa::path(context_path = "/api/v1", tag = "fleet", security(("bearer" = [])), params(LiveQuery), responses(
-    (status = 200, description = "an event stream: `ready`, then `positions` (data: `{\"positions\": [Point…]}`), `: heartbeat` comments, and a last `logout` or `error` (`slow_consumer`)", content_type = "text/event-stream", body = LiveEvent),
+    (status = 200, description = "an event stream: `ready`, then `positions` (data: `{\"positions\": [Point…]}`, a point that arrived late has `\"late\": true`), `alert` (data: `{\"change\": \"raised\"|\"updated\"|\"acknowledged\"|\"resolved\", \"alert\": Alert}`), `: heartbeat` comments, and a last `logout` or `error` (`slow_consumer`); every event has an `id:`, and a reconnect with `Last-Event-ID` first receives the alert events missed", content_type = "text/event-stream", body = LiveEvent),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -294,8 +427,35 @@ pub async fn live(
             }
         })?;
     let (out, events) = mpsc::channel(READY_EVENTS);
+    let want_alerts = query.alerts.unwrap_or(true);
+    let min_severity = query.min_severity.unwrap_or(Severity::Info);
+    // Subscribed before the replay is read, so that nothing falls between the two.
+    let alerts = want_alerts.then(|| telemetry.live.subscribe_alerts());
+    let last = last_event_id(&req, &query);
+    let held: std::collections::VecDeque<Arc<AlertNotice>> = match last {
+        Some(last) if want_alerts => telemetry
+            .live
+            .alerts_after(user.org_id, last)
+            .into_iter()
+            .filter(|n| n.alert.severity >= min_severity)
+            .filter(|n| {
+                drones
+                    .as_ref()
+                    .is_none_or(|d| d.contains(&n.alert.drone_id))
+            })
+            .collect(),
+        _ => Default::default(),
+    };
     let live = Live {
         rx: telemetry.live.subscribe(),
+        alerts,
+        min_severity,
+        replayed: held.iter().map(|n| n.event_id).collect(),
+        held,
+        last_id: last.map_or_else(|| "0".to_owned(), |id| id.to_string()),
+        stale_after: chrono::Duration::milliseconds(
+            (limits.monitor_rules.stale_after_s * 1e3) as i64,
+        ),
         filter: Filter {
             org: user.org_id,
             drones,

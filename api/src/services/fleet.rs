@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use domain::drone::DroneStatus;
 use domain::flight_plan::FlightPlanState;
-use domain::ports::{DroneRepository, FlightPlanRepository, TelemetryStore};
+use domain::ports::{AlertRepository, DroneRepository, FlightPlanRepository, TelemetryStore};
 use domain::telemetry::{BBox, TelemetryPoint};
 use domain::OrgId;
 use infra::pipeline::RecentCounter;
@@ -37,6 +37,7 @@ pub struct FleetService {
     drones: Arc<dyn DroneRepository>,
     plans: Arc<dyn FlightPlanRepository>,
     store: Arc<dyn TelemetryStore>,
+    alerts: Arc<dyn AlertRepository>,
     recent_points: Arc<RecentCounter>,
     cache: CacheAside,
 }
@@ -47,6 +48,7 @@ impl FleetService {
             drones: state.repos.drones.clone(),
             plans: state.repos.plans.clone(),
             store: state.telemetry.store.clone(),
+            alerts: state.repos.alerts.clone(),
             recent_points: state.telemetry.recent_points.clone(),
             cache,
         }
@@ -63,7 +65,7 @@ impl FleetService {
     }
 
     /// Drones by status, drones reporting now and active flights (cached for half a
-    /// minute), with this replica's ingest rates as they are now.
+    /// minute), with this replica's ingest rates and the unresolved alerts as they are now.
     pub async fn summary(&self, org: OrgId) -> Result<SummaryResponse, ApiError> {
         let key = (Cached::FleetSummary, Cached::FleetSummary.key(org, ""));
         let cached = self
@@ -81,6 +83,12 @@ impl FleetService {
             Some(cached) => serde_json::from_slice(&cached.body).map_err(ApiError::internal)?,
             None => self.count(org).await?,
         };
+        // Alerts change by the second: counted on every read, never cached.
+        let alerts = self.alerts.count_unresolved_alerts(org).await?;
+        let mut missing_shards = counts.missing_shards;
+        missing_shards.extend(&alerts.missing_shards);
+        missing_shards.sort_unstable();
+        missing_shards.dedup();
         let now = Utc::now();
         Ok(SummaryResponse {
             drones_total: counts.drones_total,
@@ -89,8 +97,13 @@ impl FleetService {
             active_flight_plans: counts.active_flight_plans,
             points_last_minute: self.recent_points.last_minute(org, now),
             points_per_second: self.recent_points.per_second(org, now, RATE_WINDOW_S),
-            incomplete: !counts.missing_shards.is_empty(),
-            missing_shards: counts.missing_shards,
+            open_alerts: alerts
+                .value
+                .iter()
+                .map(|(severity, n)| (severity.as_str().to_owned(), *n))
+                .collect(),
+            incomplete: !missing_shards.is_empty(),
+            missing_shards,
         })
     }
 

@@ -4,23 +4,27 @@
 //! answer; no rule lives in a handler and none lives here.
 
 mod airspace;
+mod alerts;
 mod api_keys;
 mod auth;
 mod cache;
 mod drones;
 mod fleet;
 mod flight_plans;
+mod monitoring;
 mod passwords;
 mod telemetry;
 mod users;
 
 pub use airspace::{AirspaceService, GeofenceService};
+pub use alerts::AlertService;
 pub use api_keys::ApiKeyService;
 pub use auth::{AuthService, Token, MAX_ACCOUNTS_PER_EMAIL};
 pub use cache::{CacheAside, Cached, CachedBody, Loaded};
 pub use drones::DroneService;
 pub use fleet::FleetService;
 pub use flight_plans::FlightPlanService;
+pub use monitoring::{MonitorParts, MonitoringPublisher};
 pub use telemetry::{IngestOutcome, PointPage, TelemetryService};
 pub use users::{NewAccount, UserChange, UserService};
 
@@ -41,6 +45,7 @@ pub struct Services {
     pub geofences: GeofenceService,
     pub telemetry: TelemetryService,
     pub fleet: FleetService,
+    pub alerts: AlertService,
 }
 
 impl Services {
@@ -50,7 +55,7 @@ impl Services {
             state.repos.cache_layer,
             state.observability.metrics.cache_lookups.clone(),
         );
-        let airspace = AirspaceService::new(state);
+        let airspace = state.airspace.clone();
         Self {
             auth: AuthService::new(state),
             users: UserService::new(state),
@@ -60,6 +65,7 @@ impl Services {
             geofences: GeofenceService::new(airspace),
             telemetry: TelemetryService::new(state, cache.clone()),
             fleet: FleetService::new(state, cache),
+            alerts: AlertService::new(state),
         }
     }
 }

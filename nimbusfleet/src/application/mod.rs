@@ -10,11 +10,12 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use api::auth::JwtKeys;
 use api::metrics::{Metrics, Snapshot};
+use api::services::{AirspaceService, MonitorParts, MonitoringPublisher};
 use api::state::{AppState, Auth, Limits, Observability, Repos, Telemetry};
 use domain::ports::{HealthCheck, TelemetryStore};
 use infra::bus::{TelemetryPath, Writers};
 use infra::kafka::{IngestWorker, KafkaBus};
-use infra::live::LiveHub;
+use infra::live::{LiveHub, LivePublisher};
 use infra::pipeline::{DroneDirectory, Pipeline, RecentCounter};
 use infra::platform::Platform;
 use infra::Store;
@@ -111,7 +112,8 @@ impl Application {
         let metrics = Metrics::new().context("failed to register metrics")?;
         let platform = Platform::new(&settings.redis, Arc::new(metrics.clone()))
             .context("invalid redis.url")?;
-        let hub = LiveHub::new(settings.live.buffer_batches);
+        let hub = LiveHub::new(settings.live.buffer_batches)
+            .with_replay_window(settings.live.replay_window);
         let common = Common {
             settings,
             store,
@@ -134,6 +136,15 @@ impl Application {
             hub,
         } = common;
         let telemetry_store: Arc<dyn TelemetryStore> = Arc::new(store.clone());
+        let live = platform.live(&hub, true);
+        let airspace = airspace(&settings, &store, &platform);
+        // Points are judged where they are written: here when embedded, else by the
+        // ingest workers.
+        let writer_live = if settings.kafka.brokers.is_none() {
+            monitored(&settings, &store, &metrics, airspace.clone(), live.clone())
+        } else {
+            live.clone()
+        };
         let path = Arc::new(
             TelemetryPath::new(
                 &settings.kafka,
@@ -141,7 +152,7 @@ impl Application {
                 Writers {
                     store: telemetry_store.clone(),
                     slot_map: store.slot_map().clone(),
-                    live: platform.live(&hub, true),
+                    live: writer_live,
                     observer: Arc::new(metrics.clone()),
                     ack: settings.telemetry.acknowledgement(),
                 },
@@ -161,10 +172,12 @@ impl Application {
                 },
                 platform.airspace_feed(),
             ),
+            airspace,
             telemetry: Telemetry {
                 store: telemetry_store.clone(),
                 bus: path.bus(),
                 live: hub.clone(),
+                publisher: live,
                 directory: DroneDirectory::new(storage, platform.directory_cache()),
                 recent_points: Arc::new(RecentCounter::default()),
             },
@@ -179,6 +192,7 @@ impl Application {
                 plan_rules: settings.flight_plans,
                 airspace_rules: settings.airspace,
                 telemetry_rules: settings.telemetry.rules(),
+                monitor_rules: settings.monitoring,
                 max_batch_points: settings.telemetry.max_batch_points,
                 live_max_hz: settings.live.max_hz,
                 live_streams: Arc::new(api::streams::StreamLimits::new(
@@ -256,7 +270,13 @@ impl Application {
             store.slot_map().clone(),
             Arc::new(metrics.clone()),
             Arc::new(metrics.clone()),
-            platform.live(&hub, false),
+            monitored(
+                &settings,
+                &store,
+                &metrics,
+                airspace(&settings, &store, &platform),
+                platform.live(&hub, false),
+            ),
         )
         .context("failed to create the Kafka consumer")?;
         let gauges = {
@@ -347,6 +367,40 @@ impl Application {
             Some(consumer) => run_consumer(consumer, self.server, self.stop).await,
         }
     }
+}
+
+/// The process's airspace indexes (one per process: it subscribes to the feed).
+fn airspace(settings: &Settings, store: &Store, platform: &Platform) -> AirspaceService {
+    let storage = Arc::new(store.clone());
+    AirspaceService::new(
+        storage.clone(),
+        storage,
+        platform.airspace_feed(),
+        settings.airspace,
+    )
+}
+
+/// What the writers of this process hand written points to: the conformance monitor in
+/// front of the live fan-out, unless `monitoring.enabled` is off.
+fn monitored(
+    settings: &Settings,
+    store: &Store,
+    metrics: &Metrics,
+    airspace: AirspaceService,
+    live: Arc<dyn LivePublisher>,
+) -> Arc<dyn LivePublisher> {
+    if !settings.monitoring.enabled {
+        return live;
+    }
+    MonitoringPublisher::start(
+        MonitorParts {
+            rules: settings.monitoring,
+            airspace,
+            alerts: Arc::new(store.clone()),
+            metrics: metrics.monitoring.clone(),
+        },
+        live,
+    )
 }
 
 fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

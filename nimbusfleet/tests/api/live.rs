@@ -11,22 +11,36 @@ use crate::telemetry::{ingest, point};
 pub struct Events {
     res: reqwest::Response,
     buffer: String,
+    /// The `id:` of the last event read.
+    pub last_id: Option<String>,
 }
 
 impl Events {
     pub async fn open(app: &TestApp, query: &str, token: &str) -> Events {
-        let res = app
+        Self::resume(app, query, token, None).await
+    }
+
+    /// Opens a stream as a client reconnecting with `Last-Event-ID` would.
+    pub async fn resume(
+        app: &TestApp,
+        query: &str,
+        token: &str,
+        last_event_id: Option<&str>,
+    ) -> Events {
+        let mut req = app
             .client
             .get(app.url(&format!("/api/v1/live?{query}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = req.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
         let mut events = Events {
             res,
             buffer: String::new(),
+            last_id: None,
         };
         let (name, _) = events
             .next(Duration::from_secs(5))
@@ -47,6 +61,8 @@ impl Events {
                 for line in raw.lines() {
                     if let Some(n) = line.strip_prefix("event: ") {
                         name = Some(n.to_owned());
+                    } else if let Some(id) = line.strip_prefix("id: ") {
+                        self.last_id = Some(id.to_owned());
                     } else if let Some(d) = line.strip_prefix("data: ") {
                         data = serde_json::from_str(d).ok();
                     }
@@ -61,6 +77,17 @@ impl Events {
                 _ => return None,
             }
         }
+    }
+
+    /// The data of the next event named `name`, skipping others; `None` on timeout.
+    pub async fn next_named(&mut self, name: &str, within: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        while let Some((n, data)) = self.next(deadline - tokio::time::Instant::now()).await {
+            if n == name {
+                return Some(data);
+            }
+        }
+        None
     }
 
     /// Drone ids in `positions` events until `within` passes.

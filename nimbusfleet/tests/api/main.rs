@@ -6,6 +6,7 @@
 mod helpers;
 
 mod airspace;
+mod alerts;
 mod api_keys;
 mod auth;
 mod dashboard;

@@ -46,6 +46,10 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/fleet/summary",
         "/api/v1/live",
         "/api/v1/live/tickets",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{id}/acknowledge",
+        "/api/v1/alerts/{id}/resolve",
         "/health/live",
         "/health/ready",
         "/metrics",
@@ -54,7 +58,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        29,
+        33,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

@@ -153,6 +153,44 @@ async fn a_point_posted_to_one_replica_reaches_a_live_stream_on_another() {
     assert_eq!(stream.positions(Duration::from_secs(3)).await, vec![drone]);
 }
 
+/// The monitor runs where a point is written; its alert reaches the streams of every
+/// replica, and one replica's stream replays it to a client that missed it there.
+#[tokio::test]
+async fn an_alert_raised_on_one_replica_reaches_and_replays_on_another() {
+    let apps = spawn_replicas(Backend::Postgres, 2).await;
+    let org = apps[0].org("alert-fanout").await;
+    let drone = apps[0].drone(&org.operator, "AF-1").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = Events::open(&apps[1], "max_hz=10", &org.viewer).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut low = point(&drone, chrono::Utc::now(), 47.0, 8.0);
+    low["battery_pct"] = json!(9.0);
+    let res = ingest(&apps[0], &org.operator, &[low]).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let alert = stream.next_named("alert", Duration::from_secs(5)).await;
+    let alert = alert.expect("the alert, on the other replica");
+    assert_eq!(alert["alert"]["kind"], "battery_low");
+    assert_eq!(alert["alert"]["severity"], "critical");
+    // Acknowledged through the other replica: the first replica's streams hear of it, and
+    // a client that reconnects there with the raise's id is given the acknowledgement.
+    let raised_id = stream.last_id.clone().expect("an event id");
+    let id = alert["alert"]["id"].as_str().unwrap();
+    let res = apps[1]
+        .post(
+            &format!("/api/v1/alerts/{id}/acknowledge"),
+            &org.operator,
+            &json!({"note": "on it"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = Events::resume(&apps[0], "max_hz=10", &org.viewer, Some(&raised_id)).await;
+    let replayed = again.next_named("alert", Duration::from_secs(3)).await;
+    assert_eq!(replayed.expect("replayed")["change"], "acknowledged");
+}
+
 #[tokio::test]
 async fn a_free_plan_gets_its_rate_in_total_across_replicas() {
     let apps = spawn_replicas(Backend::Postgres, 3).await;

@@ -23,7 +23,6 @@ use tokio::sync::OnceCell;
 
 use crate::dto::ViolationDto;
 use crate::error::{ApiError, Code};
-use crate::state::AppState;
 
 pub use geofences::GeofenceService;
 
@@ -51,13 +50,19 @@ pub struct AirspaceService {
 pub type Warnings = Vec<ViolationDto>;
 
 impl AirspaceService {
-    /// Subscribes to the feed: build once per process.
-    pub fn new(state: &AppState) -> Self {
+    /// Subscribes to the feed: build once per process, and share it (the API's services
+    /// and the monitor use the same index).
+    pub fn new(
+        fences: Arc<dyn GeofenceRepository>,
+        plans: Arc<dyn FlightPlanRepository>,
+        feed: Arc<dyn AirspaceFeed>,
+        rules: AirspaceRules,
+    ) -> Self {
         let service = Self {
-            fences: state.repos.geofences.clone(),
-            plans: state.repos.plans.clone(),
-            feed: state.repos.airspace_feed.clone(),
-            rules: state.limits.airspace_rules,
+            fences,
+            plans,
+            feed,
+            rules,
             orgs: Arc::default(),
             turns: Arc::default(),
         };
@@ -91,6 +96,17 @@ impl AirspaceService {
             }
         }
         Ok(airspace)
+    }
+
+    /// Runs `f` on the organisation's index (loaded on first use).
+    pub async fn read_index<R>(
+        &self,
+        org: OrgId,
+        f: impl FnOnce(&AirspaceIndex) -> R,
+    ) -> Result<R, ApiError> {
+        let airspace = self.airspace(org).await?;
+        let index = read(&airspace.index);
+        Ok(f(&index))
     }
 
     /// Reads every fence and every plan holding airspace. A shard that cannot be read would
