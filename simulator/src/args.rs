@@ -62,10 +62,34 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "PREFIX", default_value = crate::DEFAULT_SERIAL_PREFIX,
           value_parser = parse_prefix)]
     pub prefix: String,
+    /// Make some drones misbehave so that the monitor raises alerts (comma-separated):
+    /// `drain-battery` (the battery drains 8× faster in flight), `lose-link` (silent for
+    /// 15 s once per mission), `enter-fence` (every mission first crosses a prohibited
+    /// geofence the simulator creates beside the drone's home; needs --email).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_enum)]
+    pub misbehave: Vec<Misbehave>,
+    /// Share of the drones that misbehave (at least one).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.1, value_parser = parse_share)]
+    pub misbehave_share: f64,
     /// Seconds between progress lines.
     #[arg(long, value_name = "SECONDS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub progress_s: u64,
+}
+
+/// One way to misbehave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Misbehave {
+    DrainBattery,
+    LoseLink,
+    EnterFence,
+}
+
+fn parse_share(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err("must be a fraction above 0 and at most 1".to_owned()),
+    }
 }
 
 fn parse_prefix(raw: &str) -> Result<String, String> {

@@ -208,6 +208,15 @@ impl ApiClient {
         }
     }
 
+    /// Creates a geofence (`simulate --misbehave enter-fence`).
+    pub async fn create_geofence(&self, fence: &serde_json::Value) -> Result<(), ClientError> {
+        let request = "POST /api/v1/geofences";
+        let url = self.url("/api/v1/geofences");
+        self.send(request, |http| http.post(&url).json(fence))
+            .await
+            .map(drop)
+    }
+
     /// Posts one batch (a complete JSON body) of telemetry.
     pub async fn post_telemetry(&self, body: &[u8]) -> Result<IngestResponse, ClientError> {
         let request = "POST /api/v1/telemetry";

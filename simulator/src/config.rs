@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use crate::args::SimulateArgs;
+use crate::args::{Misbehave, SimulateArgs};
 
 /// How the simulator authenticates.
 #[derive(Debug, Clone)]
@@ -48,6 +48,10 @@ pub struct SimConfig {
     /// Print a progress line every `progress_interval`; off, only the start and the
     /// summary are printed.
     pub progress: bool,
+    /// How the misbehaving drones misbehave (none: every drone behaves).
+    pub misbehave: Vec<Misbehave>,
+    /// Share of the drones that misbehave (at least one when `misbehave` is not empty).
+    pub misbehave_share: f64,
 }
 
 /// The serial prefix of `nimbusfleet simulate`'s drones.
@@ -76,6 +80,8 @@ impl SimConfig {
             label: "simulator: ".to_owned(),
             serial_prefix: DEMO_SERIAL_PREFIX.to_owned(),
             progress: false,
+            misbehave: Vec::new(),
+            misbehave_share: 0.0,
         }
     }
 
@@ -135,6 +141,8 @@ impl TryFrom<SimulateArgs> for SimConfig {
             label: String::new(),
             serial_prefix: args.prefix,
             progress: true,
+            misbehave: args.misbehave,
+            misbehave_share: args.misbehave_share,
         })
     }
 }

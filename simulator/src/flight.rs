@@ -67,6 +67,26 @@ pub struct DroneSpec {
     pub endurance_min: f64,
 }
 
+/// How a drone departs from good behaviour (`simulate --misbehave`), so that the monitor
+/// has something to alert on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Misbehaviour {
+    /// The battery drains eight times faster in flight: `battery_low`, then critical.
+    pub drain_battery: bool,
+    /// Silent for [`SILENCE_S`] once per mission, from [`SILENT_AFTER_S`] after take-off:
+    /// `link_lost`, then found again.
+    pub lose_link: bool,
+    /// Every mission first flies over this spot (metres east and north of home), where the
+    /// simulator has put a prohibited fence: `geofence_breach`.
+    pub detour: Option<(f64, f64)>,
+}
+
+/// When a link-losing drone goes silent, in seconds after take-off…
+pub const SILENT_AFTER_S: f64 = 45.0;
+/// …and for how long.
+pub const SILENCE_S: f64 = 15.0;
+const DRAIN_FACTOR: f64 = 8.0;
+
 /// What the drone is doing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Phase {
@@ -99,6 +119,9 @@ pub struct Flight {
     cruise_speed_mps: f64,
     route: Vec<(f64, f64)>,
     last_ts: Option<DateTime<Utc>>,
+    misbehaviour: Misbehaviour,
+    /// Seconds since the current mission's take-off.
+    mission_s: f64,
 }
 
 impl Flight {
@@ -129,7 +152,19 @@ impl Flight {
             cruise_speed_mps: 0.0,
             route: Vec::new(),
             last_ts: None,
+            misbehaviour: Misbehaviour::default(),
+            mission_s: 0.0,
         }
+    }
+
+    /// The same drone, misbehaving.
+    pub fn misbehaving(mut self, misbehaviour: Misbehaviour) -> Self {
+        self.misbehaviour = misbehaviour;
+        self
+    }
+
+    pub fn misbehaviour(&self) -> Misbehaviour {
+        self.misbehaviour
     }
 
     pub fn spec(&self) -> &DroneSpec {
@@ -168,6 +203,12 @@ impl Flight {
             self.advance(elapsed_s.min(MAX_GAP_S));
         }
         self.last_ts = Some(ts);
+        let silent = self.misbehaviour.lose_link
+            && !matches!(self.phase, Phase::Grounded { .. })
+            && (SILENT_AFTER_S..SILENT_AFTER_S + SILENCE_S).contains(&self.mission_s);
+        if silent {
+            return None;
+        }
         Some(self.point(ts))
     }
 
@@ -189,9 +230,15 @@ impl Flight {
             Phase::Landing => self.land(dt),
         }
         if !matches!(self.phase, Phase::Grounded { .. }) {
+            self.mission_s += dt;
             let per_s = 100.0 / (self.spec.endurance_min.max(1.0) * 60.0);
             let load = 1.0 + 0.03 * self.speed_mps + 0.25 * self.vertical_mps.max(0.0);
-            self.battery_pct = (self.battery_pct - per_s * load * dt).max(0.0);
+            let drain = if self.misbehaviour.drain_battery {
+                DRAIN_FACTOR
+            } else {
+                1.0
+            };
+            self.battery_pct = (self.battery_pct - per_s * load * drain * dt).max(0.0);
         }
         self.satellites_change_in_s -= dt;
         if self.satellites_change_in_s <= 0.0 {
@@ -239,7 +286,11 @@ impl Flight {
                 (radius * bearing.sin(), radius * bearing.cos())
             })
             .collect();
+        if let Some(detour) = self.misbehaviour.detour {
+            self.route.insert(0, detour);
+        }
         self.route.push((0.0, 0.0));
+        self.mission_s = 0.0;
     }
 
     fn climb(&mut self, dt: f64) {
@@ -613,6 +664,29 @@ mod tests {
             ]
         );
         assert_eq!(json["ts"], "2026-01-01T12:00:00Z");
+    }
+
+    #[test]
+    fn a_link_losing_drone_goes_silent_once_per_mission_and_a_draining_one_runs_low() {
+        let mut flight = Flight::new(spec(), 3).misbehaving(Misbehaviour {
+            drain_battery: true,
+            lose_link: true,
+            detour: Some((400.0, 400.0)),
+        });
+        let start = start();
+        let mut silent = 0;
+        let mut lowest: f64 = 100.0;
+        let mut near_detour = false;
+        for i in 1..=900 {
+            match flight.sample(start + chrono::Duration::seconds(i)) {
+                None => silent += 1,
+                Some(p) => lowest = lowest.min(p.battery_pct),
+            }
+            near_detour |= (flight.east_m - 400.0).hypot(flight.north_m - 400.0) < 30.0;
+        }
+        assert!(silent >= 14, "silent for {silent} s");
+        assert!(lowest < 15.0, "lowest battery {lowest} %");
+        assert!(near_detour, "the drone never flew over its detour");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-pub use args::SimulateArgs;
+pub use args::{Misbehave, SimulateArgs};
 use batch::{Batch, Batcher};
 use client::{ApiClient, ClientError};
 pub use config::{SimAuth, SimConfig, DEFAULT_SERIAL_PREFIX, DEMO_SERIAL_PREFIX};
@@ -104,6 +104,7 @@ pub async fn run(config: SimConfig, shutdown: impl Future<Output = ()>) -> anyho
         .into_iter()
         .map(|spec| Flight::new(spec, rng.gen()))
         .collect();
+    misbehave(&config, &client, &mut flights, &out).await?;
     out.line(format_args!(
         "flying {drones} drones at {} Hz ({target:.1} points/s) against {}",
         config.rate_hz, config.base_url
@@ -207,6 +208,67 @@ pub async fn run(config: SimConfig, shutdown: impl Future<Output = ()>) -> anyho
 }
 
 /// The `simulate` subcommand: runs until `--duration` or Ctrl-C and prints the summary.
+/// Offset of a misbehaving drone's fenced detour from its home, in metres (east, north).
+const DETOUR_M: (f64, f64) = (350.0, 350.0);
+/// Radius of the prohibited circle on the detour.
+const DETOUR_FENCE_RADIUS_M: f64 = 80.0;
+
+/// Makes the configured share of the drones misbehave, creating the fences their detours
+/// cross.
+async fn misbehave(
+    config: &SimConfig,
+    client: &ApiClient,
+    flights: &mut [Flight],
+    out: &Out,
+) -> anyhow::Result<()> {
+    use args::Misbehave;
+    if config.misbehave.is_empty() || flights.is_empty() {
+        return Ok(());
+    }
+    let count =
+        ((flights.len() as f64 * config.misbehave_share).ceil() as usize).clamp(1, flights.len());
+    let has = |m| config.misbehave.contains(&m);
+    let fenced = has(Misbehave::EnterFence);
+    if fenced && matches!(config.auth, SimAuth::ApiKey { .. }) {
+        anyhow::bail!(
+            "--misbehave enter-fence creates geofences: it needs --email (an operator or admin)"
+        );
+    }
+    for flight in flights.iter_mut().take(count) {
+        let spec = flight.spec().clone();
+        if fenced {
+            let (east, north) = DETOUR_M;
+            let lat = spec.home.lat + north / 111_320.0;
+            let lon = spec.home.lon + east / (111_320.0 * spec.home.lat.to_radians().cos());
+            let id = spec.id.to_string();
+            let fence = serde_json::json!({
+                "name": format!("Simulated no-fly {}", &id[id.len() - 6..]),
+                "kind": "prohibited",
+                "circle": {"lat": lat, "lon": lon, "radius_m": DETOUR_FENCE_RADIUS_M},
+                "lower_m": 0.0,
+                "upper_m": 500.0,
+            });
+            client.create_geofence(&fence).await?;
+        }
+        *flight = flight.clone().misbehaving(flight::Misbehaviour {
+            drain_battery: has(Misbehave::DrainBattery),
+            lose_link: has(Misbehave::LoseLink),
+            detour: fenced.then_some(DETOUR_M),
+        });
+    }
+    out.line(format_args!(
+        "{count} of {} drones misbehave: {}",
+        flights.len(),
+        config
+            .misbehave
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(())
+}
+
 pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<()> {
     let config = SimConfig::try_from(args)?;
     let out = config.label.clone();

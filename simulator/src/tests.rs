@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(clap::Subcommand)]
 enum Command {
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
     /// Stands for the binary's other subcommands.
     Serve,
 }
@@ -133,6 +133,8 @@ fn config(url: &str, drone_id: Uuid) -> SimConfig {
         label: "test: ".to_owned(),
         serial_prefix: crate::DEFAULT_SERIAL_PREFIX.to_owned(),
         progress: true,
+        misbehave: Vec::new(),
+        misbehave_share: 0.1,
     }
 }
 
@@ -205,7 +207,7 @@ fn the_command_line_maps_onto_the_config() {
     let Command::Simulate(args) = cli.command else {
         panic!("not the simulate command");
     };
-    let config = SimConfig::try_from(args).unwrap();
+    let config = SimConfig::try_from(*args).unwrap();
     assert_eq!(config.base_url, "http://example.test:9000");
     assert_eq!(config.drones, 20);
     assert_eq!(config.rate_hz, 2.5);
