@@ -3,6 +3,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { alertsScenario } from './alerts-scenario.mjs';
 import { geofenceScenario } from './geofence-scenario.mjs';
 import { login, run, SHOTS } from './harness.mjs';
 
@@ -126,7 +127,11 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
     await page.waitForTimeout(150);
   }
   await page.waitForFunction(() => window.__nimbus.subscribedBbox() !== null, null, { timeout: 10_000 });
+  // The new bbox is set at once; its stream opens once a ticket came back (asynchronously).
+  await page.waitForFunction((n) => window.__nimbus.streamsOpened() > n, opened, { timeout: 10_000 });
   await page.waitForFunction(() => window.__nimbus.liveStatus() === 'connected', null, { timeout: 10_000 });
+  // Long enough for a second, unwanted reconnect to show.
+  await page.waitForTimeout(1500);
   const narrowed = await page.evaluate(() => window.__nimbus.streamsOpened());
   check(narrowed - opened === 1, `zooming in narrows the live stream to a bbox with one reconnect (${await page.evaluate(() => window.__nimbus.subscribedBbox())})`);
   for (let i = 0; i < 4; i++) {
@@ -134,6 +139,8 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
     await page.waitForTimeout(150);
   }
   await page.waitForFunction(() => window.__nimbus.subscribedBbox() === null, null, { timeout: 10_000 });
+  await page.waitForFunction((n) => window.__nimbus.streamsOpened() > n, narrowed, { timeout: 10_000 });
+  await page.waitForTimeout(1500);
   check((await page.evaluate(() => window.__nimbus.streamsOpened())) - narrowed === 1, 'zooming out again subscribes to the whole fleet, one more reconnect');
 
   // 3. Search, select a drone in the table, then open it and see its charts.
@@ -209,6 +216,10 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
 
   // 5b. Geofences: draw a prohibited polygon, then a plan whose leg crosses it is refused at that leg.
   await geofenceScenario({ page, check, shot });
+
+  // 5c. Alerts: a prohibited circle around a flying drone raises a geofence breach, shown live
+  // on /alerts and acknowledged there with a note.
+  await alertsScenario({ page, base, check, shot });
 
   // 6. Admin opened directly (a reload): the drone list is there and "Create key" works.
   await page.goto(`${base}/admin`);

@@ -1,8 +1,16 @@
 /**
  * The live stream: one `EventSource` on `/api/v1/live`, reconnected with exponential
- * backoff. Its position events go undecoded to the fleet store's worker. The stream can be
- * limited to a box (`setBbox`); a running stream cannot change its box, so that reconnects.
+ * backoff. Its position events go undecoded to the fleet store's worker, its `alert` events
+ * to the alert store. The stream can be limited to a box (`setBbox`); a running stream
+ * cannot change its box, so that reconnects.
+ *
+ * Every event has an SSE id. `EventSource` sends the last one (`Last-Event-ID`) only on its
+ * own reconnects, and this class opens a new `EventSource` for each (a ticket is single
+ * use), so it passes the id itself as `last_event_id` for the server to replay the alert
+ * events missed in between. After a drop the open alerts are loaded again too, which also
+ * covers a server that cannot replay that far.
  */
+import { alerts } from './alert-store';
 import { api, BASE } from './api/client';
 import { bboxParam, type BBox } from './lib/bbox';
 import { backoffMs } from './lib/backoff';
@@ -32,6 +40,10 @@ export class LiveConnection {
   events = 0;
   /** Streams opened, for the test hook and the benchmark (reconnect storms show here). */
   opened = 0;
+  /** The id of the newest event received, sent back on the next stream. */
+  lastEventId = '';
+  /** True from a broken stream until the next one is ready. */
+  private dropped = false;
   /** The connection the app uses, for views that change its box. */
   static active: LiveConnection | null = null;
 
@@ -103,18 +115,29 @@ export class LiveConnection {
   private open(ticket: string): void {
     this.source?.close();
     const box = this.bbox ? `&bbox=${bboxParam(this.bbox)}` : '';
-    const url = `${BASE}/live?max_hz=${this.options.maxHz}${box}&ticket=${encodeURIComponent(ticket)}`;
+    // `0` is the id of every event before the first alert event: nothing to replay.
+    const since = this.lastEventId && this.lastEventId !== '0' ? `&last_event_id=${encodeURIComponent(this.lastEventId)}` : '';
+    const url = `${BASE}/live?max_hz=${this.options.maxHz}${box}${since}&ticket=${encodeURIComponent(ticket)}`;
     const es = new EventSource(url);
     this.source = es;
     this.opened += 1;
     es.addEventListener('ready', () => {
       this.attempt = 0;
       this.setStatus('connected');
+      if (this.dropped) {
+        this.dropped = false;
+        alerts.resync();
+      }
     });
     es.addEventListener('positions', (ev) => {
       this.events += 1;
+      this.lastEventId = (ev as MessageEvent<string>).lastEventId || this.lastEventId;
       if (window.__nimbus?.recordLag) window.__nimbus.receivedAt.push(Date.now());
       fleet.ingest((ev as MessageEvent<string>).data);
+    });
+    es.addEventListener('alert', (ev) => {
+      this.lastEventId = (ev as MessageEvent<string>).lastEventId || this.lastEventId;
+      alerts.ingest((ev as MessageEvent<string>).data);
     });
     es.addEventListener('logout', () => {
       this.stop();
@@ -131,6 +154,7 @@ export class LiveConnection {
   }
 
   private scheduleReconnect(reason: string): void {
+    this.dropped = true;
     const delay = backoffMs(this.attempt);
     this.attempt += 1;
     this.setStatus(navigator.onLine === false || this.attempt > 3 ? 'offline' : 'reconnecting', `${reason}; retrying in ${Math.round(delay / 1000)} s`);

@@ -1,6 +1,8 @@
 import 'leaflet/dist/leaflet.css';
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
+import { alerts } from './alert-store';
+import { clearAlertToasts, installAlertToasts } from './alert-toasts';
 import { api, setUnauthorizedHandler } from './api/client';
 import { fleet } from './fleet-store';
 import { LiveConnection, type LiveStatus } from './live';
@@ -18,11 +20,14 @@ import { geofencesView } from './views/geofences';
 import { geofenceEditorView } from './views/geofence-editor';
 import { adminView } from './views/admin';
 import { settingsView } from './views/settings';
+import { alertsView, alertView } from './views/alerts';
+import * as fmt from './lib/format';
 import { installTestHook } from './test-hook';
 import { installTheme, nextTheme, setThemeChoice, themeLabel } from './theme';
 
 let live: LiveConnection | null = null;
 let ending = false;
+let stopBadge: (() => void) | null = null;
 
 /** Ends the session locally and shows the login screen with `message`. */
 export function signOut(message: string): void {
@@ -32,6 +37,8 @@ export function signOut(message: string): void {
   live = null;
   session.clear();
   fleet.reset();
+  alerts.reset();
+  clearAlertToasts();
   document.getElementById('toast')?.classList.remove('visible');
   renderHeader();
   navigate(`/login?msg=${encodeURIComponent(message)}`, true);
@@ -58,9 +65,31 @@ function themeToggle(): HTMLButtonElement {
   return b;
 }
 
+/** The open alerts in the header: their count, coloured by the worst severity among them. */
+function alertsLink(): HTMLAnchorElement {
+  const badge = h('span', { class: 'nav-badge', 'data-testid': 'alerts-badge' });
+  const a = h('a', { href: '/alerts', 'data-link': true, class: 'nav-link' }, 'Alerts', badge);
+  const show = () => {
+    const c = alerts.index.counts();
+    const total = c.info + c.warning + c.critical;
+    const worst = c.critical ? 'critical' : c.warning ? 'warning' : c.info ? 'info' : '';
+    badge.hidden = total === 0;
+    badge.textContent = `${fmt.count(total)}${alerts.truncated ? '+' : ''}`;
+    badge.dataset.severity = worst;
+    a.title = total ? `Open alerts: ${c.critical} critical, ${c.warning} warning, ${c.info} info` : 'No open alerts';
+    a.setAttribute('aria-label', total ? `Alerts, ${total} open` : 'Alerts');
+  };
+  stopBadge?.();
+  stopBadge = alerts.onBadges(show);
+  show();
+  return a;
+}
+
 function renderHeader(): void {
   const header = document.getElementById('header')!;
   if (!session.me) {
+    stopBadge?.();
+    stopBadge = null;
     header.hidden = true;
     header.replaceChildren();
     return;
@@ -79,6 +108,7 @@ function renderHeader(): void {
     h('a', { href: '/', 'data-link': true, class: 'brand' }, 'NimbusFleet'),
     h('nav', { 'aria-label': 'Main' },
       link('/', 'Fleet'),
+      alertsLink(),
       link('/plans', 'Flight plans'),
       link('/geofences', 'Geofences'),
       session.can('admin') ? link('/admin', 'Admin') : null,
@@ -123,6 +153,7 @@ export async function startSession(): Promise<boolean> {
   live = new LiveConnection({ maxHz: 2, onLogout: (m) => signOut(m) });
   renderHeader();
   live.start();
+  void alerts.load();
   fleet.load().catch((e) => toast(`Could not load the fleet: ${e instanceof Error ? e.message : e}`, 'error'));
   return true;
 }
@@ -141,6 +172,8 @@ route('/login', loginView);
 route('/', guarded(fleetView));
 route('/drones/new', guarded(droneRegisterView));
 route('/drones/:id', guarded(droneView));
+route('/alerts', guarded(alertsView));
+route('/alerts/:id', guarded(alertView));
 route('/plans', guarded(plansView));
 route('/plans/new', guarded(planEditorView));
 route('/plans/:id/edit', guarded(planEditorView));
@@ -153,6 +186,7 @@ route('/settings', guarded(settingsView));
 
 installTheme();
 interceptLinks();
+installAlertToasts();
 installTestHook(() => live);
 
 (async () => {

@@ -1,9 +1,10 @@
 /**
  * `window.__nimbus`: read-only state for the end-to-end test and the benchmark (markers and
  * clusters as drawn, drone counts, live status, geofences drawn, the open editor's map for
- * clicking at a position) and an opt-in lag recorder.
+ * clicking at a position, open alerts by drone) and an opt-in lag recorder.
  */
 import type L from 'leaflet';
+import { alerts } from './alert-store';
 import { fleet } from './fleet-store';
 import type { LiveConnection } from './live';
 import type { DrawnCluster, DroneLayer } from './map/drone-layer';
@@ -38,6 +39,10 @@ interface Hook {
   /** The geofences drawn on the open screen's map. */
   fences(): Array<{ id: string; name: string; kind: string }>;
   fenceLayer: FenceLayer | null;
+  /** The worst severity of the drone's open alerts (its badge), or null. */
+  alertBadge(id: string): string | null;
+  /** Open alerts by severity, as the header counts them. */
+  openAlerts(): { info: number; warning: number; critical: number };
 }
 
 declare global {
@@ -74,5 +79,7 @@ export function installTestHook(live: () => LiveConnection | null): void {
     map: null,
     fences: () => (window.__nimbus.fenceLayer?.drawn ?? []).map((f) => ({ ...f })),
     fenceLayer: null,
+    alertBadge: (id) => alerts.severityOf(id),
+    openAlerts: () => ({ ...alerts.index.counts() }),
   };
 }

@@ -30,3 +30,10 @@ export const FENCE_STYLES: Record<string, { color: string; dashArray?: string }>
 export function fenceStyle(kind: string): { color: string; dashArray?: string } {
   return FENCE_STYLES[kind] ?? { color: '#5f6368' };
 }
+
+/** Alert severities: badges on the map and in the table, chips in the alert lists. */
+export const SEVERITY_COLORS: Record<string, string> = {
+  critical: '#c62828',
+  warning: '#d08700',
+  info: '#0b57d0',
+};

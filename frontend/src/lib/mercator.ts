@@ -18,3 +18,8 @@ export function worldY(lat: number, size: number): number {
   const s = Math.sin((Math.max(-MAX_LAT, Math.min(MAX_LAT, lat)) * Math.PI) / 180);
   return (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * size;
 }
+
+/** Metres on the ground per pixel at `lat` and `zoom` (Leaflet's sphere, radius 6,378,137 m). */
+export function metresPerPixel(lat: number, zoom: number): number {
+  return (2 * Math.PI * 6_378_137 * Math.cos((lat * Math.PI) / 180)) / worldSize(zoom);
+}

@@ -4,11 +4,17 @@
  * and battery, its short trail, a label when few are in view); otherwise it draws the
  * drones `only` names. Hovering shows a tooltip; clicks are hit-tested against what was
  * drawn. Redrawn at most once per animation frame, only when something changed.
+ *
+ * A drone with an open warning or critical alert gets a dot at its arrow (one Map lookup
+ * per drawn drone); drones in clusters with a critical one get the dot at their position on
+ * top of the clusters, at most `MAX_CLUSTERED_ALERTS` of them, so that per-frame work stays
+ * bounded by what is in view.
  */
 import L from 'leaflet';
+import { alerts } from '../alert-store';
 import { containsPoint } from '../lib/bbox';
 import { clusterLabel, clusterRadius } from '../lib/cluster-style';
-import { droneColor } from '../lib/colors';
+import { droneColor, SEVERITY_COLORS } from '../lib/colors';
 import * as fmt from '../lib/format';
 import { worldSize, worldX, worldY } from '../lib/mercator';
 import { fleet, type DroneState } from '../fleet-store';
@@ -21,6 +27,26 @@ const MAX_TRAILS = 2500;
 /** Names are written next to the drones when at most this many are in view. */
 const MAX_LABELS = 40;
 const NOT_LIVE = '#8d97a3';
+/** Clustered drones with a critical alert drawn on their own, at most. */
+const MAX_CLUSTERED_ALERTS = 200;
+
+/** Alert dots, one path per severity (critical drawn last, on top). */
+function drawAlertDots(ctx: CanvasRenderingContext2D, dots: { warning: number[]; critical: number[] }, r: number): void {
+  for (const sev of ['warning', 'critical'] as const) {
+    const xy = dots[sev];
+    if (xy.length === 0) continue;
+    ctx.beginPath();
+    for (let i = 0; i < xy.length; i += 2) {
+      ctx.moveTo(xy[i]! + r, xy[i + 1]!);
+      ctx.arc(xy[i]!, xy[i + 1]!, r, 0, Math.PI * 2);
+    }
+    ctx.fillStyle = SEVERITY_COLORS[sev]!;
+    ctx.fill();
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = '#ffffff';
+    ctx.stroke();
+  }
+}
 
 export interface DrawnDrone {
   id: string;
@@ -234,6 +260,16 @@ export class DroneLayer extends L.Layer {
       ctx.stroke();
     }
 
+    const withAlerts = alerts.index.size > 0;
+    if (withAlerts) {
+      const dots = { warning: [] as number[], critical: [] as number[] };
+      for (const { s, x, y } of visible) {
+        const sev = alerts.severityOf(s.id);
+        if (sev === 'critical' || sev === 'warning') dots[sev].push(x + 7, y - 8);
+      }
+      drawAlertDots(ctx, dots, 4.5);
+    }
+
     if (visible.length > 0 && visible.length <= MAX_LABELS) {
       ctx.font = '600 11px system-ui, sans-serif';
       ctx.textBaseline = 'middle';
@@ -287,6 +323,20 @@ export class DroneLayer extends L.Layer {
       ctx.fillStyle = '#ffffff';
       for (const k of clusters) ctx.fillText(clusterLabel(k.count), k.x, k.y);
       ctx.textAlign = 'start';
+      if (withAlerts && clusters.length > 0 && alerts.index.critical.size > 0) {
+        const single = new Set(visible.map((v) => v.s.id));
+        const dots = { warning: [] as number[], critical: [] as number[] };
+        let examined = 0;
+        for (const id of alerts.index.critical) {
+          if (++examined > MAX_CLUSTERED_ALERTS) break;
+          const p = single.has(id) ? null : fleet.drones.get(id)?.point;
+          if (!p) continue;
+          const x = px(p.lon);
+          const y = py(p.lat);
+          if (onScreen(x, y)) dots.critical.push(x, y);
+        }
+        drawAlertDots(ctx, dots, 5);
+      }
     }
 
     const sel = this.selected ? fleet.drones.get(this.selected)?.point : null;

@@ -2,7 +2,9 @@
  * The fleet's drones as a virtualised table: only the rows in view are in the DOM, a live
  * update rewrites just those rows' cells in place (so focus stays where it is), headers
  * sort, and rows are reached with the arrow keys (Enter selects, focus stays on the row).
+ * A drone with an open warning or critical alert has a badge by its name.
  */
+import { alerts } from '../alert-store';
 import type { DroneState } from '../fleet-store';
 import { droneColor } from '../lib/colors';
 import type { SortDir, SortKey } from '../lib/fleet-filter';
@@ -27,6 +29,7 @@ const COLUMNS: Array<{ key: SortKey | null; label: string; col: string }> = [
 
 interface RowCells {
   swatch: HTMLElement;
+  alert: HTMLElement;
   name: HTMLButtonElement;
   serial: HTMLElement;
   status: HTMLElement;
@@ -187,6 +190,7 @@ export class DroneTable {
     };
     const cells: RowCells = {
       swatch: h('span', { class: 'swatch', 'aria-hidden': 'true' }),
+      alert: h('span', { class: 'alert-badge', role: 'img', hidden: true, 'data-testid': 'drone-alert-badge' }),
       name: h('button', { type: 'button', class: 'linkish', tabindex: -1, title: 'Select on the map', onclick: select }),
       serial: h('small', { class: 'muted' }),
       status: h('span', { role: 'cell', 'data-col': 'status' }),
@@ -198,7 +202,7 @@ export class DroneTable {
     };
     this.cells.set(row, cells);
     row.append(
-      h('span', { role: 'cell', class: 'vt-name', 'data-col': 'name' }, cells.swatch, h('span', { class: 'vt-name-text' }, cells.name, cells.serial)),
+      h('span', { role: 'cell', class: 'vt-name', 'data-col': 'name' }, cells.swatch, cells.alert, h('span', { class: 'vt-name-text' }, cells.name, cells.serial)),
       cells.status, cells.battery, cells.alt, cells.speed, cells.seen,
       h('span', { role: 'cell', 'data-col': 'open' }, cells.open),
     );
@@ -221,6 +225,15 @@ export class DroneTable {
       if (node.textContent !== text) node.textContent = text;
     };
     c.swatch.style.background = droneColor(d?.status, p?.battery_pct);
+    const sev = alerts.severityOf(s.id);
+    const badge = sev === 'critical' || sev === 'warning' ? sev : '';
+    if ((c.alert.dataset.severity ?? '') !== badge) {
+      c.alert.dataset.severity = badge;
+      c.alert.hidden = !badge;
+      c.alert.textContent = badge ? '!' : '';
+      c.alert.setAttribute('aria-label', badge ? `${badge} alert open` : '');
+      c.alert.title = badge ? `Open ${badge} alert (see Alerts)` : '';
+    }
     set(c.name, name);
     set(c.serial, d?.serial ?? '');
     set(c.status, d?.status ?? '—');

@@ -1,11 +1,18 @@
-/** Drone detail: metadata (editable with If-Match), live values, history charts, plans, exports. */
+/**
+ * Drone detail: metadata (editable with If-Match), live values, its position with the active
+ * plan's corridor, its alerts (live), history charts, plans, exports.
+ */
 import L from 'leaflet';
+import { alerts } from '../alert-store';
+import { alertsApi, type Alert } from '../api/alerts';
 import type uPlot from 'uplot';
 import { api, type Drone, type DroneStatus, type DroneUpdate, type ExportFormat, type Point } from '../api/client';
 import { fleet, type LivePoint } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { ApiError } from '../lib/problem';
+import { DEFAULT_LATERAL_BUFFER_M } from '../lib/corridor';
 import { createBaseMap } from '../map/base';
+import { CorridorLayer } from '../map/corridor-layer';
 import { DroneLayer } from '../map/drone-layer';
 import { navigate } from '../router';
 import { session } from '../session';
@@ -13,6 +20,11 @@ import { downloadBlob, errorText, h, notice, toast } from '../ui';
 import { chartData, RANGES, SERIES } from '../lib/chart-data';
 import { makeChart } from './charts';
 import { planTable } from './plans';
+import { AlertTable } from './alert-table';
+
+const ALERT_PAGE = 20;
+/** The active plan (and so the corridor) is looked for again this often. */
+const PLAN_EVERY_MS = 30_000;
 
 export async function droneView(root: HTMLElement, params: Record<string, string>): Promise<() => void> {
   const id = params.id!;
@@ -32,10 +44,14 @@ export async function droneView(root: HTMLElement, params: Record<string, string
     return () => undefined;
   }
 
-  const title = h('h1', {}, drone.name);
+  // A text node, not an element: the heading's own text is the drone's name.
+  const titleText = document.createTextNode(drone.name);
+  const titleBadge = h('a', { href: `/alerts?drone_id=${id}`, 'data-link': true, class: 'alert-pill', hidden: true, 'data-testid': 'drone-alert-badge' });
+  const title = h('h1', { class: 'row' }, titleText, titleBadge);
   const meta = h('section', { class: 'card', 'aria-labelledby': 'meta-title' });
   const liveCard = h('section', { class: 'card', 'aria-labelledby': 'live-title', 'data-testid': 'live-values' });
   const mapCard = h('section', { class: 'card', 'aria-labelledby': 'map-title' });
+  const alertCard = h('section', { class: 'card', 'aria-labelledby': 'alerts-title', 'data-testid': 'drone-alerts' });
   const charts = h('section', { class: 'card charts-card', 'aria-labelledby': 'charts-title' });
   const plans = h('section', { class: 'card', 'aria-labelledby': 'plans-title' });
   const exports = h('section', { class: 'card', 'aria-labelledby': 'export-title' });
@@ -44,6 +60,7 @@ export async function droneView(root: HTMLElement, params: Record<string, string
     title,
     h('div', { class: 'grid-2' }, meta, liveCard),
     mapCard,
+    alertCard,
     charts,
     h('div', { class: 'grid-2' }, plans, exports),
   ));
@@ -141,7 +158,7 @@ export async function droneView(root: HTMLElement, params: Record<string, string
         const r = await api.updateDrone(id, etag, patch);
         drone = r.body;
         etag = r.etag ?? `"${drone.version}"`;
-        title.textContent = drone.name;
+        titleText.textContent = drone.name;
         fleet.upsertDrone(drone);
         toast('Drone saved');
         renderMeta(false);
@@ -224,6 +241,75 @@ export async function droneView(root: HTMLElement, params: Record<string, string
     if (p && !mini.map.getBounds().pad(-0.2).contains([p.lat, p.lon])) mini.map.panTo([p.lat, p.lon]);
   }));
   cleanups.push(() => mini.destroy());
+
+  // The active plan's path and corridor: what `off_corridor` alerts are measured against.
+  const corridor = new CorridorLayer(mini.map, mini.renderer);
+  const corridorNote = h('p', { class: 'hint', 'data-testid': 'corridor-note' });
+  mapCard.append(corridorNote);
+  const loadCorridor = async () => {
+    try {
+      const active = (await api.plans({ drone_id: id, state: 'active', limit: 1 })).items[0];
+      corridor.show(active?.id ?? null, active?.name ?? '', active?.waypoints ?? []);
+      corridorNote.textContent = active
+        ? `Purple: the active plan “${active.name}”, with its corridor of ${DEFAULT_LATERAL_BUFFER_M} m to each side.`
+        : 'No active flight plan: no corridor to show.';
+    } catch {
+      // The corridor is context; the plans card below reports errors.
+    }
+  };
+  void loadCorridor();
+  const corridorTimer = window.setInterval(() => void loadCorridor(), PLAN_EVERY_MS);
+  cleanups.push(() => {
+    window.clearInterval(corridorTimer);
+    corridor.remove();
+  });
+
+  // Its alerts, every state, newest first, kept current by the live stream.
+  const showBadge = () => {
+    const sev = alerts.severityOf(id);
+    titleBadge.hidden = !sev;
+    titleBadge.dataset.severity = sev ?? '';
+    titleBadge.textContent = sev ? `${sev} alert open` : '';
+    only.redraw();
+  };
+  showBadge();
+  cleanups.push(alerts.onBadges(showBadge));
+  const alertTable = new AlertTable({ showDrone: false, filter: { drone_id: id }, empty: 'No alerts for this drone.' });
+  const alertMore = h('div', {});
+  const alertBox = h('div', {}, notice('loading', 'Loading alerts…'));
+  alertCard.append(h('div', { class: 'row spread' }, h('h2', { id: 'alerts-title' }, 'Alerts'),
+    h('a', { href: `/alerts?drone_id=${id}&state=all`, 'data-link': true }, 'On the alerts screen')), alertBox, alertMore);
+  /** Live alerts that arrived while the first page loaded: applied over it. */
+  let arrived: Alert[] | null = [];
+  const loadAlerts = async (cursor?: string) => {
+    try {
+      const page = await alertsApi.list({ drone_id: id, limit: ALERT_PAGE, cursor });
+      if (cursor) alertTable.append(page.items, !page.next_cursor);
+      else {
+        alertTable.set(page.items, !page.next_cursor);
+        for (const a of arrived ?? []) alertTable.apply(a);
+        arrived = null;
+        alertBox.replaceChildren(alertTable.el);
+      }
+      alertMore.replaceChildren(page.next_cursor
+        ? h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => void loadAlerts(page.next_cursor!) }, 'Load more')
+        : '');
+    } catch (e) {
+      if (!cursor) {
+        arrived = null;
+        alertBox.replaceChildren(notice('error', `Could not load the alerts: ${errorText(e)}`));
+      }
+      else toast(`Could not load more alerts: ${errorText(e)}`, 'error');
+    }
+  };
+  void loadAlerts();
+  cleanups.push(alerts.subscribe((b) => {
+    for (const e of b.events) {
+      if (e.alert.drone_id !== id) continue;
+      if (arrived) arrived.push(e.alert);
+      else alertTable.apply(e.alert);
+    }
+  }));
 
   // History charts.
   const rangeSelect = h('select', { id: 'range', 'aria-label': 'Time range' }, ...RANGES.map((r, i) => h('option', { value: String(i), selected: i === 0 }, `${r.label} (per ${r.interval})`)));

@@ -4,11 +4,13 @@
  * follows the view from a distance, see `lib/subscription.ts`).
  */
 import L from 'leaflet';
-import { api, type Summary } from '../api/client';
+import { alerts } from '../alert-store';
+import type { AlertSummary } from '../api/alerts';
+import { api } from '../api/client';
 import { fleet, type DroneState, type FrameUpdate } from '../fleet-store';
 import { LiveConnection } from '../live';
 import { bboxParam, type BBox } from '../lib/bbox';
-import { FENCE_STYLES, STATUS_COLORS, batteryColor } from '../lib/colors';
+import { FENCE_STYLES, SEVERITY_COLORS, STATUS_COLORS, batteryColor } from '../lib/colors';
 import { comparator, isFiltering, matches, type BatteryBand, type FleetFilter, type Online, type SortDir, type SortKey } from '../lib/fleet-filter';
 import * as fmt from '../lib/format';
 import { SubscriptionScheduler, type MapView } from '../lib/subscription';
@@ -44,6 +46,8 @@ function legend(): HTMLElement {
       h('li', {}, h('span', { class: 'swatch hollow grey', 'aria-hidden': 'true' }), 'outside the live area (pan to it)'),
       h('li', {}, h('span', { class: 'swatch round', 'aria-hidden': 'true' }), 'cluster (click to zoom in)'),
       h('li', {}, h('span', { class: 'swatch round warn', 'aria-hidden': 'true' }), 'cluster, > 10 % battery < 20 %'),
+      h('li', {}, h('span', { class: 'swatch round', style: `background:${SEVERITY_COLORS.critical}`, 'aria-hidden': 'true' }), 'open critical alert (also over clusters)'),
+      h('li', {}, h('span', { class: 'swatch round', style: `background:${SEVERITY_COLORS.warning}`, 'aria-hidden': 'true' }), 'open warning alert'),
       h('li', {}, h('span', { class: 'line-swatch', 'aria-hidden': 'true' }), 'active plan route'),
       h('li', {}, h('span', { class: 'line-swatch dashed', 'aria-hidden': 'true' }), 'approved plan route'),
       ...Object.entries(FENCE_STYLES).map(([kind, s]) => h('li', {},
@@ -66,8 +70,9 @@ export function fleetView(root: HTMLElement): () => void {
   const reporting = kpi('Reporting now', 'kpi-reporting');
   const flights = kpi('Active flights', 'kpi-flights');
   const pps = kpi('Points per second (last 5 s)', 'kpi-pps');
+  const openAlerts = kpi('Open alerts', 'kpi-alerts');
   const kpiNote = h('span', { class: 'muted small kpi-note' });
-  const kpis = h('section', { class: 'kpis', 'aria-label': 'Fleet figures' }, total.el, byStatus.el, reporting.el, flights.el, pps.el, kpiNote);
+  const kpis = h('section', { class: 'kpis', 'aria-label': 'Fleet figures' }, total.el, byStatus.el, reporting.el, flights.el, pps.el, openAlerts.el, kpiNote);
 
   const mapEl = h('div', { class: 'map', id: 'fleet-map', 'data-testid': 'fleet-map' });
   const search = h('input', { type: 'search', id: 'drone-search', placeholder: 'Search name or serial', 'aria-label': 'Search drones by name or serial' });
@@ -251,6 +256,12 @@ export function fleetView(root: HTMLElement): () => void {
     base.map.fitBounds([[b.south, b.west], [b.north, b.east]], { padding: [30, 30], maxZoom: 15, animate: false });
   };
 
+  // A badge changed: the visible rows and the drawn drones, nothing else.
+  const unbadge = alerts.onBadges(() => {
+    table.refreshVisible();
+    layer.redraw();
+  });
+
   const unsubscribe = fleet.subscribe((u: FrameUpdate) => {
     if (u.listChanged) filterRows();
     else if (u.changed > 0) table.refreshVisible();
@@ -268,13 +279,18 @@ export function fleetView(root: HTMLElement): () => void {
   fleet.setFilter(filter());
   fitOnce();
 
-  const renderSummary = (s: Summary) => {
+  const renderSummary = (s: AlertSummary) => {
     total.value.textContent = fmt.count(s.drones_total);
     byStatus.value.replaceChildren(...Object.entries(s.drones_by_status).map(([k, v]) =>
       h('span', { class: 'status-chip' }, h('span', { class: 'swatch', style: `background:${STATUS_COLORS[k] ?? '#5f6368'}`, 'aria-hidden': 'true' }), `${k} ${fmt.count(v)}`)));
     reporting.value.textContent = `${fmt.count(s.reporting_last_60s)} drones`;
     flights.value.textContent = fmt.count(s.active_flight_plans);
     pps.value.textContent = fmt.rate(s.points_per_second);
+    const open = s.open_alerts;
+    openAlerts.value.replaceChildren(open
+      ? h('a', { href: '/alerts', 'data-link': true, class: 'kpi-link', title: 'Open the alerts' }, ...(['critical', 'warning', 'info'] as const).map((k) =>
+        h('span', { class: 'status-chip' }, h('span', { class: 'swatch round', style: `background:${SEVERITY_COLORS[k]}`, 'aria-hidden': 'true' }), `${k} ${fmt.count(open[k] ?? 0)}`)))
+      : '—');
     kpiNote.textContent = `updated ${clockIn(Date.now(), zoneChoice(), true)} ${zoneLabel()}`;
   };
   const loadSummary = async () => {
@@ -296,6 +312,7 @@ export function fleetView(root: HTMLElement): () => void {
   return () => {
     alive = false;
     unsubscribe();
+    unbadge();
     scheduler.stop();
     // Other screens show drones anywhere: back to the whole fleet.
     live?.setBbox(null);
