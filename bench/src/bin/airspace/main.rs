@@ -152,6 +152,7 @@ fn volume(rng: &mut Rng, waypoints: usize, day: DateTime<Utc>) -> PlanVolume {
             .iter()
             .map(|w| w.position)
             .collect(),
+        authorized: false,
     }
 }
 

@@ -5,7 +5,16 @@
 //! reports, in POSTs of [`POST_POINTS`] points sent concurrently, each point's `ts` the
 //! moment its POST is built. A sample is the time an event arrives at the client minus
 //! the `ts` of a position in it (both on this machine's clock).
+//!
+//! The same client takes the conformance monitor's `alert` events, for three more figures:
+//! after the warm-up a prohibited fence is created over the drones flying in the west of
+//! the city, so their next points breach it (a sample: the alert's arrival minus its
+//! triggering point's `ts`); the drones fly with no plan, so `unplanned_flight` follows
+//! the excursion grace time; and when the senders stop, every drone goes silent and is
+//! declared lost (a sample: the alert's arrival minus the moment its last POST was answered,
+//! which includes `monitoring.link_timeout_s`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +42,15 @@ const READY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Outcome {
     /// Milliseconds from a point's `ts` to its arrival, for points sent after the warm-up.
     pub latency_ms: Vec<f64>,
+    /// `geofence_breach` raised: milliseconds from the triggering point's `ts` to the event.
+    pub breach_ms: Vec<f64>,
+    /// `unplanned_flight` raised: milliseconds from the first offending point (grace
+    /// included) to the event.
+    pub unplanned_ms: Vec<f64>,
+    /// `link_lost` raised: milliseconds from the drone's last answered POST to the event.
+    pub link_lost_ms: Vec<f64>,
+    /// Drones that went silent at the end, and how many of them were declared lost.
+    pub silenced: usize,
     /// Points sent after the warm-up: as many samples are expected.
     pub sent_after_warmup: u64,
     /// Duration of each POST sent after the warm-up.
@@ -45,6 +63,7 @@ pub async fn run(
     drones: &[DroneId],
     duration: Duration,
     warmup: Duration,
+    link_timeout: Duration,
 ) -> anyhow::Result<Outcome> {
     let res = bench
         .client
@@ -67,12 +86,17 @@ pub async fn run(
 
     let drones: Arc<[DroneId]> = drones.into();
     let ticks = (duration.as_millis() / TICK.as_millis()) as usize;
+    let fence_tick = (warmup.as_millis() / TICK.as_millis()) as usize + TICKS_PER_SECOND;
+    let mut last_done: HashMap<DroneId, DateTime<Utc>> = HashMap::new();
     let mut ticker = tokio::time::interval(TICK);
     let mut posts = JoinSet::new();
     let mut http_ms = Vec::new();
     let mut sent_after_warmup = 0;
     for tick in 0..ticks {
         ticker.tick().await;
+        if tick == fence_tick {
+            create_fence(bench, org).await?;
+        }
         let slot = tick % TICKS_PER_SECOND;
         let members: Vec<usize> = (slot..drones.len()).step_by(TICKS_PER_SECOND).collect();
         for chunk in members.chunks(POST_POINTS) {
@@ -89,30 +113,94 @@ pub async fn run(
             posts.spawn(post.send());
         }
         while let Some(done) = posts.try_join_next() {
-            if let Some((ms, points)) = done.context("a live sender panicked")?? {
-                http_ms.push(ms);
-                sent_after_warmup += points;
-            }
+            let sent = done.context("a live sender panicked")??;
+            sent.count(&mut http_ms, &mut sent_after_warmup, &mut last_done);
         }
     }
     while let Some(done) = posts.join_next().await {
-        if let Some((ms, points)) = done.context("a live sender panicked")?? {
-            http_ms.push(ms);
-            sent_after_warmup += points;
-        }
+        let sent = done.context("a live sender panicked")??;
+        sent.count(&mut http_ms, &mut sent_after_warmup, &mut last_done);
     }
     while bench.queued_points() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(SETTLE).await;
+    // Every drone is silent from now on: long enough for each to be declared lost.
+    tokio::time::sleep(SETTLE + link_timeout + Duration::from_secs(2)).await;
     // The reader may have ended on its own with an error; that error is the one to report.
     let _ = stop.send(());
-    let latency_ms = reader.await.context("the live reader panicked")??;
+    let read = reader.await.context("the live reader panicked")??;
+    let ms = |d: chrono::Duration| d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3;
+    let mut breach_ms = Vec::new();
+    let mut unplanned_ms = Vec::new();
+    let mut link_lost_ms = Vec::new();
+    for a in read.alerts.iter().filter(|a| a.change == "raised") {
+        match a.kind.as_str() {
+            "geofence_breach" => breach_ms.extend(a.point_ts.map(|ts| ms(a.received - ts))),
+            "unplanned_flight" => unplanned_ms.push(ms(a.received - a.first_seen)),
+            "link_lost" => {
+                if let Some(done) = last_done.get(&a.drone_id) {
+                    link_lost_ms.push(ms(a.received - *done));
+                }
+            }
+            _ => {}
+        }
+    }
     Ok(Outcome {
-        latency_ms,
+        latency_ms: read.latency_ms,
+        breach_ms,
+        unplanned_ms,
+        link_lost_ms,
+        silenced: last_done.len(),
         sent_after_warmup,
         http_ms,
     })
+}
+
+/// A prohibited rectangle over the drones whose homes are in the grid's first 50 rows and
+/// 11 columns (about 550 of them), 0–500 m.
+async fn create_fence(bench: &Bench, org: &Org) -> anyhow::Result<()> {
+    let (s, w, n, e) = (47.295, 8.395, 47.40, 8.4345);
+    let body = serde_json::json!({
+        "name": "Bench no-fly", "kind": "prohibited", "lower_m": 0.0, "upper_m": 500.0,
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+    });
+    let res = bench
+        .client
+        .post(bench.url("/api/v1/geofences"))
+        .bearer_auth(&org.token)
+        .json(&body)
+        .send()
+        .await
+        .context("POST /geofences failed")?;
+    if res.status() != StatusCode::CREATED {
+        bail!("POST /geofences answered {}", res.status());
+    }
+    Ok(())
+}
+
+/// What one POST did.
+struct Sent {
+    /// After the warm-up: its duration in milliseconds and its number of points.
+    timed: Option<(f64, u64)>,
+    drones: Vec<DroneId>,
+    answered: DateTime<Utc>,
+}
+
+impl Sent {
+    fn count(
+        self,
+        http_ms: &mut Vec<f64>,
+        sent: &mut u64,
+        last_done: &mut HashMap<DroneId, DateTime<Utc>>,
+    ) {
+        if let Some((ms, points)) = self.timed {
+            http_ms.push(ms);
+            *sent += points;
+        }
+        for drone in self.drones {
+            last_done.insert(drone, self.answered);
+        }
+    }
 }
 
 struct Post {
@@ -127,9 +215,8 @@ struct Post {
 }
 
 impl Post {
-    /// Sends the members' points stamped now; after the warm-up, returns the POST's
-    /// duration in milliseconds and its number of points.
-    async fn send(self) -> anyhow::Result<Option<(f64, u64)>> {
+    /// Sends the members' points stamped now.
+    async fn send(self) -> anyhow::Result<Sent> {
         let ts = Utc::now();
         let wire: Vec<Wire> = self
             .members
@@ -156,7 +243,11 @@ impl Post {
             bail!("POST /telemetry answered {status}: {text}");
         }
         let ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok((ts >= self.cutoff).then_some((ms, wire.len() as u64)))
+        Ok(Sent {
+            timed: (ts >= self.cutoff).then_some((ms, wire.len() as u64)),
+            drones: self.members.iter().map(|&i| self.drones[i]).collect(),
+            answered: Utc::now(),
+        })
     }
 }
 
@@ -170,16 +261,47 @@ struct Stamp {
     ts: DateTime<Utc>,
 }
 
-/// Latencies of the positions stamped at or after `cutoff`, until told to stop.
+#[derive(Deserialize)]
+struct AlertEvent {
+    change: String,
+    alert: AlertBody,
+}
+
+#[derive(Deserialize)]
+struct AlertBody {
+    kind: String,
+    drone_id: DroneId,
+    first_seen: DateTime<Utc>,
+    point: Option<Stamp>,
+}
+
+/// An alert event as the client saw it.
+struct AlertSeen {
+    change: String,
+    kind: String,
+    drone_id: DroneId,
+    first_seen: DateTime<Utc>,
+    point_ts: Option<DateTime<Utc>>,
+    received: DateTime<Utc>,
+}
+
+struct Read {
+    latency_ms: Vec<f64>,
+    alerts: Vec<AlertSeen>,
+}
+
+/// Latencies of the positions stamped at or after `cutoff`, and every alert event, until
+/// told to stop.
 async fn read_positions(
     mut events: EventStream,
     cutoff: DateTime<Utc>,
     mut stop: oneshot::Receiver<()>,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Read> {
     let mut latency_ms = Vec::new();
+    let mut alerts = Vec::new();
     loop {
         let event = tokio::select! {
-            _ = &mut stop => return Ok(latency_ms),
+            _ = &mut stop => return Ok(Read { latency_ms, alerts }),
             event = events.next() => event?.context("the live stream ended early")?,
         };
         match event.name.as_str() {
@@ -192,6 +314,18 @@ async fn read_positions(
                         .unwrap_or(i64::MAX);
                     latency_ms.push(lag as f64 / 1e3);
                 }
+            }
+            "alert" => {
+                let data: AlertEvent =
+                    serde_json::from_str(&event.data).context("a malformed alert event")?;
+                alerts.push(AlertSeen {
+                    change: data.change,
+                    kind: data.alert.kind,
+                    drone_id: data.alert.drone_id,
+                    first_seen: data.alert.first_seen,
+                    point_ts: data.alert.point.map(|p| p.ts),
+                    received: event.received,
+                });
             }
             "error" | "logout" => bail!("the live stream sent `{}`: {}", event.name, event.data),
             _ => {}

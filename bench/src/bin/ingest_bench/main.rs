@@ -7,7 +7,9 @@
 //! 2. the raw binary `COPY` rate of as many rows of the same drones into the same table,
 //!    split by shard and chunked like the writer's batches — the reference limit;
 //! 3. the drone-to-live-stream latency (the point's `ts`, set when it is sent, to its
-//!    arrival in a `GET /api/v1/live` Server-Sent Events client) at 10,000 drones × 1 Hz.
+//!    arrival in a `GET /api/v1/live` Server-Sent Events client) at 10,000 drones × 1 Hz;
+//! 4. the conformance monitor: ingest with monitoring on versus off, and, in the live run,
+//!    how fast geofence breaches, unplanned flights and lost links reach the client.
 //!
 //! Each figure is one JSON line on stdout; progress goes to stderr. The databases are
 //! dropped at the end, also after an error or Ctrl-C.
@@ -32,6 +34,9 @@ use setup::Databases;
 /// The targets, printed beside the figures.
 const TARGET_INGEST_VS_COPY: f64 = 0.85;
 const TARGET_LIVE_P99_MS: f64 = 20.0;
+const TARGET_MONITORING_RATIO: f64 = 0.9;
+/// A lost link is to be declared within the timeout plus this (p99).
+const TARGET_LINK_LOST_SLACK_MS: f64 = 1_000.0;
 /// Live samples whose point was sent this early in the run are not counted.
 const LIVE_WARMUP: Duration = Duration::from_secs(2);
 
@@ -69,6 +74,9 @@ struct Args {
     /// committed).
     #[arg(long)]
     no_queued: bool,
+    /// Skip the ingest figure with `monitoring.enabled = false`, beside the default (on).
+    #[arg(long)]
+    no_monitoring_off: bool,
     /// PostgreSQL base URL, without a database name.
     #[arg(
         long,
@@ -227,6 +235,9 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
     if !args.no_queued {
         queued_ingest(args, &settings, ingest_rate).await?;
     }
+    if !args.no_monitoring_off {
+        unmonitored_ingest(args, &settings, ingest_rate).await?;
+    }
 
     if let Some(brokers) = &args.kafka_brokers {
         kafka::run(args, &settings, brokers, ingest_rate).await?;
@@ -248,8 +259,10 @@ async fn run(args: &Args, databases: &Databases) -> anyhow::Result<()> {
         &live_drones,
         Duration::from_secs(args.live_seconds),
         LIVE_WARMUP,
+        Duration::from_secs_f64(settings.monitoring.link_timeout_s),
     )
     .await?;
+    emit_alert_latencies(&settings, &observed)?;
     let latency = stats::Summary::of(observed.latency_ms)
         .context("the live stream delivered no position after the warm-up")?;
     let posts = stats::Summary::of(observed.http_ms);
@@ -304,19 +317,19 @@ fn emit_ingest(
     Ok(ingest_rate)
 }
 
-/// The ingest figure again on a second app with `telemetry.ack = "queued"`, on the same
-/// databases with a fleet of its own, and its rate beside the durable one.
-async fn queued_ingest(
+/// The ingest figure again on a second app with other `settings`, on the same databases
+/// with a fleet of its own (`name`, serials `prefix-…`); returns what it ingested.
+async fn ingest_again(
     args: &Args,
     settings: &nimbusfleet::settings::Settings,
-    durable_rate: f64,
-) -> anyhow::Result<()> {
-    let mut settings = settings.clone();
-    settings.telemetry.ack = infra::pipeline::AckMode::Queued;
-    let bench = setup::start(&settings).await?;
-    let (fleet, drones) = bench.warm_fleet("IngestQueued", "INQ", args.drones).await?;
+    name: &str,
+    prefix: &str,
+    what: &str,
+) -> anyhow::Result<ingest::Outcome> {
+    let bench = setup::start(settings).await?;
+    let (fleet, drones) = bench.warm_fleet(name, prefix, args.drones).await?;
     progress(&format!(
-        "ingest with telemetry.ack=queued: {} senders × {}-point batches for {} s",
+        "ingest with {what}: {} senders × {}-point batches for {} s",
         args.senders, args.batch, args.duration
     ));
     let ingested = ingest::run(
@@ -327,12 +340,101 @@ async fn queued_ingest(
         &|_| bench.queued_points() == 0,
     )
     .await?;
+    bench.stop().await;
+    Ok(ingested)
+}
+
+/// The ingest figure with `telemetry.ack = "queued"`, and the durable rate beside it.
+async fn queued_ingest(
+    args: &Args,
+    settings: &nimbusfleet::settings::Settings,
+    durable_rate: f64,
+) -> anyhow::Result<()> {
+    let mut settings = settings.clone();
+    settings.telemetry.ack = infra::pipeline::AckMode::Queued;
+    let ingested = ingest_again(
+        args,
+        &settings,
+        "IngestQueued",
+        "INQ",
+        "telemetry.ack=queued",
+    )
+    .await?;
     let queued_rate = emit_ingest(args, settings.telemetry.ack, &ingested)?;
     emit(
         "durable_vs_queued_ratio",
         json!({ "value": round(durable_rate / queued_rate, 3) }),
     )?;
-    bench.stop().await;
+    Ok(())
+}
+
+/// The ingest figure with `monitoring.enabled = false`, and the monitored rate beside it.
+async fn unmonitored_ingest(
+    args: &Args,
+    settings: &nimbusfleet::settings::Settings,
+    monitored_rate: f64,
+) -> anyhow::Result<()> {
+    let mut settings = settings.clone();
+    settings.monitoring.enabled = false;
+    let ingested = ingest_again(
+        args,
+        &settings,
+        "IngestUnmonitored",
+        "INU",
+        "monitoring.enabled=false",
+    )
+    .await?;
+    let rate = ingested.points as f64 / ingested.elapsed.as_secs_f64();
+    emit(
+        "ingest_unmonitored_points_per_s",
+        json!({"value": round(rate, 1), "points": ingested.points, "drones": args.drones}),
+    )?;
+    let ratio = monitored_rate / rate;
+    emit(
+        "monitoring_on_vs_off_ratio",
+        json!({
+            "value": round(ratio, 3),
+            "target": TARGET_MONITORING_RATIO,
+            "met": ratio >= TARGET_MONITORING_RATIO,
+        }),
+    )?;
+    Ok(())
+}
+
+/// The monitor's figures from the live run.
+fn emit_alert_latencies(
+    settings: &nimbusfleet::settings::Settings,
+    observed: &live::Outcome,
+) -> anyhow::Result<()> {
+    let timeout_ms = settings.monitoring.link_timeout_s * 1e3;
+    let figure = |samples: &[f64]| stats::Summary::of(samples.to_vec());
+    if let Some(s) = figure(&observed.breach_ms) {
+        emit(
+            "alert_geofence_breach_ms",
+            json!({"p50": round(s.p50, 1), "p99": round(s.p99, 1), "max": round(s.max, 1),
+                   "samples": s.count, "from": "triggering point's ts"}),
+        )?;
+    }
+    if let Some(s) = figure(&observed.unplanned_ms) {
+        emit(
+            "alert_unplanned_flight_ms",
+            json!({"p50": round(s.p50, 1), "p99": round(s.p99, 1), "max": round(s.max, 1),
+                   "samples": s.count, "grace_ms": settings.monitoring.excursion_grace_s * 1e3,
+                   "from": "first offending point's ts (grace included)"}),
+        )?;
+    }
+    match figure(&observed.link_lost_ms) {
+        Some(s) => emit(
+            "alert_link_lost_ms",
+            json!({"p50": round(s.p50, 1), "p99": round(s.p99, 1), "max": round(s.max, 1),
+                   "samples": s.count, "silenced": observed.silenced, "timeout_ms": timeout_ms,
+                   "target_p99_ms": timeout_ms + TARGET_LINK_LOST_SLACK_MS,
+                   "met": s.p99 <= timeout_ms + TARGET_LINK_LOST_SLACK_MS
+                       && s.count == observed.silenced,
+                   "from": "last answered POST"}),
+        )?,
+        None => bail!("no drone was declared lost after the senders stopped"),
+    }
     Ok(())
 }
 
