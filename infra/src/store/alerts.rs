@@ -14,6 +14,7 @@ use domain::ports::AlertRepository;
 use domain::telemetry::TelemetryPoint;
 use domain::{AlertId, DroneId, FlightPlanId, OrgId, StoreError, UserId};
 use futures::future::join_all;
+use futures::StreamExt;
 use sea_orm::sea_query::Expr;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
@@ -26,6 +27,8 @@ use super::error::{collect_runs, is_unique_violation, CorruptRow};
 use super::{db_time, Db, Store};
 
 const ENTITY: &str = "alert";
+/// Drones whose alert changes one shard stores at once (each takes a connection).
+const CONCURRENT_DRONES: usize = 4;
 /// Times a monitor update is retried when a person changed the alert at the same moment.
 const RETRIES: usize = 3;
 
@@ -45,11 +48,21 @@ impl AlertRepository for Store {
         }
         let shards = by_shard.into_iter().map(|(shard, share)| async move {
             let (db, conn) = self.shard(domain::shard::ShardId(shard))?;
-            let mut notices = Vec::new();
+            // Each drone's observations in order, several drones at once: a burst (a fence
+            // that appears over hundreds of flying drones) is stored in a fraction of the
+            // time one statement after the other would take.
+            let mut by_drone: BTreeMap<DroneId, Vec<&Observation>> = BTreeMap::new();
             for o in share {
-                if let Some(notice) = record(db, conn, o).await? {
-                    notices.push(notice);
-                }
+                by_drone.entry(o.event.drone_id).or_default().push(o);
+            }
+            let runs: Vec<_> = by_drone
+                .into_values()
+                .map(|run| record_run(db, conn, run))
+                .collect();
+            let runs = futures::stream::iter(runs).buffer_unordered(CONCURRENT_DRONES);
+            let mut notices = Vec::new();
+            for run in runs.collect::<Vec<_>>().await {
+                notices.extend(run?);
             }
             Ok::<_, StoreError>(notices)
         });
@@ -229,6 +242,21 @@ impl AlertRepository for Store {
             missing_shards,
         })
     }
+}
+
+/// One drone's observations on its shard, in order.
+async fn record_run(
+    db: Db,
+    conn: &DatabaseConnection,
+    run: Vec<&Observation>,
+) -> Result<Vec<AlertNotice>, StoreError> {
+    let mut notices = Vec::new();
+    for o in run {
+        if let Some(notice) = record(db, conn, o).await? {
+            notices.push(notice);
+        }
+    }
+    Ok(notices)
 }
 
 /// One observation on its shard: what it changed, if anything.

@@ -423,18 +423,19 @@ fn emit_alert_latencies(
                    "from": "first offending point's ts (grace included)"}),
         )?;
     }
-    match figure(&observed.link_lost_ms) {
-        Some(s) => emit(
-            "alert_link_lost_ms",
-            json!({"p50": round(s.p50, 1), "p99": round(s.p99, 1), "max": round(s.max, 1),
-                   "samples": s.count, "silenced": observed.silenced, "timeout_ms": timeout_ms,
-                   "target_p99_ms": timeout_ms + TARGET_LINK_LOST_SLACK_MS,
-                   "met": s.p99 <= timeout_ms + TARGET_LINK_LOST_SLACK_MS
-                       && s.count == observed.silenced,
-                   "from": "last answered POST"}),
-        )?,
-        None => bail!("no drone was declared lost after the senders stopped"),
-    }
+    let lost = figure(&observed.link_lost_ms);
+    let p99 = lost.as_ref().map(|s| s.p99);
+    emit(
+        "alert_link_lost_ms",
+        json!({"p50": lost.as_ref().map(|s| round(s.p50, 1)), "p99": p99.map(|v| round(v, 1)),
+               "max": lost.as_ref().map(|s| round(s.max, 1)),
+               "samples": lost.as_ref().map_or(0, |s| s.count), "silenced": observed.silenced,
+               "timeout_ms": timeout_ms,
+               "target_p99_ms": timeout_ms + TARGET_LINK_LOST_SLACK_MS,
+               "met": p99.is_some_and(|p| p <= timeout_ms + TARGET_LINK_LOST_SLACK_MS)
+                   && lost.as_ref().map_or(0, |s| s.count) == observed.silenced,
+               "from": "last answered POST"}),
+    )?;
     Ok(())
 }
 
