@@ -5,7 +5,7 @@
 mod kafka;
 mod monitoring;
 
-pub use monitoring::{MonitoringMetrics, WEBHOOK_OUTCOMES};
+pub use monitoring::MonitoringMetrics;
 
 use std::time::Instant;
 

@@ -1,13 +1,9 @@
-//! Conformance monitoring and alerts: what the monitor judged and raised, how fast, and
-//! what left through webhooks.
+//! Conformance monitoring and alerts: what the monitor judged and raised, and how fast.
 
 use domain::monitoring::AlertKind;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
-
-/// Outcomes of a webhook delivery attempt, each with a series from the start.
-pub const WEBHOOK_OUTCOMES: [&str; 4] = ["delivered", "failed", "abandoned", "refused"];
 
 #[derive(Clone)]
 pub struct MonitoringMetrics {
@@ -21,7 +17,6 @@ pub struct MonitoringMetrics {
     pub monitored_drones: IntGauge,
     pub timers_pending: IntGauge,
     pub record_failures: IntCounter,
-    pub webhook_deliveries: IntCounterVec,
 }
 
 impl MonitoringMetrics {
@@ -68,19 +63,9 @@ impl MonitoringMetrics {
             "alert_record_failures_total",
             "Failed attempts to store alert changes (retried)",
         )?;
-        let webhook_deliveries = IntCounterVec::new(
-            Opts::new(
-                "webhook_deliveries_total",
-                "Webhook delivery attempts by outcome (delivered, failed and retried, abandoned after 24 h, refused destination)",
-            ),
-            &["outcome"],
-        )?;
         for kind in AlertKind::ALL {
             alerts_raised.with_label_values(&[kind.as_str()]);
             alerts_resolved.with_label_values(&[kind.as_str()]);
-        }
-        for outcome in WEBHOOK_OUTCOMES {
-            webhook_deliveries.with_label_values(&[outcome]);
         }
         registry.register(Box::new(points_judged.clone()))?;
         registry.register(Box::new(alerts_raised.clone()))?;
@@ -90,7 +75,6 @@ impl MonitoringMetrics {
         registry.register(Box::new(monitored_drones.clone()))?;
         registry.register(Box::new(timers_pending.clone()))?;
         registry.register(Box::new(record_failures.clone()))?;
-        registry.register(Box::new(webhook_deliveries.clone()))?;
         Ok(Self {
             points_judged,
             alerts_raised,
@@ -100,7 +84,6 @@ impl MonitoringMetrics {
             monitored_drones,
             timers_pending,
             record_failures,
-            webhook_deliveries,
         })
     }
 }
