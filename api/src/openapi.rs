@@ -10,7 +10,7 @@ use crate::dto::{Problem, ProblemField};
 use crate::error::Code;
 use crate::routes::{
     alerts, api_keys, auth, drones, fleet, flight_plans, geofences, health, live, organization,
-    telemetry, users,
+    telemetry, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -45,6 +45,8 @@ use crate::routes::{
         telemetry::export_telemetry,
         fleet::fleet_positions, fleet::fleet_summary, live::live, live::live_ticket,
         alerts::list_alerts, alerts::get_alert, alerts::acknowledge_alert, alerts::resolve_alert,
+        webhooks::list_webhooks, webhooks::create_webhook, webhooks::get_webhook,
+        webhooks::update_webhook, webhooks::delete_webhook, webhooks::list_deliveries,
     ),
     components(schemas(Problem, ProblemField, Code)),
     modifiers(&Security, &CommonProblems),
@@ -59,6 +61,7 @@ use crate::routes::{
         (name = "telemetry", description = "Batch ingest and each drone's history"),
         (name = "fleet", description = "The whole fleet: positions, summary, live stream"),
         (name = "alerts", description = "What the conformance monitor raised on live telemetry: geofence breaches, corridor and altitude deviations, unplanned flights, low battery, lost links, frozen sensors"),
+        (name = "webhooks", description = "Alert changes delivered to the organisation's endpoints, signed (Standard Webhooks), retried for 24 hours (admins)"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]

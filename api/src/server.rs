@@ -37,6 +37,7 @@ pub fn api(
         telemetry_service: web::Data::new(services.telemetry),
         fleet: web::Data::new(services.fleet),
         alerts: web::Data::new(services.alerts),
+        webhooks: web::Data::new(services.webhooks),
         rate_limits: web::Data::new(rate_limits),
         telemetry: web::Data::new(state.telemetry.clone()),
         limits: web::Data::new(state.limits.clone()),
@@ -111,6 +112,7 @@ struct AppData {
     telemetry_service: web::Data<crate::services::TelemetryService>,
     fleet: web::Data<crate::services::FleetService>,
     alerts: web::Data<crate::services::AlertService>,
+    webhooks: web::Data<crate::services::WebhookService>,
     rate_limits: web::Data<RateLimits>,
     telemetry: web::Data<crate::state::Telemetry>,
     limits: web::Data<crate::state::Limits>,
@@ -130,6 +132,7 @@ impl AppData {
             .app_data(self.telemetry_service.clone())
             .app_data(self.fleet.clone())
             .app_data(self.alerts.clone())
+            .app_data(self.webhooks.clone())
             .app_data(self.rate_limits.clone())
             .app_data(self.telemetry.clone())
             .app_data(self.limits.clone())

@@ -279,3 +279,90 @@ impl LiveSettings {
         Ok(())
     }
 }
+
+/// `[webhooks]`: delivering alert changes to the organisations' endpoints.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Whether this API replica sends queued deliveries (every replica may; a lease per
+    /// delivery keeps two from sending the same attempt). Deliveries are queued wherever
+    /// alerts change, whatever this says.
+    pub dispatch: bool,
+    /// Let deliveries reach loopback, private, link-local and other non-public addresses.
+    /// Off, a webhook cannot be used to probe the network the server runs in.
+    pub allow_private_addresses: bool,
+    /// How long one attempt may take, connecting included.
+    #[serde(rename = "timeout_ms", with = "millis")]
+    pub timeout: Duration,
+    /// The delay before the first retry; each further retry waits twice as long, up to
+    /// `retry_max_delay_s`.
+    #[serde(rename = "retry_base_ms", with = "millis")]
+    pub retry_base: Duration,
+    #[serde(rename = "retry_max_delay_s", with = "seconds")]
+    pub retry_max_delay: Duration,
+    /// How long a delivery is retried. One that fails until then has failed, and its
+    /// webhook, whose endpoint failed every attempt for that long, is disabled.
+    #[serde(rename = "retry_for_s", with = "seconds")]
+    pub retry_for: Duration,
+    /// Deliveries attempted at once by one replica.
+    pub concurrency: usize,
+    /// How often the queue is polled for due deliveries (deliveries queued by this process
+    /// are sent at once).
+    #[serde(rename = "poll_interval_ms", with = "millis")]
+    pub poll_interval: Duration,
+    /// Finished deliveries are listed for this long, then deleted.
+    pub keep_deliveries_days: u32,
+}
+
+impl WebhookSettings {
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if self.timeout < Duration::from_millis(100) || self.timeout > Duration::from_secs(60) {
+            return Err(InvalidSetting::new(
+                "timeout_ms",
+                "must be between 100 and 60000",
+            ));
+        }
+        if self.retry_base.is_zero() {
+            return Err(InvalidSetting::new("retry_base_ms", "must be at least 1"));
+        }
+        if self.retry_max_delay < self.retry_base {
+            return Err(InvalidSetting::new(
+                "retry_max_delay_s",
+                "must be at least retry_base_ms",
+            ));
+        }
+        if self.retry_for.is_zero() {
+            return Err(InvalidSetting::new("retry_for_s", "must be at least 1"));
+        }
+        if !(1..=256).contains(&self.concurrency) {
+            return Err(InvalidSetting::new("concurrency", "must be 1 to 256"));
+        }
+        if self.poll_interval < Duration::from_millis(10) {
+            return Err(InvalidSetting::new(
+                "poll_interval_ms",
+                "must be at least 10",
+            ));
+        }
+        if self.keep_deliveries_days == 0 {
+            return Err(InvalidSetting::new(
+                "keep_deliveries_days",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn retry_policy(&self) -> domain::webhook::RetryPolicy {
+        domain::webhook::RetryPolicy {
+            base: self.retry_base,
+            max_delay: self.retry_max_delay,
+            retry_for: self.retry_for,
+        }
+    }
+
+    pub fn address_policy(&self) -> domain::webhook::AddressPolicy {
+        domain::webhook::AddressPolicy {
+            allow_private: self.allow_private_addresses,
+        }
+    }
+}

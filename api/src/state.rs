@@ -13,7 +13,7 @@ use domain::monitoring::MonitorRules;
 use domain::platform::{AirspaceFeed, Cache, IdempotencyStore, RateLimiter, SessionStore};
 use domain::ports::{
     AlertRepository, ApiKeyRepository, DroneRepository, FlightPlanRepository, GeofenceRepository,
-    HealthCheck, OrgRepository, TelemetryBus, TelemetryStore, UserRepository,
+    HealthCheck, OrgRepository, TelemetryBus, TelemetryStore, UserRepository, WebhookRepository,
 };
 use domain::telemetry::TelemetryRules;
 use infra::live::{LiveHub, LivePublisher};
@@ -27,6 +27,8 @@ pub struct AppState {
     /// The airspace indexes, shared with the monitor when this process writes telemetry.
     pub airspace: crate::services::AirspaceService,
     pub telemetry: Telemetry,
+    /// Each organisation's enabled webhooks, shared with the webhook outbox.
+    pub webhooks: crate::services::WebhookDirectory,
     pub auth: Auth,
     pub limits: Limits,
     pub observability: Observability,
@@ -42,6 +44,7 @@ pub struct Repos {
     pub plans: Arc<dyn FlightPlanRepository>,
     pub geofences: Arc<dyn GeofenceRepository>,
     pub alerts: Arc<dyn AlertRepository>,
+    pub webhooks: Arc<dyn WebhookRepository>,
     pub cache: Arc<dyn Cache>,
     /// Tells the other replicas' airspace indexes what changed.
     pub airspace_feed: Arc<dyn AirspaceFeed>,
@@ -58,6 +61,7 @@ pub trait Storage:
     + FlightPlanRepository
     + GeofenceRepository
     + AlertRepository
+    + WebhookRepository
 {
 }
 
@@ -69,6 +73,7 @@ impl<T> Storage for T where
         + FlightPlanRepository
         + GeofenceRepository
         + AlertRepository
+        + WebhookRepository
 {
 }
 
@@ -87,7 +92,8 @@ impl Repos {
             api_keys: storage.clone(),
             plans: storage.clone(),
             geofences: storage.clone(),
-            alerts: storage,
+            alerts: storage.clone(),
+            webhooks: storage,
             cache,
             cache_layer,
             airspace_feed,
@@ -135,6 +141,8 @@ pub struct Limits {
     pub body_limit_bytes: usize,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Which addresses webhooks may be given (`webhooks.allow_private_addresses`).
+    pub webhook_addresses: domain::webhook::AddressPolicy,
 }
 
 /// Health checks and metrics, shared with the ingest worker's listener.

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod shard;
 pub mod telemetry;
 pub mod user;
+pub mod webhook;
 
 pub use error::{ConflictKind, FieldCode, FieldError, StoreError, ValidationErrors};
 pub use ids::{

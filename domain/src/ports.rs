@@ -12,12 +12,13 @@ use chrono::{DateTime, Utc};
 use crate::drone::{Drone, DroneFilter, DronePatch, DroneStatus};
 use crate::error::StoreError;
 use crate::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState};
-use crate::ids::{AlertId, ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, UserId};
+use crate::ids::{AlertId, ApiKeyId, DroneId, FlightPlanId, GeofenceId, OrgId, UserId, WebhookId};
 use crate::monitoring::{Alert, AlertFilter, AlertKind, AlertNotice, Observation, Severity};
 use crate::org::Organization;
 use crate::page::{Page, PageRequest, Partial};
 use crate::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
 use crate::user::{Email, NewUser, PasswordHash, Role, User, UserPatch};
+use crate::webhook::{self, DeliveryFilter, Webhook};
 
 #[async_trait]
 pub trait OrgRepository: Send + Sync {
@@ -173,6 +174,71 @@ pub trait GeofenceRepository: Send + Sync {
         expected_version: i64,
     ) -> Result<Geofence, StoreError>;
     async fn delete_geofence(&self, org: OrgId, id: GeofenceId) -> Result<(), StoreError>;
+}
+
+/// A delivery taken for an attempt, with what the attempt needs. Nobody else takes it
+/// until `lease` has passed or it is finished with `token`.
+#[derive(Debug, Clone)]
+pub struct LeasedDelivery {
+    pub delivery: webhook::Delivery,
+    pub url: String,
+    /// The webhook's signing secret (`whsec_…`).
+    pub secret: String,
+    pub token: uuid::Uuid,
+}
+
+/// Webhooks and their delivery queue, in the catalog.
+#[async_trait]
+pub trait WebhookRepository: Send + Sync {
+    /// Stores a webhook with its signing secret.
+    async fn create_webhook(&self, webhook: Webhook, secret: &str) -> Result<Webhook, StoreError>;
+    async fn get_webhook(&self, org: OrgId, id: WebhookId) -> Result<Option<Webhook>, StoreError>;
+    /// In creation order.
+    async fn list_webhooks(
+        &self,
+        org: OrgId,
+        page: PageRequest,
+    ) -> Result<Page<Webhook>, StoreError>;
+    /// The organisation's enabled webhooks, whole.
+    async fn enabled_webhooks(&self, org: OrgId) -> Result<Vec<Webhook>, StoreError>;
+    /// Replaces the stored webhook (bumping its version) when it is at `expected_version`.
+    async fn update_webhook(
+        &self,
+        webhook: Webhook,
+        expected_version: i64,
+    ) -> Result<Webhook, StoreError>;
+    /// Deletes the webhook and its deliveries.
+    async fn delete_webhook(&self, org: OrgId, id: WebhookId) -> Result<(), StoreError>;
+    /// Queues deliveries, all or none.
+    async fn enqueue_deliveries(&self, deliveries: &[webhook::Delivery]) -> Result<(), StoreError>;
+    /// Takes up to `limit` pending deliveries of enabled webhooks that are due at `now`
+    /// and not taken by someone else, for `lease`.
+    async fn lease_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<LeasedDelivery>, StoreError>;
+    /// Stores the outcome of an attempt on a delivery still held with `token`, and the
+    /// webhook's failure streak: `failing_since` cleared on success, set when it is the
+    /// first failure after one. Returns the webhook as it is now (`None` once deleted). A
+    /// lease that expired is a `VersionMismatch` (someone else may be trying it).
+    async fn finish_delivery(
+        &self,
+        delivery: &webhook::Delivery,
+        token: uuid::Uuid,
+    ) -> Result<Option<Webhook>, StoreError>;
+    /// Deletes finished deliveries (succeeded or failed) created before `before`; returns
+    /// how many.
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Newest first; `page.after` continues after the last delivery of a page.
+    async fn list_deliveries(
+        &self,
+        org: OrgId,
+        webhook: WebhookId,
+        filter: DeliveryFilter,
+        page: PageRequest,
+    ) -> Result<Page<webhook::Delivery>, StoreError>;
 }
 
 /// Something whose reachability `/health/ready` reports.

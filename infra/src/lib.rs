@@ -13,6 +13,7 @@ pub mod secrets;
 mod session;
 mod store;
 pub mod telemetry;
+pub mod webhook;
 
 pub use session::InMemorySessionStore;
 pub use store::{PoolStats, StorageSettings, Store};

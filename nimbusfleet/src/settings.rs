@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use api::logging::LogSettings;
-use api::settings::{AuthSettings, CacheSettings, LiveSettings, ServerSettings, TelemetrySettings};
+use api::settings::{
+    AuthSettings, CacheSettings, LiveSettings, ServerSettings, TelemetrySettings, WebhookSettings,
+};
 use domain::airspace::AirspaceRules;
 use domain::flight_plan::PlanRules;
 use domain::monitoring::MonitorRules;
@@ -34,6 +36,7 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub pipeline: PipelineSettings,
     pub live: LiveSettings,
+    pub webhooks: WebhookSettings,
     pub storage: StorageSettings,
     pub redis: RedisSettings,
     pub kafka: KafkaSettings,
@@ -107,7 +110,7 @@ impl Settings {
     /// Checks what types alone cannot: each section, then the rules that span sections.
     /// The error names one setting.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let sections: [(&str, Result<(), InvalidSetting>); 14] = [
+        let sections: [(&str, Result<(), InvalidSetting>); 15] = [
             ("server", self.server.check()),
             ("auth", self.auth.check()),
             ("flight_plans", self.flight_plans.check()),
@@ -119,6 +122,7 @@ impl Settings {
                 self.pipeline.check(self.telemetry.max_batch_points),
             ),
             ("live", self.live.check()),
+            ("webhooks", self.webhooks.check()),
             ("storage", self.storage.check()),
             ("redis", self.redis.check()),
             ("kafka", self.kafka.check()),

@@ -74,3 +74,14 @@ pub fn alert_state_filter() -> Object {
 pub fn alert_change() -> Object {
     string_enum(["raised", "updated", "acknowledged", "resolved"])
 }
+
+pub fn delivery_status() -> Object {
+    use domain::webhook::DeliveryStatus;
+    string_enum(DeliveryStatus::ALL.map(DeliveryStatus::as_str))
+}
+
+pub fn alert_kinds() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(alert_kind())
+        .build()
+}

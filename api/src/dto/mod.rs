@@ -14,6 +14,7 @@ mod organization;
 mod problem;
 mod telemetry;
 mod users;
+mod webhooks;
 
 pub use airspace::*;
 pub use alerts::*;
@@ -26,6 +27,7 @@ pub use organization::*;
 pub use problem::*;
 pub use telemetry::*;
 pub use users::*;
+pub use webhooks::*;
 
 use serde::{Deserialize, Deserializer};
 

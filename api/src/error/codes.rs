@@ -58,6 +58,7 @@ error_codes! {
     PlanConflict => "plan_conflict", CONFLICT, "The plan's 4-D volume meets another submitted, approved or active plan; `conflicts` lists where and when. An admin may submit or approve it with an `override_reason`.";
     DroneDoubleBooked => "drone_double_booked", CONFLICT, "The drone holds another submitted, approved or active plan whose window overlaps this one's.";
     AlertClosed => "alert_closed", CONFLICT, "The alert's state does not allow this step: it is already acknowledged (acknowledge) or resolved (acknowledge, resolve).";
+    TooManyWebhooks => "too_many_webhooks", CONFLICT, "The organisation has as many webhooks as allowed (20): delete one first.";
     LastAdmin => "last_admin", CONFLICT, "The organisation must keep at least one admin.";
     NotEditable => "not_editable", CONFLICT, "Only draft flight plans can be edited.";
     ConcurrentUpdate => "concurrent_update", CONFLICT, "The resource changed while this request ran; read it again and retry.";

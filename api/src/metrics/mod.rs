@@ -5,7 +5,7 @@
 mod kafka;
 mod monitoring;
 
-pub use monitoring::MonitoringMetrics;
+pub use monitoring::{MonitoringMetrics, WebhookMetrics};
 
 use std::time::Instant;
 
@@ -44,6 +44,7 @@ pub struct Metrics {
     dependency_up: IntGaugeVec,
     kafka: kafka::KafkaMetrics,
     pub monitoring: monitoring::MonitoringMetrics,
+    pub webhooks: monitoring::WebhookMetrics,
 }
 
 impl Metrics {
@@ -200,6 +201,7 @@ impl Metrics {
         registry.register(Box::new(live_latency.clone()))?;
         let kafka = kafka::KafkaMetrics::new(&registry)?;
         let monitoring = monitoring::MonitoringMetrics::new(&registry)?;
+        let webhooks = monitoring::WebhookMetrics::new(&registry)?;
         Ok(Self {
             registry,
             requests,
@@ -223,6 +225,7 @@ impl Metrics {
             dependency_up,
             kafka,
             monitoring,
+            webhooks,
         })
     }
 

@@ -87,3 +87,51 @@ impl MonitoringMetrics {
         })
     }
 }
+
+/// Webhook deliveries: what was queued, how attempts went, which webhooks were disabled.
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    pub enqueued: IntCounter,
+    /// Attempts by outcome: `delivered`, `retrying` (failed, tried again later) and
+    /// `gave_up` (failed, the retry window closed).
+    pub attempts: IntCounterVec,
+    pub disabled: IntCounter,
+    pub enqueue_failures: IntCounter,
+}
+
+impl WebhookMetrics {
+    pub(super) fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let enqueued = IntCounter::new(
+            "webhook_deliveries_enqueued_total",
+            "Webhook deliveries queued (one per alert change and matching webhook)",
+        )?;
+        let attempts = IntCounterVec::new(
+            Opts::new(
+                "webhook_delivery_attempts_total",
+                "Webhook delivery attempts by outcome: delivered, retrying, gave_up",
+            ),
+            &["outcome"],
+        )?;
+        let disabled = IntCounter::new(
+            "webhooks_disabled_total",
+            "Webhooks disabled because every attempt to reach them failed for webhooks.retry_for_s",
+        )?;
+        let enqueue_failures = IntCounter::new(
+            "webhook_enqueue_failures_total",
+            "Failed attempts to queue webhook deliveries (retried)",
+        )?;
+        for outcome in ["delivered", "retrying", "gave_up"] {
+            attempts.with_label_values(&[outcome]);
+        }
+        registry.register(Box::new(enqueued.clone()))?;
+        registry.register(Box::new(attempts.clone()))?;
+        registry.register(Box::new(disabled.clone()))?;
+        registry.register(Box::new(enqueue_failures.clone()))?;
+        Ok(Self {
+            enqueued,
+            attempts,
+            disabled,
+            enqueue_failures,
+        })
+    }
+}

@@ -15,6 +15,7 @@ pub mod live;
 pub mod organization;
 pub mod telemetry;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::http::header::{self, Header, IfNoneMatch};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, dashboard_dir: &std::path::Path) 
                 .configure(fleet::configure)
                 .configure(live::configure)
                 .configure(alerts::configure)
+                .configure(webhooks::configure)
                 .default_service(web::to(not_found)),
         );
     dashboard::configure(cfg, dashboard_dir);

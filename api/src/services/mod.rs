@@ -15,6 +15,7 @@ mod monitoring;
 mod passwords;
 mod telemetry;
 mod users;
+mod webhooks;
 
 pub use airspace::{AirspaceService, GeofenceService};
 pub use alerts::AlertService;
@@ -27,6 +28,10 @@ pub use flight_plans::FlightPlanService;
 pub use monitoring::{MonitorParts, MonitoringPublisher};
 pub use telemetry::{IngestOutcome, PointPage, TelemetryService};
 pub use users::{NewAccount, UserChange, UserService};
+pub use webhooks::{
+    DispatcherParts, WebhookChange, WebhookDirectory, WebhookDispatcher, WebhookOutbox,
+    WebhookService,
+};
 
 use actix_web::http::header::{self, EntityTag, Header, IfMatch};
 use actix_web::HttpRequest;
@@ -46,6 +51,7 @@ pub struct Services {
     pub telemetry: TelemetryService,
     pub fleet: FleetService,
     pub alerts: AlertService,
+    pub webhooks: WebhookService,
 }
 
 impl Services {
@@ -66,6 +72,11 @@ impl Services {
             telemetry: TelemetryService::new(state, cache.clone()),
             fleet: FleetService::new(state, cache),
             alerts: AlertService::new(state),
+            webhooks: WebhookService::new(
+                state.repos.webhooks.clone(),
+                state.webhooks.clone(),
+                state.limits.webhook_addresses,
+            ),
         }
     }
 }

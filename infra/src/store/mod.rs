@@ -32,6 +32,7 @@ mod geofences;
 mod orgs;
 mod settings;
 mod users;
+mod webhooks;
 
 pub use settings::StorageSettings;
 

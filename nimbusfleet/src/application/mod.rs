@@ -10,7 +10,10 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use api::auth::JwtKeys;
 use api::metrics::{Metrics, Snapshot};
-use api::services::{AirspaceService, MonitorParts, MonitoringPublisher};
+use api::services::{
+    AirspaceService, DispatcherParts, MonitorParts, MonitoringPublisher, WebhookDirectory,
+    WebhookDispatcher, WebhookOutbox,
+};
 use api::state::{AppState, Auth, Limits, Observability, Repos, Telemetry};
 use domain::ports::{HealthCheck, TelemetryStore};
 use infra::bus::{TelemetryPath, Writers};
@@ -136,7 +139,18 @@ impl Application {
             hub,
         } = common;
         let telemetry_store: Arc<dyn TelemetryStore> = Arc::new(store.clone());
-        let live = platform.live(&hub, true);
+        let directory = WebhookDirectory::new(Arc::new(store.clone()));
+        let dispatcher = if settings.webhooks.dispatch {
+            Some(dispatcher(&settings, &store, &metrics)?)
+        } else {
+            None
+        };
+        let live = WebhookOutbox::start(
+            platform.live(&hub, true),
+            directory.clone(),
+            dispatcher.as_ref().map(WebhookDispatcher::waker),
+            metrics.webhooks.clone(),
+        );
         let airspace = airspace(&settings, &store, &platform);
         // Points are judged where they are written: here when embedded, else by the
         // ingest workers.
@@ -173,6 +187,7 @@ impl Application {
                 platform.airspace_feed(),
             ),
             airspace,
+            webhooks: directory,
             telemetry: Telemetry {
                 store: telemetry_store.clone(),
                 bus: path.bus(),
@@ -203,6 +218,7 @@ impl Application {
                 body_limit_bytes: settings.server.body_limit_bytes,
                 rate_limiter: platform.rate_limiter(),
                 idempotency: platform.idempotency(),
+                webhook_addresses: settings.webhooks.address_policy(),
             },
             observability: observability(
                 metrics,
@@ -227,6 +243,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = api::server::api(state.clone(), &settings.server, listener)?;
         tokio::spawn(state.observability.clone().watch(HEALTH_WATCH_INTERVAL));
+        if let Some(dispatcher) = dispatcher {
+            tokio::spawn(dispatcher.run());
+        }
         tokio::spawn(maintain_telemetry(
             telemetry_store,
             settings.telemetry.maintenance_interval,
@@ -275,7 +294,12 @@ impl Application {
                 &store,
                 &metrics,
                 airspace(&settings, &store, &platform),
-                platform.live(&hub, false),
+                WebhookOutbox::start(
+                    platform.live(&hub, false),
+                    WebhookDirectory::new(Arc::new(store.clone())),
+                    None,
+                    metrics.webhooks.clone(),
+                ),
             ),
         )
         .context("failed to create the Kafka consumer")?;
@@ -401,6 +425,26 @@ fn monitored(
         },
         live,
     )
+}
+
+/// The webhook dispatcher of an API replica: it sends due deliveries from the shared queue.
+fn dispatcher(
+    settings: &Settings,
+    store: &Store,
+    metrics: &Metrics,
+) -> anyhow::Result<WebhookDispatcher> {
+    let w = &settings.webhooks;
+    Ok(WebhookDispatcher::new(DispatcherParts {
+        repo: Arc::new(store.clone()),
+        sender: infra::webhook::WebhookSender::new(w.address_policy(), w.timeout)
+            .context("failed to build the webhook HTTP client")?,
+        retry: w.retry_policy(),
+        concurrency: w.concurrency,
+        poll_interval: w.poll_interval,
+        lease: w.timeout + std::time::Duration::from_secs(30),
+        keep_deliveries: std::time::Duration::from_secs(u64::from(w.keep_deliveries_days) * 86_400),
+        metrics: metrics.webhooks.clone(),
+    }))
 }
 
 fn bind(address: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

@@ -25,3 +25,4 @@ mod sharding;
 mod telemetry;
 mod tenancy;
 mod users;
+mod webhooks;

@@ -50,6 +50,9 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/alerts/{id}",
         "/api/v1/alerts/{id}/acknowledge",
         "/api/v1/alerts/{id}/resolve",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{id}",
+        "/api/v1/webhooks/{id}/deliveries",
         "/health/live",
         "/health/ready",
         "/metrics",
@@ -58,7 +61,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        33,
+        36,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

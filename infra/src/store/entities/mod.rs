@@ -11,3 +11,5 @@ pub mod geofences;
 pub mod organizations;
 pub mod shard_map;
 pub mod users;
+pub mod webhook_deliveries;
+pub mod webhooks;

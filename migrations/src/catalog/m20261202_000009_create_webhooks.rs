@@ -1,0 +1,182 @@
+//! Webhooks and their delivery queue, in the catalog: a subscription belongs to an
+//! organisation, not to a drone, and every replica's dispatcher takes due deliveries from
+//! one queue (a lease per delivery keeps two from sending the same attempt).
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Webhooks::Table)
+                    .col(ColumnDef::new(Webhooks::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Webhooks::OrgId).uuid().not_null())
+                    .col(ColumnDef::new(Webhooks::Url).text().not_null())
+                    .col(ColumnDef::new(Webhooks::Description).text().null())
+                    .col(ColumnDef::new(Webhooks::Kinds).json().not_null())
+                    .col(ColumnDef::new(Webhooks::MinSeverity).text().not_null())
+                    .col(ColumnDef::new(Webhooks::Enabled).boolean().not_null())
+                    .col(ColumnDef::new(Webhooks::DisabledReason).text().null())
+                    .col(
+                        ColumnDef::new(Webhooks::FailingSince)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(Webhooks::Secret).text().not_null())
+                    .col(ColumnDef::new(Webhooks::CreatedBy).uuid().not_null())
+                    .col(
+                        ColumnDef::new(Webhooks::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Webhooks::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Webhooks::Version).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_webhooks_org_id_id")
+                    .table(Webhooks::Table)
+                    .col(Webhooks::OrgId)
+                    .col(Webhooks::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookDeliveries::Table)
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::WebhookId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WebhookDeliveries::OrgId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::EventType)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WebhookDeliveries::Payload).text().not_null())
+                    .col(ColumnDef::new(WebhookDeliveries::Status).text().not_null())
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::Attempts)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::NextAttemptAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::LastAttemptAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::ResponseStatus)
+                            .integer()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(WebhookDeliveries::LastError).text().null())
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(WebhookDeliveries::LeaseToken).uuid().null())
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::LeasedUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_webhook_deliveries_due")
+                    .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::Status)
+                    .col(WebhookDeliveries::NextAttemptAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_webhook_deliveries_webhook_id_id")
+                    .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::WebhookId)
+                    .col(WebhookDeliveries::Id)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(WebhookDeliveries::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Webhooks::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum Webhooks {
+    Table,
+    Id,
+    OrgId,
+    Url,
+    Description,
+    Kinds,
+    MinSeverity,
+    Enabled,
+    DisabledReason,
+    FailingSince,
+    Secret,
+    CreatedBy,
+    CreatedAt,
+    UpdatedAt,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum WebhookDeliveries {
+    Table,
+    Id,
+    WebhookId,
+    OrgId,
+    EventType,
+    Payload,
+    Status,
+    Attempts,
+    NextAttemptAt,
+    LastAttemptAt,
+    ResponseStatus,
+    LastError,
+    CreatedAt,
+    LeaseToken,
+    LeasedUntil,
+}
