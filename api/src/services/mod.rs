@@ -81,6 +81,16 @@ impl Services {
     }
 }
 
+/// Background tasks that retry a failed store (alert changes, webhook deliveries) wait this
+/// long first, doubling up to `RETRY_MAX`.
+const RETRY_MIN: std::time::Duration = std::time::Duration::from_millis(200);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A lock whose holders never leave its data half-changed, so a poisoned one is still good.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A strong ETag for a row version.
 pub fn etag(version: i64) -> EntityTag {
     EntityTag::new_strong(version.to_string())

@@ -30,7 +30,7 @@ use domain::{DroneId, FlightPlanId, OrgId};
 use infra::live::LivePublisher;
 use tokio::sync::mpsc;
 
-use super::AirspaceService;
+use super::{lock, AirspaceService, RETRY_MAX, RETRY_MIN};
 use crate::metrics::MonitoringMetrics;
 
 /// How often link deadlines are checked: a lost link is declared at most this late.
@@ -41,8 +41,6 @@ const TOUCH_EVERY: Duration = Duration::from_secs(5);
 const RECORDER_QUEUE: usize = 1024;
 /// Drones that reported within this long before a start get a link deadline at start.
 const RESTORE_RECENT: chrono::Duration = chrono::Duration::minutes(10);
-const RETRY_MIN: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// What the monitor needs besides its rules.
 pub struct MonitorParts {
@@ -414,8 +412,4 @@ fn count(metrics: &MonitoringMetrics, event: &AlertEvent, now: DateTime<Utc>) {
 /// What a person did to an alert, for the live streams and webhooks.
 pub fn notice(change: NoticeChange, alert: domain::monitoring::Alert) -> Arc<AlertNotice> {
     Arc::new(AlertNotice::new(change, alert))
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

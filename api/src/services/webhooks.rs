@@ -30,7 +30,7 @@ use infra::live::LivePublisher;
 use infra::webhook::WebhookSender;
 use tokio::sync::{mpsc, Notify};
 
-use super::{lost_race, Precondition};
+use super::{lock, lost_race, Precondition, RETRY_MAX, RETRY_MIN};
 use crate::dto::AlertEventDto;
 use crate::error::{ApiError, Code};
 use crate::metrics::WebhookMetrics;
@@ -40,8 +40,6 @@ use crate::metrics::WebhookMetrics;
 const DIRECTORY_TTL: Duration = Duration::from_secs(5);
 /// Batches of alert changes waiting to be queued; beyond it the publisher waits.
 const OUTBOX_QUEUE: usize = 1024;
-const RETRY_MIN: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(10);
 /// How often finished deliveries past `keep_deliveries_days` are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -470,8 +468,4 @@ impl WebhookDispatcher {
             Err(error) => tracing::warn!(%error, webhook_id = %hook.id, "webhook not disabled"),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
