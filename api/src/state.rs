@@ -190,7 +190,12 @@ impl Observability {
                 Ok(results) => {
                     for (name, error) in results {
                         if let Some(error) = &error {
-                            tracing::warn!(dependency = %name, %error, "readiness check failed");
+                            // Probes come every few seconds; the answer names every failing
+                            // dependency, the log one line per 10 s.
+                            static LOG: crate::logging::Throttle = crate::logging::Throttle::new();
+                            if let Some(suppressed) = LOG.admit() {
+                                tracing::warn!(dependency = %name, %error, suppressed, "readiness check failed");
+                            }
                         }
                         checks.insert(name, error.is_none());
                     }

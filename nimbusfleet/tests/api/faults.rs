@@ -852,10 +852,10 @@ async fn a_stopped_redis_refuses_sessions_fast_keeps_drone_keys_working_and_lose
     );
     assert!(user_refused > 0, "sessions fail closed");
     assert!(user_slowest < Duration::from_secs(1), "and fast");
-    // Each refusal site logs at most about once a second (api::logging::Throttle), while
-    // the refusals come by the hundred.
+    // Each refusal site logs at most once per 10 s (api::logging::Throttle and the Redis
+    // adapter's own), a dozen sites at most, while the refusals come by the hundred.
     assert!(
-        log_lines <= outage_s + 5 && log_lines < user_refused,
+        log_lines <= 2 * outage_s + 5 && log_lines < user_refused,
         "refusals are not logged one by one: {log_lines} lines about Redis or sessions in {outage_s} s, {user_refused} refusals"
     );
     assert_eq!(lost, 0, "every acknowledged point is stored");
