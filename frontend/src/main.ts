@@ -20,6 +20,8 @@ import { geofencesView } from './views/geofences';
 import { geofenceEditorView } from './views/geofence-editor';
 import { adminView } from './views/admin';
 import { settingsView } from './views/settings';
+import { watchDisabledWebhooks } from './views/webhooks';
+import { disabledCountText } from './lib/webhooks';
 import { alertsView, alertView } from './views/alerts';
 import * as fmt from './lib/format';
 import { installTestHook } from './test-hook';
@@ -28,6 +30,7 @@ import { installTheme, nextTheme, setThemeChoice, themeLabel } from './theme';
 let live: LiveConnection | null = null;
 let ending = false;
 let stopBadge: (() => void) | null = null;
+let stopWebhookMark: (() => void) | null = null;
 
 /** Ends the session locally and shows the login screen with `message`. */
 export function signOut(message: string): void {
@@ -85,8 +88,24 @@ function alertsLink(): HTMLAnchorElement {
   return a;
 }
 
+/** Admins: "Admin" with a warning mark while the system has disabled a webhook. */
+function adminLink(): HTMLAnchorElement {
+  const badge = h('span', { class: 'nav-badge', 'data-severity': 'warning', 'data-testid': 'admin-badge', hidden: true });
+  const a = h('a', { href: '/admin', 'data-link': true, class: 'nav-link' }, 'Admin', badge);
+  stopWebhookMark = watchDisabledWebhooks((n) => {
+    badge.hidden = n === 0;
+    badge.textContent = n ? fmt.count(n) : '';
+    a.title = n ? disabledCountText(n) : '';
+    if (n) a.setAttribute('aria-label', `Admin, ${disabledCountText(n)}`);
+    else a.removeAttribute('aria-label');
+  });
+  return a;
+}
+
 function renderHeader(): void {
   const header = document.getElementById('header')!;
+  stopWebhookMark?.();
+  stopWebhookMark = null;
   if (!session.me) {
     stopBadge?.();
     stopBadge = null;
@@ -111,7 +130,7 @@ function renderHeader(): void {
       alertsLink(),
       link('/plans', 'Flight plans'),
       link('/geofences', 'Geofences'),
-      session.can('admin') ? link('/admin', 'Admin') : null,
+      session.can('admin') ? adminLink() : null,
       link('/settings', 'Settings'),
     ),
     h('div', { class: 'header-right' },

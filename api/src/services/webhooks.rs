@@ -352,6 +352,8 @@ async fn deliveries_for(
 /// What the dispatcher needs.
 pub struct DispatcherParts {
     pub repo: Arc<dyn WebhookRepository>,
+    /// This process's directory, told when a webhook is disabled.
+    pub directory: WebhookDirectory,
     pub sender: WebhookSender,
     pub retry: RetryPolicy,
     pub concurrency: usize,
@@ -462,6 +464,7 @@ impl WebhookDispatcher {
         hook.updated_at = Utc::now();
         match p.repo.update_webhook(hook.clone(), version).await {
             Ok(_) => {
+                p.directory.invalidate(hook.org_id);
                 p.metrics.disabled.inc();
                 tracing::warn!(org_id = %hook.org_id, webhook_id = %hook.id, %reason, "webhook disabled");
             }
