@@ -33,6 +33,8 @@ use crate::routes::{
         health::live, health::ready, health::metrics,
         auth::login, auth::logout, auth::me,
         organization::get_organization,
+        organization::get_monitoring,
+        organization::update_monitoring,
         users::list_users, users::create_user, users::get_user, users::update_user, users::delete_user,
         drones::list_drones, drones::create_drone, drones::get_drone, drones::update_drone, drones::delete_drone,
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::delete_api_key,

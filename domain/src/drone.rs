@@ -133,6 +133,19 @@ impl Limits {
     }
 }
 
+/// A drone's own link timeout: from 1 s to an hour.
+pub fn parse_link_timeout(value: f64) -> Result<f64, FieldError> {
+    const MAX_S: f64 = 3600.0;
+    if !value.is_finite() || !(1.0..=MAX_S).contains(&value) {
+        return Err(FieldError::new(
+            "link_timeout_s",
+            FieldCode::OutOfRange,
+            format!("must be between 1 and {MAX_S} seconds"),
+        ));
+    }
+    Ok(value)
+}
+
 fn positive_at_most(field: &str, value: f64, max: f64) -> Result<f64, FieldError> {
     if !value.is_finite() || value <= 0.0 || value > max {
         return Err(FieldError::new(
@@ -161,6 +174,9 @@ pub struct Drone {
     pub limits: Limits,
     pub firmware_version: Option<String>,
     pub home: Option<Position>,
+    /// How long the drone may stay silent in flight before its link counts as lost, when
+    /// it differs from the installation's `monitoring.link_timeout_s` (a satellite link).
+    pub link_timeout_s: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change; the ETag of the drone.
@@ -193,6 +209,7 @@ pub struct NewDrone {
     pub limits: Limits,
     pub firmware_version: Option<String>,
     pub home: Option<Position>,
+    pub link_timeout_s: Option<f64>,
 }
 
 impl NewDrone {
@@ -209,6 +226,7 @@ impl NewDrone {
             limits: self.limits,
             firmware_version: self.firmware_version,
             home: self.home,
+            link_timeout_s: self.link_timeout_s,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -229,6 +247,7 @@ pub struct DronePatch {
     pub endurance_min: Option<u32>,
     pub firmware_version: Option<Option<String>>,
     pub home: Option<Option<Position>>,
+    pub link_timeout_s: Option<Option<f64>>,
 }
 
 impl DronePatch {
@@ -264,6 +283,9 @@ impl DronePatch {
         }
         if let Some(home) = self.home {
             next.home = home;
+        }
+        if let Some(timeout) = self.link_timeout_s {
+            next.link_timeout_s = timeout;
         }
         next
     }
@@ -308,6 +330,14 @@ mod tests {
         assert!(Limits::parse_endurance(0).is_err());
         assert!(Limits::parse_endurance(1441).is_err());
         assert_eq!(Limits::parse_altitude(120.0), Ok(120.0));
+    }
+
+    #[test]
+    fn link_timeouts_are_a_second_to_an_hour() {
+        assert_eq!(parse_link_timeout(120.0), Ok(120.0));
+        assert_eq!(parse_link_timeout(0.5).unwrap_err().field, "link_timeout_s");
+        assert!(parse_link_timeout(3600.5).is_err());
+        assert!(parse_link_timeout(f64::NAN).is_err());
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Organization {
     pub plan: Plan,
     /// The rate limit of an Enterprise organisation (other plans use their plan's).
     pub custom_quota: Option<crate::limits::Quota>,
+    /// Its own battery alert thresholds, where it set them.
+    pub battery: crate::monitoring::BatteryThresholds,
     pub created_at: DateTime<Utc>,
 }
 

@@ -172,12 +172,15 @@ mod tests {
     }
 }
 
-/// What changed in an organisation's airspace (its fences, or a plan's volume), told to the
-/// other replicas so that their in-memory indexes follow.
+/// What changed in an organisation's airspace (its fences, a plan's volume, or a monitoring
+/// override the index carries), told to the other replicas so that their in-memory indexes
+/// follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AirspaceChange {
     Geofence(crate::OrgId, crate::GeofenceId),
     Plan(crate::OrgId, crate::FlightPlanId),
+    /// A drone's own link timeout.
+    Drone(crate::OrgId, crate::DroneId),
     /// Anything of the organisation's may have changed (a drone and its plans deleted).
     Org(crate::OrgId),
 }

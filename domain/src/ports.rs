@@ -33,6 +33,11 @@ pub trait OrgRepository: Send + Sync {
         plan: crate::org::Plan,
         custom_quota: Option<crate::limits::Quota>,
     ) -> Result<Organization, StoreError>;
+    async fn set_battery_thresholds(
+        &self,
+        id: OrgId,
+        battery: crate::monitoring::BatteryThresholds,
+    ) -> Result<Organization, StoreError>;
 }
 
 #[async_trait]
@@ -94,6 +99,8 @@ pub trait DroneRepository: Send + Sync {
         &self,
         org: OrgId,
     ) -> Result<Partial<Vec<(DroneStatus, u64)>>, StoreError>;
+    /// The drones of the organisation that have their own link timeout, with it.
+    async fn link_timeouts(&self, org: OrgId) -> Result<Partial<Vec<(DroneId, f64)>>, StoreError>;
 }
 
 #[async_trait]

@@ -151,6 +151,7 @@ fn new_drone(serial: String, prefix: &str, rng: &mut StdRng) -> CreateDroneReque
         endurance_min: rng.gen_range(30..=45),
         firmware_version: None,
         home: Some(random_home(rng)),
+        link_timeout_s: None,
     }
 }
 

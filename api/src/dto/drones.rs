@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use domain::drone::{
-    all_ok, parse_text, Drone, DronePatch, DroneStatus, Limits, NewDrone, Serial, NAME_MAX_LEN,
-    TEXT_MAX_LEN,
+    all_ok, parse_link_timeout, parse_text, Drone, DronePatch, DroneStatus, Limits, NewDrone,
+    Serial, NAME_MAX_LEN, TEXT_MAX_LEN,
 };
 use domain::position::Position;
 use domain::{FieldCode, FieldError, OrgId, ValidationErrors};
@@ -61,6 +61,10 @@ pub struct DroneResponse {
     #[schema(example = "v04.01.0000")]
     pub firmware_version: Option<String>,
     pub home: Option<PositionDto>,
+    /// Seconds the drone may stay silent in flight before `link_lost`, when it has its
+    /// own (else the installation's `monitoring.link_timeout_s`).
+    #[schema(example = 120.0)]
+    pub link_timeout_s: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change; also the `ETag`.
@@ -81,6 +85,7 @@ impl From<Drone> for DroneResponse {
             endurance_min: d.limits.endurance_min,
             firmware_version: d.firmware_version,
             home: d.home.map(Into::into),
+            link_timeout_s: d.link_timeout_s,
             created_at: d.created_at,
             updated_at: d.updated_at,
             version: d.version,
@@ -118,6 +123,9 @@ pub struct CreateDroneRequest {
     pub endurance_min: u32,
     pub firmware_version: Option<String>,
     pub home: Option<PositionDto>,
+    /// The drone's own link timeout, 1–3600 s (e.g. 120 for a satellite link); absent:
+    /// the installation's `monitoring.link_timeout_s`.
+    pub link_timeout_s: Option<f64>,
 }
 
 fn optional_text(
@@ -152,6 +160,9 @@ impl CreateDroneRequest {
             Some(Ok(p)) => Some(p),
             None => None,
         };
+        let link_timeout_s = self
+            .link_timeout_s
+            .and_then(|v| errors.collect(parse_link_timeout(v)));
         let drone = (|| {
             Some(NewDrone {
                 org_id,
@@ -167,6 +178,7 @@ impl CreateDroneRequest {
                 },
                 firmware_version,
                 home,
+                link_timeout_s,
             })
         })();
         all_ok(errors, drone)
@@ -195,6 +207,10 @@ pub struct UpdateDroneRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<PositionDto>, nullable)]
     pub home: Option<Option<PositionDto>>,
+    /// The drone's own link timeout, 1–3600 s; `null` goes back to the installation's.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>, nullable)]
+    pub link_timeout_s: Option<Option<f64>>,
 }
 
 impl UpdateDroneRequest {
@@ -232,6 +248,9 @@ impl UpdateDroneRequest {
             Some(None) => Some(None),
             None => None,
         };
+        let link_timeout_s = self
+            .link_timeout_s
+            .map(|t| t.and_then(|v| errors.collect(parse_link_timeout(v))));
         let patch = DronePatch {
             serial,
             name,
@@ -243,6 +262,7 @@ impl UpdateDroneRequest {
             endurance_min,
             firmware_version,
             home,
+            link_timeout_s,
         };
         all_ok(errors, Some(patch))
     }

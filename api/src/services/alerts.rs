@@ -1,14 +1,16 @@
 //! Alerts as people see them: listed across shards, read, acknowledged and resolved. What
 //! a person changes reaches every replica's live streams like what the monitor changes.
+//! An organisation's own battery thresholds are set here too.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use domain::monitoring::{
-    parse_note, Alert, AlertAction, AlertFilter, AlertState, NoticeChange, Severity,
+    parse_note, Alert, AlertAction, AlertFilter, AlertState, BatteryThresholds, MonitorRules,
+    NoticeChange, Severity,
 };
 use domain::page::{Page, PageRequest, Partial};
-use domain::ports::AlertRepository;
+use domain::ports::{AlertRepository, OrgRepository};
 use domain::{AlertId, OrgId, UserId};
 use infra::live::LivePublisher;
 
@@ -18,15 +20,49 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct AlertService {
     alerts: Arc<dyn AlertRepository>,
+    orgs: Arc<dyn OrgRepository>,
     live: Arc<dyn LivePublisher>,
+    rules: MonitorRules,
+    airspace: super::AirspaceService,
 }
 
 impl AlertService {
     pub fn new(state: &AppState) -> Self {
         Self {
             alerts: state.repos.alerts.clone(),
+            orgs: state.repos.orgs.clone(),
             live: state.telemetry.publisher.clone(),
+            rules: state.limits.monitor_rules,
+            airspace: state.airspace.clone(),
         }
+    }
+
+    /// The installation's monitoring rules.
+    pub fn rules(&self) -> &MonitorRules {
+        &self.rules
+    }
+
+    /// The organisation's own battery thresholds.
+    pub async fn thresholds(&self, org: OrgId) -> Result<BatteryThresholds, ApiError> {
+        let org = self
+            .orgs
+            .get_org(org)
+            .await?
+            .ok_or(ApiError::NotFound("organisation"))?;
+        Ok(org.battery)
+    }
+
+    /// Stores the organisation's own battery thresholds (checked against the installation's
+    /// for what stays unset); every monitor applies them from its next point.
+    pub async fn set_thresholds(
+        &self,
+        org: OrgId,
+        battery: BatteryThresholds,
+    ) -> Result<BatteryThresholds, ApiError> {
+        battery.check(&self.rules)?;
+        let stored = self.orgs.set_battery_thresholds(org, battery).await?;
+        self.airspace.thresholds_changed(org, stored.battery).await;
+        Ok(stored.battery)
     }
 
     pub async fn list(

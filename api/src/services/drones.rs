@@ -50,6 +50,11 @@ impl DroneService {
             .create_drone(new.into_drone(DroneId::new(), Utc::now()))
             .await?;
         self.directory.invalidate(drone.org_id, drone.id).await;
+        if drone.link_timeout_s.is_some() {
+            self.airspace
+                .drone_changed(drone.org_id, drone.id, drone.link_timeout_s)
+                .await;
+        }
         tracing::debug!(drone_id = %drone.id, org_id = %drone.org_id, "drone registered");
         Ok(drone)
     }
@@ -85,6 +90,11 @@ impl DroneService {
             .await
             .map_err(lost_race(matched))?;
         self.directory.invalidate(org, id).await;
+        if drone.link_timeout_s != current.link_timeout_s {
+            self.airspace
+                .drone_changed(org, id, drone.link_timeout_s)
+                .await;
+        }
         self.cache
             .write(
                 Cached::drone(org, id),

@@ -17,7 +17,7 @@ mod telemetry;
 mod users;
 mod webhooks;
 
-pub use airspace::{AirspaceService, GeofenceService};
+pub use airspace::{AirspaceService, AirspaceSources, GeofenceService};
 pub use alerts::AlertService;
 pub use api_keys::ApiKeyService;
 pub use auth::{AuthService, Token, MAX_ACCOUNTS_PER_EMAIL};

@@ -63,7 +63,6 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    rules: MonitorRules,
     airspace: AirspaceService,
     alerts: Arc<dyn AlertRepository>,
     metrics: MonitoringMetrics,
@@ -88,7 +87,6 @@ impl MonitoringPublisher {
                 corridors: HashMap::new(),
                 seen: HashMap::new(),
             }),
-            rules: parts.rules,
             airspace: parts.airspace,
             alerts: parts.alerts,
             metrics: parts.metrics,
@@ -233,6 +231,7 @@ impl Shared {
         }
         let latest: HashMap<DroneId, &TelemetryPoint> =
             latest.iter().map(|p| (p.drone_id, p)).collect();
+        let timeouts = self.link_timeouts(latest.values().map(|p| p.org_id)).await;
         let mut state = lock(&self.state);
         for drone in drones {
             if state.monitor.knows(*drone) {
@@ -241,6 +240,9 @@ impl Shared {
             if let Some(p) = latest.get(drone) {
                 state.drones.entry(*drone).or_insert((p.org_id, None));
             }
+            state
+                .monitor
+                .set_link_timeout(*drone, timeouts.get(drone).copied());
             state.monitor.restore(
                 *drone,
                 open.remove(drone).unwrap_or_default(),
@@ -248,6 +250,28 @@ impl Shared {
                 now,
             );
         }
+    }
+}
+
+impl Shared {
+    /// The drones' own link timeouts in these organisations, so that a restored satellite
+    /// drone is not declared lost at the installation's timeout.
+    async fn link_timeouts(&self, orgs: impl Iterator<Item = OrgId>) -> HashMap<DroneId, f64> {
+        let orgs: HashSet<OrgId> = orgs.collect();
+        let mut timeouts = HashMap::new();
+        for org in orgs {
+            let found = self
+                .airspace
+                .read_index(org, |index| index.overrides().link_timeouts.clone())
+                .await;
+            match found {
+                Ok(found) => timeouts.extend(found),
+                Err(error) => {
+                    tracing::warn!(%org, ?error, "link timeouts unknown at restore; the installation's apply until the next point")
+                }
+            }
+        }
+        timeouts
     }
 }
 
@@ -305,7 +329,7 @@ async fn tick(shared: std::sync::Weak<Shared>) {
                 .filter_map(|event| {
                     let (org, plan) = state.drones.get(&event.drone_id).copied()?;
                     if let domain::monitoring::Detail::Link { silent_s } = event.detail {
-                        let deadline = silent_s - shared.rules.link_timeout_s;
+                        let deadline = silent_s - state.monitor.link_timeout(event.drone_id);
                         shared.metrics.link_lost_delay.observe(deadline.max(0.0));
                     }
                     Some(Observation {

@@ -13,6 +13,7 @@ use super::deconflict::PlanVolume;
 use super::fence::Geofence;
 use super::AirspaceRules;
 use crate::ids::{DroneId, FlightPlanId, GeofenceId};
+use crate::monitoring::{BatteryThresholds, Overrides};
 
 type FenceEntry = GeomWithData<Rectangle<[f64; 2]>, GeofenceId>;
 type LegEntry = GeomWithData<Rectangle<[f64; 2]>, (FlightPlanId, usize)>;
@@ -26,6 +27,7 @@ pub struct AirspaceIndex {
     plans: HashMap<FlightPlanId, Arc<PlanVolume>>,
     plan_tree: RTree<LegEntry>,
     by_drone: HashMap<DroneId, Vec<FlightPlanId>>,
+    overrides: Overrides,
 }
 
 impl AirspaceIndex {
@@ -48,7 +50,31 @@ impl AirspaceIndex {
             plans: plans.into_iter().map(|p| (p.id, Arc::new(p))).collect(),
             plan_tree: RTree::bulk_load(leg_entries),
             by_drone,
+            overrides: Overrides::default(),
         }
+    }
+
+    /// The index with the organisation's own monitoring thresholds.
+    pub fn with_overrides(mut self, overrides: Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The organisation's own monitoring thresholds (the monitor reads them with the fences).
+    pub fn overrides(&self) -> &Overrides {
+        &self.overrides
+    }
+
+    pub fn set_battery_thresholds(&mut self, battery: BatteryThresholds) {
+        self.overrides.battery = battery;
+    }
+
+    /// A drone's own link timeout, or none (the installation's applies).
+    pub fn set_link_timeout(&mut self, drone: DroneId, seconds: Option<f64>) {
+        match seconds {
+            Some(seconds) => self.overrides.link_timeouts.insert(drone, seconds),
+            None => self.overrides.link_timeouts.remove(&drone),
+        };
     }
 
     pub fn rules(&self) -> &AirspaceRules {

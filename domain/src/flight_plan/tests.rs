@@ -44,6 +44,7 @@ fn drone() -> Drone {
         },
         firmware_version: None,
         home: None,
+        link_timeout_s: None,
         created_at: now(),
         updated_at: now(),
         version: 1,

@@ -28,6 +28,9 @@ pub use alert::{
 pub use state::{Judged, Monitor, PlanCorridor};
 pub use timers::Deadlines;
 
+use std::collections::HashMap;
+
+use crate::error::{FieldCode, FieldError, ValidationErrors};
 use crate::ids::{DroneId, GeofenceId};
 use crate::settings::InvalidSetting;
 
@@ -99,6 +102,63 @@ impl MonitorRules {
         }
         Ok(())
     }
+}
+
+/// An organisation's own battery thresholds; `None` keeps the installation's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatteryThresholds {
+    pub warn_pct: Option<f64>,
+    pub critical_pct: Option<f64>,
+}
+
+impl BatteryThresholds {
+    /// The thresholds that apply: (warning, critical).
+    pub fn effective(&self, rules: &MonitorRules) -> (f64, f64) {
+        (
+            self.warn_pct.unwrap_or(rules.battery_warn_pct),
+            self.critical_pct.unwrap_or(rules.battery_critical_pct),
+        )
+    }
+
+    /// Each within 0–100 %, and the warning at or above the critical level once combined
+    /// with the installation's values for what is not set.
+    pub fn check(&self, rules: &MonitorRules) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        for (field, value) in [
+            ("battery_warn_pct", self.warn_pct),
+            ("battery_critical_pct", self.critical_pct),
+        ] {
+            if value.is_some_and(|v| !(0.0..=100.0).contains(&v)) {
+                errors.push(FieldError::new(
+                    field,
+                    FieldCode::OutOfRange,
+                    "must be between 0 and 100",
+                ));
+            }
+        }
+        let (warn, critical) = self.effective(rules);
+        if errors.is_empty() && critical > warn {
+            errors.push(FieldError::new(
+                "battery_critical_pct",
+                FieldCode::OutOfRange,
+                format!("must not be above the warning threshold ({warn} %)"),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// What an organisation changed of the installation's rules: its battery thresholds and its
+/// drones' own link timeouts. It travels with the organisation's airspace index, so that
+/// one load and one change feed keep both current on every process.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub battery: BatteryThresholds,
+    pub link_timeouts: HashMap<DroneId, f64>,
 }
 
 /// Names for the enums of alerts, as stored and as clients send them.

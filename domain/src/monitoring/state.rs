@@ -68,8 +68,13 @@ impl Monitor {
         }
     }
 
-    pub fn set_link_timeout(&mut self, drone: DroneId, seconds: f64) {
-        self.link_timeouts.insert(drone, seconds);
+    /// The drone's own link timeout (else the rules'), before its first point is observed;
+    /// from then on each point brings it from the airspace index's overrides.
+    pub fn set_link_timeout(&mut self, drone: DroneId, seconds: Option<f64>) {
+        match seconds {
+            Some(seconds) => self.link_timeouts.insert(drone, seconds),
+            None => self.link_timeouts.remove(&drone),
+        };
     }
 
     /// Drones with state, and link deadlines pending (for metrics).
@@ -118,7 +123,8 @@ impl Monitor {
         }
     }
 
-    fn link_timeout(&self, drone: DroneId) -> f64 {
+    /// The drone's link timeout in seconds: its own, else the rules'.
+    pub fn link_timeout(&self, drone: DroneId) -> f64 {
         self.link_timeouts
             .get(&drone)
             .copied()
@@ -146,6 +152,11 @@ impl Monitor {
         arrived: DateTime<Utc>,
     ) -> Judged {
         let rules = self.rules;
+        let overrides = airspace.overrides();
+        match overrides.link_timeouts.get(&point.drone_id) {
+            Some(seconds) => self.link_timeouts.insert(point.drone_id, *seconds),
+            None => self.link_timeouts.remove(&point.drone_id),
+        };
         let timeout = self.link_timeout(point.drone_id);
         let state = self.drones.entry(point.drone_id).or_default();
         let late = state.newest.is_some_and(|newest| point.ts < newest);
@@ -161,7 +172,7 @@ impl Monitor {
             .collect();
         let flying = point.speed_mps > rules.flying_speed_mps || point.alt_m > rules.flying_alt_m;
         let conformance = conformance(point, plan, flying);
-        let battery = battery_severity(point.battery_pct, &rules);
+        let battery = battery_severity(point.battery_pct, overrides.battery.effective(&rules));
 
         let mut findings: Vec<AlertKind> = conformance.iter().map(|(k, _)| *k).collect();
         if !offending_fences.is_empty() {
@@ -368,10 +379,11 @@ fn transition(
     })
 }
 
-fn battery_severity(battery_pct: f64, rules: &MonitorRules) -> Option<Severity> {
-    if battery_pct < rules.battery_critical_pct {
+/// The battery's severity against (warning, critical) thresholds.
+fn battery_severity(battery_pct: f64, (warn, critical): (f64, f64)) -> Option<Severity> {
+    if battery_pct < critical {
         Some(Severity::Critical)
-    } else if battery_pct < rules.battery_warn_pct {
+    } else if battery_pct < warn {
         Some(Severity::Warning)
     } else {
         None

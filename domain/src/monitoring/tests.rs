@@ -232,11 +232,53 @@ fn battery_warns_then_turns_critical_then_clears() {
 }
 
 #[test]
+fn an_organisations_own_battery_thresholds_apply_to_its_drones() {
+    let mut monitor = Monitor::new(MonitorRules::default());
+    let mut airspace = empty();
+    airspace.set_battery_thresholds(BatteryThresholds {
+        warn_pct: Some(50.0),
+        critical_pct: None,
+    });
+    let drone = DroneId::new();
+    let mut p = point(drone, 0.0, 47.005, 8.45);
+    p.battery_pct = 45.0;
+    let judged = monitor.observe(&p, &airspace, Some(&corridor()));
+    assert_eq!(kinds(&judged), [(AlertKind::BatteryLow, Change::Raised)]);
+    assert_eq!(judged.events[0].severity, Severity::Warning);
+    p.ts = at(1.0);
+    p.battery_pct = 14.0;
+    let judged = monitor.observe(&p, &airspace, Some(&corridor()));
+    assert_eq!(
+        judged.events[0].severity,
+        Severity::Critical,
+        "the installation's 15 %"
+    );
+}
+
+#[test]
+fn battery_thresholds_are_checked_against_each_other() {
+    let rules = MonitorRules::default();
+    let own = |warn_pct, critical_pct| BatteryThresholds {
+        warn_pct,
+        critical_pct,
+    };
+    assert!(own(Some(40.0), Some(10.0)).check(&rules).is_ok());
+    assert!(own(None, None).check(&rules).is_ok());
+    let above = own(None, Some(35.0)).check(&rules).unwrap_err();
+    assert_eq!(
+        above.0[0].field, "battery_critical_pct",
+        "above the default 30 %"
+    );
+    let range = own(Some(101.0), None).check(&rules).unwrap_err();
+    assert_eq!(range.0[0].field, "battery_warn_pct");
+}
+
+#[test]
 fn a_silent_flying_drone_loses_its_link_at_its_deadline_and_its_next_point_restores_it() {
     let mut monitor = Monitor::new(MonitorRules::default());
-    let (airspace, plan) = (empty(), corridor());
+    let (mut airspace, plan) = (empty(), corridor());
     let (drone, satellite) = (DroneId::new(), DroneId::new());
-    monitor.set_link_timeout(satellite, 120.0);
+    airspace.set_link_timeout(satellite, Some(120.0));
     monitor.observe(&point(drone, 0.0, 47.005, 8.45), &airspace, Some(&plan));
     monitor.observe(&point(satellite, 0.0, 47.005, 8.45), &airspace, Some(&plan));
     assert_eq!(monitor.next_deadline(), Some(at(5.0)));

@@ -1,4 +1,4 @@
-/** Admin: users (create, change role, reset password, delete) and drone API keys. */
+/** Admin: users (create, change role, reset password, delete), drone API keys, webhooks and alert thresholds. */
 import { allPages, api, type ApiKey, type Role, type User } from '../api/client';
 import { FormErrors } from '../form-errors';
 import { fleet, type DroneState } from '../fleet-store';
@@ -6,6 +6,8 @@ import * as fmt from '../lib/format';
 import { ApiError } from '../lib/problem';
 import { session } from '../session';
 import { errorText, h, notice, toast } from '../ui';
+import { webhooksPanel } from './webhooks';
+import { thresholdsSection } from './thresholds';
 
 const ROLES = ['admin', 'operator', 'viewer'] as const;
 /** The key section's drone list shows at most this many matches; a filter narrows it. */
@@ -213,10 +215,14 @@ function keysSection(): { el: HTMLElement; cleanup: () => void } {
 
 export function adminView(root: HTMLElement): (() => void) | void {
   if (!session.can('admin')) {
-    root.append(notice('error', 'Only admins can manage users and keys. ', h('a', { href: '/', 'data-link': true }, 'Back to the fleet')));
+    root.append(notice('error', 'Only admins can manage users, keys and webhooks. ', h('a', { href: '/', 'data-link': true }, 'Back to the fleet')));
     return;
   }
   const keys = keysSection();
-  root.append(h('div', { class: 'page' }, h('h1', {}, 'Admin'), h('div', { class: 'grid-2' }, usersSection(), keys.el)));
-  return keys.cleanup;
+  const webhooks = webhooksPanel();
+  root.append(h('div', { class: 'page' }, h('h1', {}, 'Admin'), webhooks.banner, h('div', { class: 'grid-2' }, usersSection(), keys.el), webhooks.section, thresholdsSection()));
+  return () => {
+    keys.cleanup();
+    webhooks.cleanup();
+  };
 }

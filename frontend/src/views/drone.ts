@@ -92,6 +92,7 @@ export async function droneView(root: HTMLElement, params: Record<string, string
       ['Max altitude (m)', String(drone.max_altitude_m), 'max_altitude_m', 'number'],
       ['Max speed (m/s)', String(drone.max_speed_mps), 'max_speed_mps', 'number'],
       ['Endurance (min)', String(drone.endurance_min), 'endurance_min', 'number'],
+      ['Link timeout (s)', drone.link_timeout_s == null ? '' : String(drone.link_timeout_s), 'link_timeout_s', 'number'],
     ];
     const heading = h('h2', { id: 'meta-title' }, 'Details');
     if (!editing) {
@@ -99,6 +100,9 @@ export async function droneView(root: HTMLElement, params: Record<string, string
         max_altitude_m: fmt.metres(drone.max_altitude_m, 0),
         max_speed_mps: fmt.speed(drone.max_speed_mps, 0),
         endurance_min: fmt.minutes(drone.endurance_min),
+        link_timeout_s: drone.link_timeout_s == null
+          ? 'the default'
+          : `${drone.link_timeout_s} s (its own)`,
       };
       meta.replaceChildren(heading,
         h('dl', { class: 'dl' }, ...rows.flatMap(([label, value, key]) => [h('dt', {}, label.replace(/ \(.*\)$/, '')), h('dd', {}, (key && display[key]) || value || '—')]),
@@ -122,7 +126,8 @@ export async function droneView(root: HTMLElement, params: Record<string, string
       const inputId = `drone-${key}`;
       const input = kind === 'status'
         ? h('select', { id: inputId, name: key }, ...['active', 'maintenance', 'grounded', 'retired'].map((s) => h('option', { value: s, selected: s === value }, s)))
-        : h('input', { id: inputId, name: key, type: kind, value, step: kind === 'number' ? 'any' : null, 'aria-invalid': errors.has(key) ? 'true' : null });
+        : h('input', { id: inputId, name: key, type: kind, value, step: kind === 'number' ? 'any' : null, 'aria-invalid': errors.has(key) ? 'true' : null,
+          placeholder: key === 'link_timeout_s' ? 'empty: the default' : null });
       form.append(h('label', { for: inputId }, label), h('div', {}, input, errors.has(key) ? h('span', { class: 'field-error', role: 'alert' }, errors.get(key)!) : null));
     }
     const general = h('p', { class: 'field-error', role: 'alert' }, errors.get('') ?? '');
@@ -150,6 +155,9 @@ export async function droneView(root: HTMLElement, params: Record<string, string
         if (v !== drone[k]) patch[k] = v;
       };
       num('max_altitude_m'); num('max_speed_mps'); num('endurance_min');
+      const timeout = String(data.get('link_timeout_s') ?? '').trim();
+      const ownTimeout = timeout === '' ? null : Number(timeout);
+      if (ownTimeout !== (drone.link_timeout_s ?? null)) patch.link_timeout_s = ownTimeout;
       if (Object.keys(patch).length === 0) {
         renderMeta(false);
         return;

@@ -45,6 +45,7 @@ fn encode(origin: Uuid, change: AirspaceChange) -> String {
     match change {
         AirspaceChange::Geofence(org, id) => format!("{origin} g {org} {id}"),
         AirspaceChange::Plan(org, id) => format!("{origin} p {org} {id}"),
+        AirspaceChange::Drone(org, id) => format!("{origin} d {org} {id}"),
         AirspaceChange::Org(org) => format!("{origin} o {org}"),
     }
 }
@@ -58,6 +59,7 @@ fn decode(raw: &str) -> Option<(Uuid, AirspaceChange)> {
     let change = match kind {
         "g" => AirspaceChange::Geofence(org, parts.next()?.parse().ok()?),
         "p" => AirspaceChange::Plan(org, parts.next()?.parse().ok()?),
+        "d" => AirspaceChange::Drone(org, parts.next()?.parse().ok()?),
         "o" => AirspaceChange::Org(org),
         _ => return None,
     };
@@ -113,6 +115,7 @@ mod tests {
         for change in [
             AirspaceChange::Geofence(org, domain::GeofenceId::new()),
             AirspaceChange::Plan(org, domain::FlightPlanId::new()),
+            AirspaceChange::Drone(org, domain::DroneId::new()),
             AirspaceChange::Org(org),
         ] {
             assert_eq!(decode(&encode(origin, change)), Some((origin, change)));

@@ -106,6 +106,32 @@ impl DroneRepository for Store {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(org_id = %org))]
+    async fn link_timeouts(&self, org: OrgId) -> Result<Partial<Vec<(DroneId, f64)>>, StoreError> {
+        let queries = self.all_shards().map(|(db, shard)| async move {
+            let rows = drones::Entity::find()
+                .select_only()
+                .column(drones::Column::Id)
+                .column(drones::Column::LinkTimeoutS)
+                .filter(drones::Column::OrgId.eq(org.as_uuid()))
+                .filter(drones::Column::LinkTimeoutS.is_not_null())
+                .into_tuple::<(uuid::Uuid, f64)>()
+                .all(shard)
+                .await
+                .map_err(|e| db.err(e));
+            (db, rows)
+        });
+        let (runs, missing_shards) = collect_runs(join_all(queries).await)?;
+        Ok(Partial {
+            value: runs
+                .into_iter()
+                .flatten()
+                .map(|(id, seconds)| (DroneId::from_uuid(id), seconds))
+                .collect(),
+            missing_shards,
+        })
+    }
+
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %id))]
     async fn update_drone(
         &self,
@@ -367,6 +393,7 @@ fn to_row(drone: &Drone) -> drones::ActiveModel {
         home_lat: Set(drone.home.map(|h| h.lat.get())),
         home_lon: Set(drone.home.map(|h| h.lon.get())),
         home_alt_m: Set(drone.home.map(|h| h.alt_m.get())),
+        link_timeout_s: Set(drone.link_timeout_s),
         slot: Set(i32::from(slot_of(drone.id).get())),
         created_at: Set(drone.created_at),
         updated_at: Set(drone.updated_at),
@@ -405,6 +432,7 @@ fn from_row(row: drones::Model) -> Result<Drone, StoreError> {
         },
         firmware_version: row.firmware_version,
         home,
+        link_timeout_s: row.link_timeout_s,
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: row.version,

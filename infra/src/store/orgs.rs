@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use domain::limits::Quota;
+use domain::monitoring::BatteryThresholds;
 use domain::org::{Organization, Plan};
 use domain::ports::OrgRepository;
 use domain::user::{NewUser, User};
@@ -30,6 +31,8 @@ impl OrgRepository for Store {
             plan: Set(org.plan.as_str().to_owned()),
             rate_limit_per_s: Set(org.custom_quota.map(|q| q.per_second as i32)),
             rate_limit_burst: Set(org.custom_quota.map(|q| q.burst as i32)),
+            battery_warn_pct: Set(org.battery.warn_pct),
+            battery_critical_pct: Set(org.battery.critical_pct),
             created_at: Set(db_time(org.created_at)),
         };
         organizations::Entity::insert(row)
@@ -86,6 +89,32 @@ impl OrgRepository for Store {
             rate_limit_burst: Set(quota.map(|q| i32::try_from(q.burst).unwrap_or(i32::MAX))),
             ..Default::default()
         };
+        self.update_org(id, row).await
+    }
+
+    #[tracing::instrument(skip_all, fields(org_id = %id))]
+    async fn set_battery_thresholds(
+        &self,
+        id: OrgId,
+        battery: BatteryThresholds,
+    ) -> Result<Organization, StoreError> {
+        let row = organizations::ActiveModel {
+            id: Set(id.as_uuid()),
+            battery_warn_pct: Set(battery.warn_pct),
+            battery_critical_pct: Set(battery.critical_pct),
+            ..Default::default()
+        };
+        self.update_org(id, row).await
+    }
+}
+
+impl Store {
+    /// Writes the set columns of `row` and reads the organisation back.
+    async fn update_org(
+        &self,
+        id: OrgId,
+        row: organizations::ActiveModel,
+    ) -> Result<Organization, StoreError> {
         let updated = organizations::Entity::update_many()
             .set(row)
             .filter(organizations::Column::Id.eq(id.as_uuid()))
@@ -122,6 +151,10 @@ fn from_row(row: organizations::Model) -> Result<Organization, StoreError> {
                 period_s: 1,
             }),
             _ => None,
+        },
+        battery: BatteryThresholds {
+            warn_pct: row.battery_warn_pct,
+            critical_pct: row.battery_critical_pct,
         },
         created_at: row.created_at,
     })

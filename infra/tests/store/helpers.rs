@@ -139,6 +139,7 @@ pub async fn new_org(store: &Store) -> (OrgId, User) {
         name: format!("Org {id}"),
         plan: Plan::Standard,
         custom_quota: None,
+        battery: Default::default(),
         created_at: Utc::now(),
     };
     let admin = new_user(id, &format!("admin-{id}@example.com"), Role::Admin);
@@ -181,6 +182,7 @@ pub fn drone(org: OrgId, id: DroneId, serial: &str) -> Drone {
         },
         firmware_version: Some("v04.01".to_owned()),
         home: Some(Position::parse(52.520008, 13.404954, 34.5).unwrap()),
+        link_timeout_s: None,
     }
     .into_drone(id, Utc::now())
 }

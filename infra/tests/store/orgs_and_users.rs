@@ -14,6 +14,7 @@ fn organization(name: &str) -> Organization {
         name: name.to_owned(),
         plan: Plan::Professional,
         custom_quota: None,
+        battery: Default::default(),
         created_at: Utc::now(),
     }
 }

@@ -11,6 +11,7 @@ mod m20261123_000006_add_quota_to_organizations;
 mod m20261201_000007_users_unique_per_organisation;
 mod m20261202_000008_create_geofences;
 mod m20261202_000009_create_webhooks;
+mod m20261202_000010_add_battery_thresholds_to_organizations;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_users_unique_per_organisation::Migration),
             Box::new(m20261202_000008_create_geofences::Migration),
             Box::new(m20261202_000009_create_webhooks::Migration),
+            Box::new(m20261202_000010_add_battery_thresholds_to_organizations::Migration),
         ]
     }
 

@@ -10,6 +10,7 @@ mod m20261123_000104_create_drone_latest;
 mod m20261201_000105_add_rejection_reason_to_flight_plans;
 mod m20261202_000106_add_airspace_to_flight_plans;
 mod m20261202_000107_create_alerts;
+mod m20261202_000108_add_link_timeout_to_drones;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000105_add_rejection_reason_to_flight_plans::Migration),
             Box::new(m20261202_000106_add_airspace_to_flight_plans::Migration),
             Box::new(m20261202_000107_create_alerts::Migration),
+            Box::new(m20261202_000108_add_link_timeout_to_drones::Migration),
         ]
     }
 

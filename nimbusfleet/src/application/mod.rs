@@ -11,8 +11,8 @@ use anyhow::Context;
 use api::auth::JwtKeys;
 use api::metrics::{Metrics, Snapshot};
 use api::services::{
-    AirspaceService, DispatcherParts, MonitorParts, MonitoringPublisher, WebhookDirectory,
-    WebhookDispatcher, WebhookOutbox,
+    AirspaceService, AirspaceSources, DispatcherParts, MonitorParts, MonitoringPublisher,
+    WebhookDirectory, WebhookDispatcher, WebhookOutbox,
 };
 use api::state::{AppState, Auth, Limits, Observability, Repos, Telemetry};
 use domain::ports::{HealthCheck, TelemetryStore};
@@ -141,7 +141,7 @@ impl Application {
         let telemetry_store: Arc<dyn TelemetryStore> = Arc::new(store.clone());
         let directory = WebhookDirectory::new(Arc::new(store.clone()));
         let dispatcher = if settings.webhooks.dispatch {
-            Some(dispatcher(&settings, &store, &metrics)?)
+            Some(dispatcher(&settings, &store, &metrics, &directory)?)
         } else {
             None
         };
@@ -397,8 +397,12 @@ impl Application {
 fn airspace(settings: &Settings, store: &Store, platform: &Platform) -> AirspaceService {
     let storage = Arc::new(store.clone());
     AirspaceService::new(
-        storage.clone(),
-        storage,
+        AirspaceSources {
+            fences: storage.clone(),
+            plans: storage.clone(),
+            orgs: storage.clone(),
+            drones: storage,
+        },
         platform.airspace_feed(),
         settings.airspace,
     )
@@ -432,10 +436,12 @@ fn dispatcher(
     settings: &Settings,
     store: &Store,
     metrics: &Metrics,
+    directory: &WebhookDirectory,
 ) -> anyhow::Result<WebhookDispatcher> {
     let w = &settings.webhooks;
     Ok(WebhookDispatcher::new(DispatcherParts {
         repo: Arc::new(store.clone()),
+        directory: directory.clone(),
         sender: infra::webhook::WebhookSender::new(w.address_policy(), w.timeout)
             .context("failed to build the webhook HTTP client")?,
         retry: w.retry_policy(),

@@ -90,6 +90,7 @@ pub async fn create_org(
         name,
         plan,
         custom_quota: None,
+        battery: Default::default(),
         created_at: Utc::now(),
     };
     let admin = NewUser {

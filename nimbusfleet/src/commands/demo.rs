@@ -199,6 +199,7 @@ pub async fn ensure(state: &Repos, base_url: &str) -> anyhow::Result<()> {
                 },
                 firmware_version: Some("1.0.0".to_owned()),
                 home: Some(Position::parse(lat, lon, 0.0).map_err(|e| anyhow::anyhow!("{e}"))?),
+                link_timeout_s: None,
             };
             state
                 .drones

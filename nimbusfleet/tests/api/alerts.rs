@@ -256,7 +256,157 @@ async fn live_streams_carry_alert_events_and_replay_those_missed_after_a_reconne
     }
 }
 
+/// A point `ago_s` seconds before now at `alt_m` on the meridian 8.50 E (off it by `east_deg`).
+fn on_plan(drone: &str, ago_s: i64, lat: f64, east_deg: f64, alt_m: f64) -> Value {
+    let mut point = at(drone, ago_s * 1_000, lat, 8.50 + east_deg, 80.0);
+    point["alt_m"] = json!(alt_m);
+    point
+}
+
+async fn a_drone_flying_its_active_plan_is_judged_against_its_corridor_and_band(app: TestApp) {
+    let org = app.org("corridor").await;
+    let drone = app.drone(&org.operator, "CO-1").await;
+    let id = drone["id"].as_str().unwrap();
+    let start = Utc::now() + chrono::Duration::seconds(5);
+    let plan = body(
+        app.post(
+            "/api/v1/flight-plans",
+            &org.operator,
+            &json!({"drone_id": id, "name": "North leg",
+                "waypoints": [{"lat": 47.30, "lon": 8.50, "alt_m": 50.0},
+                              {"lat": 47.31, "lon": 8.50, "alt_m": 50.0}],
+                "planned_start": start.to_rfc3339(),
+                "planned_end": (start + chrono::Duration::minutes(30)).to_rfc3339()}),
+        )
+        .await,
+    )
+    .await;
+    let plan_id = plan["id"].as_str().expect("a plan").to_owned();
+    for (token, action) in [
+        (&org.operator, "submit"),
+        (&org.admin, "approve"),
+        (&org.operator, "activate"),
+    ] {
+        let res = app
+            .post(
+                &format!("/api/v1/flight-plans/{plan_id}/{action}"),
+                token,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{action}: {}",
+            body(res).await
+        );
+    }
+    // On the path (the plan's window opens a time buffer before its start), then ~230 m
+    // east of it for 4 s, longer than the 3 s grace: off the corridor.
+    send(&app, &org, &[on_plan(id, 20, 47.302, 0.0, 50.0)]).await;
+    send(&app, &org, &[on_plan(id, 18, 47.303, 0.003, 50.0)]).await;
+    send(&app, &org, &[on_plan(id, 14, 47.304, 0.003, 50.0)]).await;
+    let off = alerts_of(&app, &org.viewer, id, "off_corridor", |a| !a.is_empty()).await;
+    assert_eq!(off[0]["flight_plan_id"], plan_id.as_str());
+    assert_eq!(off[0]["details"]["type"], "corridor");
+    let distance = off[0]["details"]["distance_m"].as_f64().unwrap();
+    assert!((200.0..260.0).contains(&distance), "{distance} m off");
+    // Back on the path: resolved. Then 50 m above the band for 4 s: an altitude deviation.
+    send(&app, &org, &[on_plan(id, 13, 47.305, 0.0, 50.0)]).await;
+    alerts_of(&app, &org.viewer, id, "off_corridor", |a| {
+        a.first().is_some_and(|a| a["state"] == "resolved")
+    })
+    .await;
+    send(&app, &org, &[on_plan(id, 12, 47.306, 0.0, 100.0)]).await;
+    send(&app, &org, &[on_plan(id, 8, 47.307, 0.0, 100.0)]).await;
+    let high = alerts_of(&app, &org.viewer, id, "altitude_deviation", |a| {
+        !a.is_empty()
+    })
+    .await;
+    assert_eq!(high[0]["details"]["alt_m"], 100.0);
+    assert_eq!(high[0]["state"], "open");
+    // A flight on its plan is not unplanned.
+    let unplanned = body(
+        app.get(
+            &format!("/api/v1/alerts?drone_id={id}&kind=unplanned_flight"),
+            &org.viewer,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        unplanned["items"].as_array().unwrap().len(),
+        0,
+        "{unplanned}"
+    );
+}
+
+/// The organisation's own battery thresholds: read by all, set by admins, checked, applied.
+async fn an_organisation_sets_its_own_battery_thresholds(app: TestApp) {
+    let org = app.org("thresholds").await;
+    let path = "/api/v1/organization/monitoring";
+    let defaults = body(app.get(path, &org.viewer).await).await;
+    assert_eq!(defaults["battery_warn_pct"], 30.0);
+    assert_eq!(defaults["battery_critical_pct"], 15.0);
+    assert_eq!(defaults["own"]["battery_warn_pct"], Value::Null);
+    assert!(defaults["link_timeout_s"].as_f64().unwrap() > 0.0);
+    problem(
+        app.patch(path, &org.operator, &json!({"battery_warn_pct": 50.0}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let above = problem(
+        app.patch(path, &org.admin, &json!({"battery_critical_pct": 40.0}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        above["errors"][0]["field"], "battery_critical_pct",
+        "{above}"
+    );
+    let range = problem(
+        app.patch(path, &org.admin, &json!({"battery_warn_pct": 120.0}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(range["errors"][0]["field"], "battery_warn_pct", "{range}");
+    let set = body(
+        app.patch(path, &org.admin, &json!({"battery_warn_pct": 50.0}))
+            .await,
+    )
+    .await;
+    assert_eq!(set["battery_warn_pct"], 50.0);
+    assert_eq!(set["own"]["battery_warn_pct"], 50.0);
+    assert_eq!(set["battery_critical_pct"], 15.0);
+    // 45 % is fine by the installation's 30 %, low by the organisation's 50 %.
+    let drone = app.drone(&org.operator, "TH-1").await;
+    let id = drone["id"].as_str().unwrap();
+    send(&app, &org, &[at(id, 1_000, 47.3, 8.5, 45.0)]).await;
+    let low = alerts_of(&app, &org.viewer, id, "battery_low", |a| !a.is_empty()).await;
+    assert_eq!(low[0]["severity"], "warning");
+    // Another organisation keeps the installation's.
+    let other = app.org("thresholds-other").await;
+    let theirs = body(app.get(path, &other.viewer).await).await;
+    assert_eq!(theirs["battery_warn_pct"], 30.0);
+    // `null` goes back to the installation's value.
+    let reset = body(
+        app.patch(path, &org.admin, &json!({"battery_warn_pct": null}))
+            .await,
+    )
+    .await;
+    assert_eq!(reset["battery_warn_pct"], 30.0);
+    assert_eq!(reset["own"]["battery_warn_pct"], Value::Null);
+}
+
 both_backends!(
+    a_drone_flying_its_active_plan_is_judged_against_its_corridor_and_band,
+    an_organisation_sets_its_own_battery_thresholds,
     a_drone_entering_a_prohibited_fence_raises_one_alert_that_resolves_when_it_leaves,
     a_draining_battery_warns_then_the_same_alert_turns_critical,
     operators_acknowledge_and_resolve_alerts_and_viewers_only_read,
@@ -290,4 +440,65 @@ async fn a_silent_flying_drone_loses_its_link_within_the_timeout_and_regains_it(
     })
     .await;
     assert_eq!(back[0]["resolved_by"], "system");
+}
+
+/// A drone with its own link timeout (a satellite link) is not declared lost at the
+/// installation's; the timeout is validated and can be cleared.
+#[tokio::test]
+async fn a_drone_with_its_own_link_timeout_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(Backend::Sqlite, dir.path()).await;
+    settings.monitoring.link_timeout_s = 1.0;
+    let app = spawn_with(Backend::Sqlite, settings, dir).await;
+    let org = app.org("satellite").await;
+    let terrestrial = app.drone(&org.operator, "ST-1").await;
+    let satellite = app.drone(&org.operator, "ST-2").await;
+    let (fast, slow) = (
+        terrestrial["id"].as_str().unwrap(),
+        satellite["id"].as_str().unwrap(),
+    );
+    let path = format!("/api/v1/drones/{slow}");
+    let refused = problem(
+        app.patch(&path, &org.operator, &json!({"link_timeout_s": 0.2}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["field"], "link_timeout_s");
+    let patched = body(
+        app.patch(&path, &org.operator, &json!({"link_timeout_s": 120.0}))
+            .await,
+    )
+    .await;
+    assert_eq!(patched["link_timeout_s"], 120.0);
+    send(
+        &app,
+        &org,
+        &[
+            at(fast, 100, 47.3, 8.5, 80.0),
+            at(slow, 100, 47.4, 8.5, 80.0),
+        ],
+    )
+    .await;
+    alerts_of(&app, &org.viewer, fast, "link_lost", |a| !a.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let none = body(
+        app.get(
+            &format!("/api/v1/alerts?drone_id={slow}&kind=link_lost"),
+            &org.viewer,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0, "{none}");
+    // Cleared, it goes back to the installation's 1 s from its next point.
+    let cleared = body(
+        app.patch(&path, &org.operator, &json!({"link_timeout_s": null}))
+            .await,
+    )
+    .await;
+    assert_eq!(cleared["link_timeout_s"], Value::Null);
+    send(&app, &org, &[at(slow, 0, 47.4, 8.5001, 80.0)]).await;
+    alerts_of(&app, &org.viewer, slow, "link_lost", |a| !a.is_empty()).await;
 }

@@ -735,3 +735,132 @@ impl Sender {
         refused
     }
 }
+
+/// One round of points for every drone at `ts` with `battery` %, sent until taken (a 503
+/// while the broker is busy is retried).
+async fn battery_round(
+    app: &TestApp,
+    org: &Org,
+    drones: &[String],
+    ts: DateTime<Utc>,
+    battery: f64,
+) {
+    let points: Vec<Value> = drones
+        .iter()
+        .map(|d| {
+            json!({"drone_id": d, "ts": ts.to_rfc3339(), "lat": 47.3, "lon": 8.5, "alt_m": 50.0,
+                "speed_mps": 10.0, "heading_deg": 90.0, "battery_pct": battery})
+        })
+        .collect();
+    for _ in 0..50 {
+        let res = crate::telemetry::ingest(app, &org.operator, &points).await;
+        if res.status() == StatusCode::ACCEPTED {
+            return;
+        }
+        assert_eq!(
+            res.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            body(res).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("a round of points was never accepted");
+}
+
+/// (drone, severity, state) of every stored battery alert.
+async fn battery_alerts(app: &TestApp) -> Vec<(String, String, String)> {
+    query_shards(
+        app,
+        "SELECT drone_id::text AS d, severity, state FROM alerts WHERE kind = 'battery_low'",
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            r.try_get("", "d").unwrap(),
+            r.try_get("", "severity").unwrap(),
+            r.try_get("", "state").unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// Waits until every drone has exactly one battery alert and `done` holds for all of them.
+async fn wait_for_alerts(
+    app: &TestApp,
+    drones: usize,
+    done: impl Fn(&(String, String, String)) -> bool,
+) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let alerts = battery_alerts(app).await;
+        if (alerts.len() >= drones && alerts.iter().all(&done)) || Instant::now() > deadline {
+            return alerts;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The monitor runs in the ingest workers. Killing one mid-flight moves its drones to the
+/// other, which rebuilds their state from the stored alerts: the alerts go on being
+/// updated and resolved, none lost, none opened twice.
+#[tokio::test]
+async fn alerts_survive_a_kill_9_of_an_ingest_worker_neither_lost_nor_duplicated() {
+    let broker = PrivateBroker::start().await;
+    let app = kafka_app(&broker, |_| {}).await;
+    let org = app.org("kafka-alerts").await;
+    let drones = drones(&app, &org, 40).await;
+    let mut workers = [Worker::start(&app), Worker::start(&app)];
+    for worker in &workers {
+        worker.wait_for_partitions().await;
+    }
+    let start = Utc::now() - chrono::Duration::seconds(120);
+    let second = |s: i64| start + chrono::Duration::seconds(s);
+
+    // 25 %: one warning per drone.
+    battery_round(&app, &org, &drones, second(0), 25.0).await;
+    let warned = wait_for_alerts(&app, drones.len(), |(_, sev, _)| sev == "warning").await;
+    assert_eq!(
+        warned.len(),
+        drones.len(),
+        "one warning per drone: {warned:?}"
+    );
+
+    // 10 % in a stream of rounds; one worker is killed -9 in the middle of it.
+    for s in 1..=10 {
+        if s == 4 {
+            workers[0].kill_9();
+        }
+        if s == 7 {
+            workers[0] = Worker::start(&app);
+        }
+        battery_round(&app, &org, &drones, second(s), 10.0).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let critical = wait_for_alerts(&app, drones.len(), |(_, sev, _)| sev == "critical").await;
+    let mut per_drone: BTreeMap<&str, usize> = BTreeMap::new();
+    for (drone, _, _) in &critical {
+        *per_drone.entry(drone.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_drone.len(), drones.len(), "none lost: {critical:?}");
+    assert!(
+        per_drone.values().all(|n| *n == 1),
+        "none opened twice: {per_drone:?}"
+    );
+    assert!(
+        critical
+            .iter()
+            .all(|(_, sev, state)| sev == "critical" && state == "open"),
+        "{critical:?}"
+    );
+
+    // Charged again: every alert resolves, still one per drone.
+    battery_round(&app, &org, &drones, second(11), 90.0).await;
+    let resolved = wait_for_alerts(&app, drones.len(), |(_, _, state)| state == "resolved").await;
+    assert_eq!(resolved.len(), drones.len(), "{resolved:?}");
+    assert!(
+        resolved.iter().all(|(_, _, state)| state == "resolved"),
+        "{resolved:?}"
+    );
+}

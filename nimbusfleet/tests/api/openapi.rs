@@ -24,6 +24,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/auth/logout",
         "/api/v1/auth/me",
         "/api/v1/organization",
+        "/api/v1/organization/monitoring",
         "/api/v1/users",
         "/api/v1/users/{id}",
         "/api/v1/drones",
@@ -61,7 +62,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        36,
+        37,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );

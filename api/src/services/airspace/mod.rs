@@ -1,7 +1,8 @@
 //! Airspace: each organisation's fences and plan volumes in an in-memory R-tree
-//! ([`AirspaceIndex`]), loaded on first use and kept current by this replica's own writes
-//! and, through the [`AirspaceFeed`], by every other replica's. The plan checks and the
-//! geofence resource ([`geofences`]) go through it.
+//! ([`AirspaceIndex`]), with its monitoring overrides (battery thresholds, drones' own link
+//! timeouts), loaded on first use and kept current by this replica's own writes and,
+//! through the [`AirspaceFeed`], by every other replica's. The plan checks, the geofence
+//! resource ([`geofences`]) and the conformance monitor go through it.
 
 mod geofences;
 mod import;
@@ -15,10 +16,11 @@ use domain::airspace::{
     PlanVolume,
 };
 use domain::flight_plan::{FlightPlan, FlightPlanFilter, FlightPlanState, Transition};
+use domain::monitoring::{BatteryThresholds, Overrides};
 use domain::page::{PageRequest, MAX_LIMIT};
 use domain::platform::{AirspaceChange, AirspaceEvent, AirspaceFeed};
-use domain::ports::{FlightPlanRepository, GeofenceRepository};
-use domain::{FlightPlanId, OrgId};
+use domain::ports::{DroneRepository, FlightPlanRepository, GeofenceRepository, OrgRepository};
+use domain::{DroneId, FlightPlanId, OrgId};
 use tokio::sync::OnceCell;
 
 use crate::dto::ViolationDto;
@@ -34,10 +36,20 @@ struct OrgAirspace {
 
 type Slot = Arc<OnceCell<Arc<OrgAirspace>>>;
 
+/// Where an [`AirspaceService`] reads what its indexes hold.
+pub struct AirspaceSources {
+    pub fences: Arc<dyn GeofenceRepository>,
+    pub plans: Arc<dyn FlightPlanRepository>,
+    pub orgs: Arc<dyn OrgRepository>,
+    pub drones: Arc<dyn DroneRepository>,
+}
+
 #[derive(Clone)]
 pub struct AirspaceService {
     fences: Arc<dyn GeofenceRepository>,
     plans: Arc<dyn FlightPlanRepository>,
+    org_rows: Arc<dyn OrgRepository>,
+    drones: Arc<dyn DroneRepository>,
     feed: Arc<dyn AirspaceFeed>,
     rules: AirspaceRules,
     orgs: Arc<Mutex<HashMap<OrgId, Slot>>>,
@@ -53,14 +65,15 @@ impl AirspaceService {
     /// Subscribes to the feed: build once per process, and share it (the API's services
     /// and the monitor use the same index).
     pub fn new(
-        fences: Arc<dyn GeofenceRepository>,
-        plans: Arc<dyn FlightPlanRepository>,
+        sources: AirspaceSources,
         feed: Arc<dyn AirspaceFeed>,
         rules: AirspaceRules,
     ) -> Self {
         let service = Self {
-            fences,
-            plans,
+            fences: sources.fences,
+            plans: sources.plans,
+            org_rows: sources.orgs,
+            drones: sources.drones,
             feed,
             rules,
             orgs: Arc::default(),
@@ -139,10 +152,35 @@ impl AirspaceService {
                 }
             }
         }
+        let overrides = self.overrides(org).await?;
         tracing::debug!(%org, fences = fences.len(), plans = volumes.len(), "airspace index loaded");
+        let index = AirspaceIndex::build(self.rules, fences, volumes).with_overrides(overrides);
         Ok(OrgAirspace {
-            index: RwLock::new(AirspaceIndex::build(self.rules, fences, volumes)),
+            index: RwLock::new(index),
             pending: Mutex::default(),
+        })
+    }
+
+    /// The organisation's battery thresholds and its drones' own link timeouts. A shard
+    /// that cannot be read fails the load, as for plans: its satellite drones would be
+    /// declared lost at the installation's timeout.
+    async fn overrides(&self, org: OrgId) -> Result<Overrides, ApiError> {
+        let battery = self
+            .org_rows
+            .get_org(org)
+            .await?
+            .map(|o| o.battery)
+            .unwrap_or_default();
+        let timeouts = self.drones.link_timeouts(org).await?;
+        if !timeouts.missing_shards.is_empty() {
+            return Err(ApiError::unavailable(
+                "the drones of a shard cannot be read, so their link timeouts are unknown; retry later",
+                5,
+            ));
+        }
+        Ok(Overrides {
+            battery,
+            link_timeouts: timeouts.value.into_iter().collect(),
         })
     }
 
@@ -171,6 +209,14 @@ impl AirspaceService {
                     }
                     _ => index.remove_plan(id),
                 }
+            }
+            AirspaceChange::Drone(org, id) => {
+                let timeout = self
+                    .drones
+                    .get_drone(org, id)
+                    .await?
+                    .and_then(|d| d.link_timeout_s);
+                write(&airspace.index).set_link_timeout(id, timeout);
             }
             AirspaceChange::Org(org) => self.forget(org),
         }
@@ -222,6 +268,18 @@ impl AirspaceService {
         self.feed
             .publish(AirspaceChange::Plan(plan.org_id, plan.id))
             .await;
+    }
+
+    /// A drone was stored with its own link timeout, or without one.
+    pub async fn drone_changed(&self, org: OrgId, drone: DroneId, link_timeout_s: Option<f64>) {
+        self.apply_here(org, |index| index.set_link_timeout(drone, link_timeout_s));
+        self.feed.publish(AirspaceChange::Drone(org, drone)).await;
+    }
+
+    /// The organisation's battery thresholds changed: other replicas reload it.
+    pub async fn thresholds_changed(&self, org: OrgId, battery: BatteryThresholds) {
+        self.apply_here(org, |index| index.set_battery_thresholds(battery));
+        self.feed.publish(AirspaceChange::Org(org)).await;
     }
 
     /// Plans were deleted with their drone.
@@ -430,7 +488,9 @@ fn on_event(orgs: &Mutex<HashMap<OrgId, Slot>>, event: AirspaceEvent) {
             orgs.remove(&org);
         }
         AirspaceEvent::Changed(
-            change @ (AirspaceChange::Geofence(org, _) | AirspaceChange::Plan(org, _)),
+            change @ (AirspaceChange::Geofence(org, _)
+            | AirspaceChange::Plan(org, _)
+            | AirspaceChange::Drone(org, _)),
         ) => match orgs.get(&org).map(|slot| slot.get().cloned()) {
             Some(Some(airspace)) => airspace
                 .pending

@@ -287,6 +287,7 @@ pub async fn register_drones(
                 },
                 firmware_version: None,
                 home: Some(home),
+                link_timeout_s: None,
             }
             .into_drone(DroneId::new(), now);
             let id = drone.id;

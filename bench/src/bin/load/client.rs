@@ -71,6 +71,7 @@ impl Client {
             max_speed_mps: 20.0,
             endurance_min: 40,
             home: None,
+            link_timeout_s: None,
             status: None,
         };
         match self.api.create_drone(&drone).await? {

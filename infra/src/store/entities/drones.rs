@@ -18,6 +18,7 @@ pub struct Model {
     pub home_lat: Option<f64>,
     pub home_lon: Option<f64>,
     pub home_alt_m: Option<f64>,
+    pub link_timeout_s: Option<f64>,
     pub slot: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
