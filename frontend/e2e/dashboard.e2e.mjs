@@ -235,6 +235,33 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   check(true, 'the new key is listed');
   await shot('admin');
 
+  // 6a. Webhooks: a private address is refused at the URL field; a public one is created
+  // with its secret shown once and listed, paused, then deleted. Thresholds: saved.
+  await page.fill('#wh-url', 'http://127.0.0.1:9/hook');
+  await page.click('form[aria-label="Add a webhook"] button[type=submit]');
+  await page.waitForSelector('form[aria-label="Add a webhook"] .field-error[data-field=url]:not(:empty)', { timeout: 10_000 });
+  check(true, `a loopback webhook URL is refused at its field ("${await page.textContent('form[aria-label="Add a webhook"] .field-error[data-field=url]')}")`);
+  await page.fill('#wh-url', 'https://hooks.example.com/nimbus');
+  await page.click('form[aria-label="Add a webhook"] button[type=submit]');
+  await page.waitForSelector('[data-testid=webhook-secret]', { timeout: 10_000 });
+  check(/^whsec_/.test((await page.textContent('[data-testid=webhook-secret]')) ?? ''), 'a new webhook shows its whsec_ secret once');
+  await page.waitForSelector('[data-testid=webhooks] tbody tr:has-text("hooks.example.com")', { timeout: 10_000 });
+  check(true, 'the new webhook is listed');
+  await page.click('[data-testid=webhooks] [data-testid=webhook-toggle]');
+  await page.waitForSelector('[data-testid=webhooks] tbody tr:has-text("Paused")', { timeout: 10_000 });
+  check(true, 'an admin pauses the webhook (If-Match)');
+  await page.click('[data-testid=webhooks] [data-testid=webhook-delete]');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=webhooks] tbody tr'), null, { timeout: 10_000 });
+  check(true, 'an admin deletes the webhook');
+  await page.fill('#th-battery_warn_pct', '40');
+  await page.click('[data-testid=thresholds] button[type=submit]');
+  await page.waitForFunction(() => /Thresholds saved/.test(document.getElementById('toast')?.textContent ?? ''), null, { timeout: 10_000 });
+  check(true, "an admin sets the organisation's battery warning threshold");
+  await page.fill('#th-battery_warn_pct', '');
+  await page.click('[data-testid=thresholds] button[type=submit]');
+  await page.waitForFunction(() => /Now 30 %, the installation/.test(document.querySelector('[data-testid=thresholds]')?.textContent ?? ''), null, { timeout: 10_000 });
+  check(true, "emptied, the threshold goes back to the installation's");
+
   // 6b. Users: create, change role, reset password, delete; errors at their field.
   await page.fill('#u-email', 'not-an-email');
   await page.fill('#u-password', 'short');
