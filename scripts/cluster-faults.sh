@@ -14,7 +14,10 @@
 #      replica receives points written by every worker;
 #   5. the load scenarios' short versions (bench/load: steady, then a 10x spike) through
 #      nginx: every acknowledged point stored, no failed request in the steady phase; the
-#      JSON result and chart go to $NF_LOAD_RESULTS (default /tmp/nimbusfleet-load-results).
+#      JSON result and chart go to $NF_LOAD_RESULTS (default /tmp/nimbusfleet-load-results);
+#   6. alerts raised by the monitor in the ingest workers with an organisation's battery
+#      threshold and a drone's link timeout set on other replicas, and a signed webhook
+#      delivery to a receiver on 127.0.0.1 (this cluster allows private webhook addresses).
 #
 # Runs its own cluster in a fresh state directory (databases ${NF_CLUSTER_DB}_*, default
 # nf_cluster_faults; free ports) and tears it down on exit, also on failure or Ctrl-C. The
@@ -33,6 +36,8 @@ RUN=$(date +%s)
 OPERATOR=(--email operator@demo.nimbusfleet.local --password demo-operator-password)
 VIEWER=(--email viewer@demo.nimbusfleet.local --password demo-viewer-password)
 mkdir -p "$WORK"
+# The alert scenario's webhook receiver listens on 127.0.0.1.
+export NIMBUS__WEBHOOKS__ALLOW_PRIVATE_ADDRESSES=true
 
 log() { printf '[faults] %s\n' "$*" >&2; }
 RESULTS=()
@@ -284,11 +289,23 @@ scenario_load() {
     result "$ok" "load steady+spike" "$(sed -n 's/^load: //p' <<<"$out" | tail -n 1)"
 }
 
+# --- 6. alerts by the workers, overrides set on other replicas, a webhook -------------------
+
+scenario_alerts() {
+    log "6. alerts: thresholds and link timeouts across replicas, a signed webhook"
+    local out ok=PASS
+    out=$(python3 "$LOAD" alerts --url "$NGINX" --replicas "$(url api-1),$(url api-3)" --names api-1,api-3 \
+        --email admin@demo.nimbusfleet.local --password demo-admin-password --within 15) || ok=FAIL
+    printf '%s\n' "$out"
+    result "$ok" "alerts in the cluster" "$(tail -n 1 <<<"$out")"
+}
+
 scenario_kill_api
 scenario_rolling
 scenario_ingest
 scenario_sessions_live
 scenario_load
+scenario_alerts
 
 echo
 echo "cluster fault scenarios ($((SECONDS - started)) s, cluster start included):"

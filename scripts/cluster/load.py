@@ -23,6 +23,13 @@ standard library only.
       drone and that every worker wrote some of them.
   load.py gauge    --url METRICS_URL --name NAME
       prints the sum of a metric's samples (0 when absent; -1 when nothing answers).
+  load.py alerts   --url U --replicas URL,URL… --email E --password P (an admin) [--within 15]
+      the monitor in the ingest workers: sets the organisation's battery warning to 50 % on
+      one replica and a drone's own link timeout to 120 s on another, subscribes a webhook
+      (a receiver on 127.0.0.1: the cluster must allow private addresses) to battery_low,
+      writes one flying point per drone through U, and checks that the 45 % drone warns, that
+      only the drone without its own timeout loses its link, and that the webhook receives
+      the warning signed; then it puts everything back.
 
 Every check prints exact counts and exits non-zero when it fails.
 """
@@ -352,6 +359,87 @@ def cmd_logout(args):
     sys.exit(0 if ok else 1)
 
 
+# --- alerts -------------------------------------------------------------------------------
+
+def cmd_alerts(args):
+    import http.server
+
+    replicas = args.replicas.split(",")
+    label = labels(replicas, args.names)
+    token = login(args.url, args.email, args.password)
+    clients = [Client(r) for r in replicas]
+    lb = Client(args.url)
+    received = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def call(client, method, path, body=None, expect=(200,)):
+        status, answer = client.request(method, path, body, headers=auth(token))
+        if status not in expect:
+            sys.exit(f"{method} {path}: {status} {answer}")
+        return answer
+
+    call(clients[0], "PATCH", "/api/v1/organization/monitoring", {"battery_warn_pct": 50.0})
+    hook = call(lb, "POST", "/api/v1/webhooks", {
+        "url": f"http://127.0.0.1:{server.server_address[1]}/hook", "kinds": ["battery_low"],
+    }, expect=(201,))
+    run = uuid.uuid4().hex[:8]
+    drones = []
+    for name in ("low", "satellite"):
+        drone = call(lb, "POST", "/api/v1/drones", {
+            "serial": f"ALERT-{name}-{run}", "name": f"Alert {name}", "model": "scenario",
+            "max_altitude_m": 120.0, "max_speed_mps": 20.0, "endurance_min": 30,
+        }, expect=(201,))
+        drones.append(drone["id"])
+    low, satellite = drones
+    call(clients[-1], "PATCH", f"/api/v1/drones/{satellite}", {"link_timeout_s": 120.0})
+    now_ms = int(time.time() * 1000)
+    points = [point(low, now_ms, 0), point(satellite, now_ms, 1)]
+    points[0]["battery_pct"] = 45.0
+    call(lb, "POST", "/api/v1/telemetry", {"points": points}, expect=(202,))
+    sent = time.monotonic()
+
+    def alerts(drone, kind):
+        return call(lb, "GET", f"/api/v1/alerts?drone_id={drone}&kind={kind}")["items"]
+
+    found = {}
+    while time.monotonic() - sent < args.within and len(found) < 3:
+        if "battery" not in found and alerts(low, "battery_low"):
+            found["battery"] = time.monotonic() - sent
+        if "link" not in found and alerts(low, "link_lost"):
+            found["link"] = time.monotonic() - sent
+        if "webhook" not in found and any(b["data"]["alert"]["drone_id"] == low for _, b in received):
+            found["webhook"] = time.monotonic() - sent
+        time.sleep(0.2)
+    satellite_lost = alerts(satellite, "link_lost")
+    signed = all("webhook-signature" in h and "webhook-id" in h for h, _ in received)
+    call(lb, "DELETE", f"/api/v1/webhooks/{hook['id']}", expect=(204,))
+    call(lb, "PATCH", "/api/v1/organization/monitoring", {"battery_warn_pct": None})
+    server.shutdown()
+
+    def at(key):
+        return f"{found[key] * 1000:.0f} ms" if key in found else "NEVER"
+
+    ok = len(found) == 3 and not satellite_lost and signed
+    print(f"alerts by the workers: 45 % battery warned after {at('battery')} (organisation threshold 50 %, "
+          f"set on {label[replicas[0]]}); link lost after {at('link')} (timeout 5 s); the drone with its own 120 s "
+          f"timeout (set on {label[replicas[-1]]}) {'LOST ITS LINK' if satellite_lost else 'did not lose its link'}; "
+          f"webhook received the warning after {at('webhook')}, {len(received)} deliveries, "
+          f"{'all signed' if signed else 'NOT ALL SIGNED'}")
+    sys.exit(0 if ok else 1)
+
+
 # --- live --------------------------------------------------------------------------------
 
 def metric_sum(url, name):
@@ -520,6 +608,14 @@ def main():
     p.add_argument("--names", help="comma-separated names of the replicas, for the output")
     p.add_argument("--worker-names", help="comma-separated names of the workers, for the output")
     p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser("alerts")
+    p.add_argument("--url", required=True)
+    p.add_argument("--replicas", required=True)
+    creds(p)
+    p.add_argument("--within", type=float, default=15.0)
+    p.add_argument("--names", help="comma-separated names of the replicas, for the output")
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("gauge")
     p.add_argument("--url", required=True)
