@@ -18,8 +18,10 @@ use uuid::Uuid;
 /// the buffer without bound.
 const REPLAY_MAX_NOTICES: usize = 20_000;
 const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(300);
-/// Alert changes a live client may fall behind before it is disconnected.
-const ALERT_BUFFER: usize = 1024;
+/// Alert changes a live client may fall behind before it is disconnected: room for a
+/// fleet-wide burst (every drone of a 10,000-drone fleet raising one at once), a pointer a
+/// slot.
+const ALERT_BUFFER: usize = 16_384;
 
 /// Alert changes kept for replay, with when they arrived here.
 type Replay = VecDeque<(Instant, Arc<AlertNotice>)>;

@@ -60,8 +60,10 @@ const MIN_HZ: f64 = 0.1;
 /// task keeps coalescing positions instead of queueing more.
 const READY_EVENTS: usize = 4;
 /// Alert events a stream holds for a client that is not reading; beyond it the client is
-/// dropped as a slow consumer (alerts are not coalesced).
-const HELD_ALERTS: usize = 1_000;
+/// dropped as a slow consumer (alerts are not coalesced). A fleet-wide event (a fence over
+/// thousands of drones, a whole fleet taking off) changes thousands of alerts at once, and
+/// a client that reads is never dropped for that: holding them costs a pointer each.
+const HELD_ALERTS: usize = 20_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -190,7 +192,19 @@ impl Live {
             if !self.flush_alerts() {
                 return;
             }
+            // Room for the next held alert event wakes the stream at once, rather than
+            // waiting for the next tick (at 2 Hz a burst would drain a few events a second).
+            let out = self.out.clone();
             tokio::select! {
+                permit = out.reserve(), if !self.held.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(notice) = self.held.pop_front() {
+                            self.last_id = notice.event_id.to_string();
+                            permit.send(alert_event(&notice));
+                        }
+                    }
+                    Err(_) => return,
+                },
                 _ = self.session_check.tick() => {
                     if !self.auth.session_alive(self.session).await {
                         // Best effort: a client that reads nothing will not see it, but

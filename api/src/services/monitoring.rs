@@ -310,11 +310,14 @@ impl State {
 }
 
 /// Raises `link_lost` as deadlines pass, writes `last_seen` now and then, and mirrors the
-/// monitor's size into metrics. Stops when the publisher is gone.
+/// monitor's size into metrics. Stops when the publisher is gone. `last_seen` is written by
+/// a task of its own (one at a time): thousands of open alerts take seconds to touch, and
+/// deadlines must not wait for that.
 async fn tick(shared: std::sync::Weak<Shared>) {
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_touch = tokio::time::Instant::now();
+    let touching = Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
         ticker.tick().await;
         let Some(shared) = shared.upgrade() else {
@@ -343,7 +346,8 @@ async fn tick(shared: std::sync::Weak<Shared>) {
             let (drones, timers) = state.monitor.monitored();
             shared.metrics.monitored_drones.set(drones as i64);
             shared.metrics.timers_pending.set(timers as i64);
-            let touched = if last_touch.elapsed() >= TOUCH_EVERY {
+            let idle = !touching.load(std::sync::atomic::Ordering::Acquire);
+            let touched = if idle && last_touch.elapsed() >= TOUCH_EVERY {
                 last_touch = tokio::time::Instant::now();
                 std::mem::take(&mut state.seen)
                     .into_iter()
@@ -358,9 +362,14 @@ async fn tick(shared: std::sync::Weak<Shared>) {
             let _ = shared.recorder.send(observations).await;
         }
         if !touched.is_empty() {
-            if let Err(error) = shared.alerts.touch_alerts(&touched).await {
-                tracing::debug!(%error, "alert last_seen not written; next round");
-            }
+            touching.store(true, std::sync::atomic::Ordering::Release);
+            let (alerts, touching) = (shared.alerts.clone(), touching.clone());
+            tokio::spawn(async move {
+                if let Err(error) = alerts.touch_alerts(&touched).await {
+                    tracing::debug!(%error, "alert last_seen not written; next round");
+                }
+                touching.store(false, std::sync::atomic::Ordering::Release);
+            });
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Alerts, on their drone's shard. An alert id carries its drone's slot, so an alert is
 //! routed by its id alone; lists across shards are merged newest first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -29,6 +29,8 @@ use super::{db_time, Db, Store};
 const ENTITY: &str = "alert";
 /// Drones whose alert changes one shard stores at once (each takes a connection).
 const CONCURRENT_DRONES: usize = 4;
+/// Drones whose unresolved alerts one query reads, and new alerts one statement inserts.
+const BULK_ROWS: usize = 500;
 /// Times a monitor update is retried when a person changed the alert at the same moment.
 const RETRIES: usize = 3;
 
@@ -48,19 +50,23 @@ impl AlertRepository for Store {
         }
         let shards = by_shard.into_iter().map(|(shard, share)| async move {
             let (db, conn) = self.shard(domain::shard::ShardId(shard))?;
-            // Each drone's observations in order, several drones at once: a burst (a fence
-            // that appears over hundreds of flying drones) is stored in a fraction of the
-            // time one statement after the other would take.
+            // A burst (a fence that appears over hundreds of flying drones, a whole fleet
+            // going silent) is read in one query per few hundred drones; the alerts it opens
+            // are inserted a few hundred a statement, and the rest are stored one drone's
+            // observations in order, several drones at once.
+            let unresolved = unresolved_of(db, conn, &share).await?;
+            let (fresh, rest) = split_fresh(share, &unresolved);
+            let mut notices = insert_fresh(db, conn, &fresh).await?;
             let mut by_drone: BTreeMap<DroneId, Vec<&Observation>> = BTreeMap::new();
-            for o in share {
+            for o in rest {
                 by_drone.entry(o.event.drone_id).or_default().push(o);
             }
+            let unresolved = &unresolved;
             let runs: Vec<_> = by_drone
                 .into_values()
-                .map(|run| record_run(db, conn, run))
+                .map(|run| record_run(db, conn, run, unresolved))
                 .collect();
             let runs = futures::stream::iter(runs).buffer_unordered(CONCURRENT_DRONES);
-            let mut notices = Vec::new();
             for run in runs.collect::<Vec<_>>().await {
                 notices.extend(run?);
             }
@@ -91,19 +97,18 @@ impl AlertRepository for Store {
         &self,
         seen: &[(DroneId, AlertKind, DateTime<Utc>)],
     ) -> Result<(), StoreError> {
-        for (drone, kind, at) in seen {
-            let (db, conn) = self.drone_shard(*drone)?;
-            alerts::Entity::update_many()
-                .col_expr(alerts::Column::LastSeen, Expr::value(db_time(*at)))
-                .filter(alerts::Column::DroneId.eq(drone.as_uuid()))
-                .filter(alerts::Column::Kind.eq(kind.as_str()))
-                .filter(alerts::Column::State.ne(AlertState::Resolved.as_str()))
-                .filter(alerts::Column::LastSeen.lt(db_time(*at)))
-                .exec(conn)
-                .await
-                .map_err(|e| db.err(e))?;
-        }
-        Ok(())
+        // Several at once per shard, as alert changes are.
+        let updates: Vec<_> = seen
+            .iter()
+            .copied()
+            .map(|(drone, kind, at)| self.touch(drone, kind, at))
+            .collect();
+        let concurrency = CONCURRENT_DRONES * self.all_shards().count().max(1);
+        let done: Vec<_> = futures::stream::iter(updates)
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        done.into_iter().collect()
     }
 
     #[tracing::instrument(skip_all, fields(drones = drones.len()))]
@@ -244,56 +249,173 @@ impl AlertRepository for Store {
     }
 }
 
-/// One drone's observations on its shard, in order.
+impl Store {
+    /// Moves an unresolved alert's `last_seen` forward to `at`.
+    async fn touch(
+        &self,
+        drone: DroneId,
+        kind: AlertKind,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (db, conn) = self.drone_shard(drone)?;
+        alerts::Entity::update_many()
+            .col_expr(alerts::Column::LastSeen, Expr::value(db_time(at)))
+            .filter(alerts::Column::DroneId.eq(drone.as_uuid()))
+            .filter(alerts::Column::Kind.eq(kind.as_str()))
+            .filter(alerts::Column::State.ne(AlertState::Resolved.as_str()))
+            .filter(alerts::Column::LastSeen.lt(db_time(at)))
+            .exec(conn)
+            .await
+            .map_err(|e| db.err(e))?;
+        Ok(())
+    }
+}
+
+/// The unresolved alerts of the observations' drones, by drone and kind.
+async fn unresolved_of(
+    db: Db,
+    conn: &DatabaseConnection,
+    observations: &[&Observation],
+) -> Result<HashMap<(DroneId, AlertKind), Alert>, StoreError> {
+    let drones: Vec<uuid::Uuid> = observations
+        .iter()
+        .map(|o| o.event.drone_id.as_uuid())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut found = HashMap::new();
+    for chunk in drones.chunks(BULK_ROWS) {
+        let rows = alerts::Entity::find()
+            .filter(alerts::Column::DroneId.is_in(chunk.iter().copied()))
+            .filter(alerts::Column::State.ne(AlertState::Resolved.as_str()))
+            .all(conn)
+            .await
+            .map_err(|e| db.err(e))?;
+        for row in rows {
+            let alert = from_row(row)?;
+            found.insert((alert.drone_id, alert.kind), alert);
+        }
+    }
+    Ok(found)
+}
+
+/// The observations that open an alert nothing else of the batch touches (they can be
+/// inserted together), and the rest.
+fn split_fresh<'o>(
+    share: Vec<&'o Observation>,
+    unresolved: &HashMap<(DroneId, AlertKind), Alert>,
+) -> (Vec<&'o Observation>, Vec<&'o Observation>) {
+    let mut touches: HashMap<(DroneId, AlertKind), usize> = HashMap::new();
+    for o in &share {
+        *touches.entry((o.event.drone_id, o.event.kind)).or_default() += 1;
+    }
+    share.into_iter().partition(|o| {
+        let key = (o.event.drone_id, o.event.kind);
+        matches!(o.event.change, Change::Raised | Change::Updated)
+            && !unresolved.contains_key(&key)
+            && touches.get(&key) == Some(&1)
+    })
+}
+
+/// Opens the alerts of `fresh` a few hundred a statement. A statement that meets an alert
+/// another writer opened meanwhile (a Kafka rebalance) stores its share one by one instead,
+/// counting on the other writer's alert.
+async fn insert_fresh(
+    db: Db,
+    conn: &DatabaseConnection,
+    fresh: &[&Observation],
+) -> Result<Vec<AlertNotice>, StoreError> {
+    let mut notices = Vec::new();
+    for chunk in fresh.chunks(BULK_ROWS) {
+        let now = super::now();
+        let opened: Vec<Alert> = chunk.iter().map(|o| opened(o, now)).collect();
+        let rows = opened.iter().map(to_row).collect::<Result<Vec<_>, _>>()?;
+        match alerts::Entity::insert_many(rows)
+            .exec_without_returning(conn)
+            .await
+        {
+            Ok(_) => notices.extend(
+                opened
+                    .into_iter()
+                    .map(|a| AlertNotice::new(NoticeChange::Raised, a)),
+            ),
+            Err(err) if is_unique_violation(&err) => {
+                for o in chunk {
+                    notices.extend(record(db, conn, o, None).await?);
+                }
+            }
+            Err(err) => return Err(db.err(err)),
+        }
+    }
+    Ok(notices)
+}
+
+/// The alert an observation opens.
+fn opened(o: &Observation, now: DateTime<Utc>) -> Alert {
+    let e = &o.event;
+    Alert {
+        id: AlertId::for_slot(domain::shard::slot_of(e.drone_id)),
+        org_id: o.org_id,
+        drone_id: e.drone_id,
+        flight_plan_id: o.flight_plan_id,
+        kind: e.kind,
+        severity: e.severity,
+        state: AlertState::Open,
+        first_seen: db_time(e.at),
+        last_seen: db_time(o.point.map_or(e.at, |p| p.ts.max(e.at))),
+        count: 1,
+        point: o.point,
+        detail: e.detail.clone(),
+        acknowledged_at: None,
+        acknowledged_by: None,
+        acknowledge_note: None,
+        resolved_at: None,
+        resolved_by: None,
+        resolve_note: None,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// One drone's observations on its shard, in order. The first of each kind starts from
+/// `unresolved`, read for the whole batch.
 async fn record_run(
     db: Db,
     conn: &DatabaseConnection,
     run: Vec<&Observation>,
+    unresolved: &HashMap<(DroneId, AlertKind), Alert>,
 ) -> Result<Vec<AlertNotice>, StoreError> {
     let mut notices = Vec::new();
+    let mut started = HashSet::new();
     for o in run {
-        if let Some(notice) = record(db, conn, o).await? {
+        let key = (o.event.drone_id, o.event.kind);
+        let known = started.insert(key).then(|| unresolved.get(&key).cloned());
+        if let Some(notice) = record(db, conn, o, known).await? {
             notices.push(notice);
         }
     }
     Ok(notices)
 }
 
-/// One observation on its shard: what it changed, if anything.
+/// One observation on its shard: what it changed, if anything. `known`: the unresolved
+/// alert of its drone and kind as just read, if it was (else it is read here).
 async fn record(
     db: Db,
     conn: &DatabaseConnection,
     o: &Observation,
+    mut known: Option<Option<Alert>>,
 ) -> Result<Option<AlertNotice>, StoreError> {
     let e = &o.event;
     for _ in 0..RETRIES {
-        let unresolved = find_unresolved(db, conn, e.drone_id, e.kind).await?;
+        let unresolved = match known.take() {
+            Some(known) => known,
+            None => find_unresolved(db, conn, e.drone_id, e.kind).await?,
+        };
         let now = super::now();
         let (change, next, expected) = match (e.change, unresolved) {
             (Change::Resolved, None) => return Ok(None),
             (Change::Raised | Change::Updated, None) => {
-                let alert = Alert {
-                    id: AlertId::for_slot(domain::shard::slot_of(e.drone_id)),
-                    org_id: o.org_id,
-                    drone_id: e.drone_id,
-                    flight_plan_id: o.flight_plan_id,
-                    kind: e.kind,
-                    severity: e.severity,
-                    state: AlertState::Open,
-                    first_seen: db_time(e.at),
-                    last_seen: db_time(o.point.map_or(e.at, |p| p.ts.max(e.at))),
-                    count: 1,
-                    point: o.point,
-                    detail: e.detail.clone(),
-                    acknowledged_at: None,
-                    acknowledged_by: None,
-                    acknowledge_note: None,
-                    resolved_at: None,
-                    resolved_by: None,
-                    resolve_note: None,
-                    updated_at: now,
-                    version: 1,
-                };
+                let alert = opened(o, now);
                 match alerts::Entity::insert(to_row(&alert)?)
                     .exec_without_returning(conn)
                     .await

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod alerts;
 mod api_keys;
 mod drones;
 mod flight_plans;
@@ -41,6 +42,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    alerts::a_burst_of_alert_changes_opens_each_alert_once,
     drones::a_serial_is_unique_per_organisation_across_shards,
     drones::a_drone_is_stored_on_its_own_shard_only,
     drones::a_stored_drone_reads_back_as_it_was_written,
