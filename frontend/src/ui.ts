@@ -35,6 +35,21 @@ export function notice(kind: 'loading' | 'error' | 'empty' | 'info', text: strin
 
 let toastTimer: number | undefined;
 /** A short message at the bottom of the screen, read out by screen readers. */
+/** Copies a secret shown once; where the clipboard is blocked, selects its `code` element
+ * instead and says so. `what` names it in the message ("Key", "Signing secret"). */
+export async function copySecret(code: HTMLElement, secret: string, what: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(secret);
+    toast(`${what} copied`);
+  } catch {
+    const r = document.createRange();
+    r.selectNodeContents(code);
+    getSelection()?.removeAllRanges();
+    getSelection()?.addRange(r);
+    toast(`Copying is blocked here: the ${what.toLowerCase()} is selected, press Ctrl+C`, 'error');
+  }
+}
+
 export function toast(text: string, kind: 'ok' | 'error' = 'ok'): void {
   const el = document.getElementById('toast');
   if (!el) return;

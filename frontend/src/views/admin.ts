@@ -5,7 +5,7 @@ import { fleet, type DroneState } from '../fleet-store';
 import * as fmt from '../lib/format';
 import { ApiError } from '../lib/problem';
 import { session } from '../session';
-import { errorText, h, notice, toast } from '../ui';
+import { copySecret, errorText, h, notice, toast } from '../ui';
 import { webhooksPanel } from './webhooks';
 import { thresholdsSection } from './thresholds';
 
@@ -183,18 +183,7 @@ function keysSection(): { el: HTMLElement; cleanup: () => void } {
       const code = h('code', { class: 'secret', 'data-testid': 'api-key-secret' }, k.secret);
       secret.replaceChildren(h('div', { class: 'notice notice-info' },
         h('p', {}, h('strong', {}, 'Copy this key now: it is shown only once.')), code, ' ',
-        h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: async () => {
-          try {
-            await navigator.clipboard.writeText(k.secret);
-            toast('Key copied');
-          } catch {
-            const r = document.createRange();
-            r.selectNodeContents(code);
-            getSelection()?.removeAllRanges();
-            getSelection()?.addRange(r);
-            toast('Copying is blocked here: the key is selected, press Ctrl+C', 'error');
-          }
-        } }, 'Copy'),
+        h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: () => copySecret(code, k.secret, 'Key') }, 'Copy'),
         ' ', h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: () => secret.replaceChildren() }, 'Done')));
       keyName.value = '';
       void load();

@@ -7,7 +7,7 @@ const FIELDS = ['battery_warn_pct', 'battery_critical_pct'] as const;
 type Field = (typeof FIELDS)[number];
 
 /** An input's value as the API wants it: a number, or `null` for "the installation's". */
-export function ownValue(raw: string): number | null {
+function ownValue(raw: string): number | null {
   const v = raw.trim();
   return v === '' ? null : Number(v);
 }

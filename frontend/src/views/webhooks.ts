@@ -11,7 +11,7 @@ import { kindLabel } from '../lib/alerts';
 import * as fmt from '../lib/format';
 import { ApiError } from '../lib/problem';
 import * as wh from '../lib/webhooks';
-import { errorText, h, notice, toast } from '../ui';
+import { copySecret, errorText, h, notice, toast } from '../ui';
 
 /** Sent on `document` with the webhooks the admin page just loaded, so that the Admin link's
  * mark follows what the page shows without asking the server again. */
@@ -127,18 +127,8 @@ function stateCell(w: Webhook): HTMLElement {
 
 function secretBox(created: CreatedWebhook, close: () => void): HTMLElement {
   const code = h('code', { class: 'secret', 'data-testid': 'webhook-secret' }, created.secret);
-  const copy = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'copy-webhook-secret', onclick: async () => {
-    try {
-      await navigator.clipboard.writeText(created.secret);
-      toast('Signing secret copied');
-    } catch {
-      const r = document.createRange();
-      r.selectNodeContents(code);
-      getSelection()?.removeAllRanges();
-      getSelection()?.addRange(r);
-      toast('Copying is blocked here: the secret is selected, press Ctrl+C', 'error');
-    }
-  } }, 'Copy secret');
+  const copy = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'copy-webhook-secret',
+    onclick: () => copySecret(code, created.secret, 'Signing secret') }, 'Copy secret');
   return h('div', { class: 'notice notice-info', 'data-testid': 'webhook-secret-box' },
     h('p', {}, h('strong', {}, `Webhook ${created.url} was added. Copy its signing secret now: it will not be shown again.`)),
     code, ' ', copy, ' ',
