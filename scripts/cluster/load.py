@@ -37,6 +37,7 @@ Every check prints exact counts and exits non-zero when it fails.
 import argparse
 import datetime
 import http.client
+import http.server
 import json
 import os
 import signal
@@ -362,8 +363,6 @@ def cmd_logout(args):
 # --- alerts -------------------------------------------------------------------------------
 
 def cmd_alerts(args):
-    import http.server
-
     replicas = args.replicas.split(",")
     label = labels(replicas, args.names)
     token = login(args.url, args.email, args.password)

@@ -37,11 +37,12 @@ pub async fn get_organization(
 ))]
 #[get("/organization/monitoring")]
 pub async fn get_monitoring(
+    auth: web::Data<AuthService>,
     alerts: web::Data<AlertService>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let caller = principal.require(Role::Viewer)?;
-    let own = alerts.thresholds(caller.org_id).await?;
+    let own = auth.organization(caller.org_id).await?.battery;
     Ok(HttpResponse::Ok().json(MonitoringSettingsResponse::new(own, alerts.rules())))
 }
 
@@ -54,11 +55,12 @@ pub async fn get_monitoring(
 ))]
 #[patch("/organization/monitoring")]
 pub async fn update_monitoring(
+    auth: web::Data<AuthService>,
     alerts: web::Data<AlertService>,
     Admin(caller): Admin,
     body: ValidJson<UpdateMonitoringRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = alerts.thresholds(caller.org_id).await?;
+    let current = auth.organization(caller.org_id).await?.battery;
     let stored = alerts
         .set_thresholds(caller.org_id, body.0.apply(current))
         .await?;

@@ -42,16 +42,6 @@ impl AlertService {
         &self.rules
     }
 
-    /// The organisation's own battery thresholds.
-    pub async fn thresholds(&self, org: OrgId) -> Result<BatteryThresholds, ApiError> {
-        let org = self
-            .orgs
-            .get_org(org)
-            .await?
-            .ok_or(ApiError::NotFound("organisation"))?;
-        Ok(org.battery)
-    }
-
     /// Stores the organisation's own battery thresholds (checked against the installation's
     /// for what stays unset); every monitor applies them from its next point.
     pub async fn set_thresholds(

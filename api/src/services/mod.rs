@@ -72,11 +72,7 @@ impl Services {
             telemetry: TelemetryService::new(state, cache.clone()),
             fleet: FleetService::new(state, cache),
             alerts: AlertService::new(state),
-            webhooks: WebhookService::new(
-                state.repos.webhooks.clone(),
-                state.webhooks.clone(),
-                state.limits.webhook_addresses,
-            ),
+            webhooks: WebhookService::new(state.webhooks.clone(), state.limits.webhook_addresses),
         }
     }
 }

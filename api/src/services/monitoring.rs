@@ -240,13 +240,11 @@ impl Shared {
             if let Some(p) = latest.get(drone) {
                 state.drones.entry(*drone).or_insert((p.org_id, None));
             }
-            state
-                .monitor
-                .set_link_timeout(*drone, timeouts.get(drone).copied());
             state.monitor.restore(
                 *drone,
                 open.remove(drone).unwrap_or_default(),
                 latest.get(drone).copied(),
+                timeouts.get(drone).copied(),
                 now,
             );
         }

@@ -46,7 +46,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// An organisation's enabled webhooks, and when they were read.
 type Cached = (Instant, Arc<Vec<Webhook>>);
 
-/// Each organisation's enabled webhooks, as the outbox matches changes against them.
+/// Each organisation's enabled webhooks, as the outbox matches changes against them; it
+/// holds the repository the service and the dispatcher use too.
 #[derive(Clone)]
 pub struct WebhookDirectory {
     repo: Arc<dyn WebhookRepository>,
@@ -89,22 +90,20 @@ pub struct WebhookChange {
 
 #[derive(Clone)]
 pub struct WebhookService {
-    repo: Arc<dyn WebhookRepository>,
     directory: WebhookDirectory,
     addresses: AddressPolicy,
 }
 
 impl WebhookService {
-    pub fn new(
-        repo: Arc<dyn WebhookRepository>,
-        directory: WebhookDirectory,
-        addresses: AddressPolicy,
-    ) -> Self {
+    pub fn new(directory: WebhookDirectory, addresses: AddressPolicy) -> Self {
         Self {
-            repo,
             directory,
             addresses,
         }
+    }
+
+    fn repo(&self) -> &dyn WebhookRepository {
+        self.directory.repo.as_ref()
     }
 
     /// Creates a webhook; returns it with its signing secret, shown only here.
@@ -122,7 +121,7 @@ impl WebhookService {
         let kinds = webhook::parse_kinds(change.kinds.as_deref().unwrap_or_default())?;
         let description = webhook::parse_description(change.description.as_deref())?;
         let existing = self
-            .repo
+            .repo()
             .list_webhooks(org, PageRequest::first(MAX_WEBHOOKS_PER_ORG as u16))
             .await?;
         if existing.items.len() >= MAX_WEBHOOKS_PER_ORG {
@@ -148,18 +147,18 @@ impl WebhookService {
             version: 1,
         };
         let secret = infra::webhook::new_secret();
-        let stored = self.repo.create_webhook(hook, &secret).await?;
+        let stored = self.repo().create_webhook(hook, &secret).await?;
         self.directory.invalidate(org);
         tracing::info!(webhook_id = %stored.id, "webhook created");
         Ok((stored, secret))
     }
 
     pub async fn list(&self, org: OrgId, page: PageRequest) -> Result<Page<Webhook>, ApiError> {
-        Ok(self.repo.list_webhooks(org, page).await?)
+        Ok(self.repo().list_webhooks(org, page).await?)
     }
 
     pub async fn get(&self, org: OrgId, id: WebhookId) -> Result<Webhook, ApiError> {
-        self.repo
+        self.repo()
             .get_webhook(org, id)
             .await?
             .ok_or(ApiError::NotFound("webhook"))
@@ -198,7 +197,7 @@ impl WebhookService {
         }
         next.updated_at = Utc::now();
         let stored = self
-            .repo
+            .repo()
             .update_webhook(next, hook.version)
             .await
             .map_err(lost_race(matched))?;
@@ -207,7 +206,7 @@ impl WebhookService {
     }
 
     pub async fn delete(&self, org: OrgId, id: WebhookId) -> Result<(), ApiError> {
-        self.repo.delete_webhook(org, id).await?;
+        self.repo().delete_webhook(org, id).await?;
         self.directory.invalidate(org);
         tracing::info!(webhook_id = %id, "webhook deleted");
         Ok(())
@@ -221,7 +220,7 @@ impl WebhookService {
         page: PageRequest,
     ) -> Result<Page<Delivery>, ApiError> {
         self.get(org, id).await?;
-        Ok(self.repo.list_deliveries(org, id, filter, page).await?)
+        Ok(self.repo().list_deliveries(org, id, filter, page).await?)
     }
 
     /// A URL deliveries may reach: the host, when it is an address or `localhost`, is
@@ -351,8 +350,7 @@ async fn deliveries_for(
 
 /// What the dispatcher needs.
 pub struct DispatcherParts {
-    pub repo: Arc<dyn WebhookRepository>,
-    /// This process's directory, told when a webhook is disabled.
+    /// This process's directory (and its repository), told when a webhook is disabled.
     pub directory: WebhookDirectory,
     pub sender: WebhookSender,
     pub retry: RetryPolicy,
@@ -388,6 +386,7 @@ impl WebhookDispatcher {
         let mut pruned = Instant::now();
         loop {
             let leased = match p
+                .directory
                 .repo
                 .lease_deliveries(Utc::now(), p.concurrency, p.lease)
                 .await
@@ -410,7 +409,7 @@ impl WebhookDispatcher {
                 pruned = Instant::now();
                 let before =
                     Utc::now() - chrono::Duration::from_std(p.keep_deliveries).unwrap_or_default();
-                match p.repo.prune_deliveries(before).await {
+                match p.directory.repo.prune_deliveries(before).await {
                     Ok(n) if n > 0 => tracing::info!(deleted = n, "old webhook deliveries pruned"),
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "old webhook deliveries not pruned"),
@@ -435,7 +434,7 @@ impl WebhookDispatcher {
         if let AttemptOutcome::Failed { error, .. } = &outcome {
             tracing::info!(%error, outcome = label, "webhook delivery failed");
         }
-        match p.repo.finish_delivery(&next, leased.token).await {
+        match p.directory.repo.finish_delivery(&next, leased.token).await {
             Ok(Some(hook)) if next.status == DeliveryStatus::Failed && hook.enabled => {
                 self.disable(hook, next.last_error.as_deref().unwrap_or("no answer"))
                     .await;
@@ -462,7 +461,7 @@ impl WebhookDispatcher {
         hook.enabled = false;
         hook.disabled_reason = Some(reason.clone());
         hook.updated_at = Utc::now();
-        match p.repo.update_webhook(hook.clone(), version).await {
+        match p.directory.repo.update_webhook(hook.clone(), version).await {
             Ok(_) => {
                 p.directory.invalidate(hook.org_id);
                 p.metrics.disabled.inc();

@@ -48,6 +48,9 @@ struct DroneState {
     /// The sensor values of the last point, and the first point that had them.
     last_values: Option<[u64; 6]>,
     unchanged_since: Option<DateTime<Utc>>,
+    /// Its own link timeout (a satellite link may take 120 s), as its last point found it
+    /// in the airspace index's overrides.
+    link_timeout_s: Option<f64>,
 }
 
 /// The state of every monitored drone, and their link deadlines.
@@ -56,8 +59,6 @@ pub struct Monitor {
     rules: MonitorRules,
     drones: HashMap<DroneId, DroneState>,
     deadlines: Deadlines,
-    /// Per-drone link timeouts (a satellite link may take 120 s).
-    link_timeouts: HashMap<DroneId, f64>,
 }
 
 impl Monitor {
@@ -66,15 +67,6 @@ impl Monitor {
             rules,
             ..Self::default()
         }
-    }
-
-    /// The drone's own link timeout (else the rules'), before its first point is observed;
-    /// from then on each point brings it from the airspace index's overrides.
-    pub fn set_link_timeout(&mut self, drone: DroneId, seconds: Option<f64>) {
-        match seconds {
-            Some(seconds) => self.link_timeouts.insert(drone, seconds),
-            None => self.link_timeouts.remove(&drone),
-        };
     }
 
     /// Drones with state, and link deadlines pending (for metrics).
@@ -101,16 +93,19 @@ impl Monitor {
 
     /// Rebuilds a drone's state after a start or a rebalance: its unresolved alerts and its
     /// newest stored point. A drone that was flying gets a link deadline counted from `now`,
-    /// so one that went silent while nobody watched is declared lost one timeout later.
+    /// so one that went silent while nobody watched is declared lost one timeout later (its
+    /// own `link_timeout_s`, else the rules').
     pub fn restore(
         &mut self,
         drone: DroneId,
         open: impl IntoIterator<Item = (AlertKind, Severity)>,
         newest: Option<&TelemetryPoint>,
+        link_timeout_s: Option<f64>,
         now: DateTime<Utc>,
     ) {
-        let timeout = self.link_timeout(drone);
         let state = self.drones.entry(drone).or_default();
+        state.link_timeout_s = link_timeout_s;
+        let timeout = link_timeout_s.unwrap_or(self.rules.link_timeout_s);
         state.open.extend(open);
         if let Some(p) = newest {
             state.newest = state.newest.max(Some(p.ts));
@@ -125,9 +120,9 @@ impl Monitor {
 
     /// The drone's link timeout in seconds: its own, else the rules'.
     pub fn link_timeout(&self, drone: DroneId) -> f64 {
-        self.link_timeouts
+        self.drones
             .get(&drone)
-            .copied()
+            .and_then(|d| d.link_timeout_s)
             .unwrap_or(self.rules.link_timeout_s)
     }
 
@@ -153,12 +148,10 @@ impl Monitor {
     ) -> Judged {
         let rules = self.rules;
         let overrides = airspace.overrides();
-        match overrides.link_timeouts.get(&point.drone_id) {
-            Some(seconds) => self.link_timeouts.insert(point.drone_id, *seconds),
-            None => self.link_timeouts.remove(&point.drone_id),
-        };
-        let timeout = self.link_timeout(point.drone_id);
+        let own_timeout = overrides.link_timeouts.get(&point.drone_id).copied();
+        let timeout = own_timeout.unwrap_or(rules.link_timeout_s);
         let state = self.drones.entry(point.drone_id).or_default();
+        state.link_timeout_s = own_timeout;
         let late = state.newest.is_some_and(|newest| point.ts < newest);
         let authorized = plan.is_some_and(|p| p.authorized);
         let offending_fences: Vec<(GeofenceId, String)> = airspace

@@ -403,9 +403,10 @@ fn a_restored_drone_keeps_its_open_alerts_and_a_flying_one_gets_a_deadline() {
         flying,
         [(AlertKind::BatteryLow, Severity::Warning)],
         Some(&last),
+        None,
         at(100.0),
     );
-    monitor.restore(parked, [], Some(&ground), at(100.0));
+    monitor.restore(parked, [], Some(&ground), None, at(100.0));
     assert!(monitor.knows(flying) && monitor.knows(parked));
     assert!(monitor.is_open(flying, AlertKind::BatteryLow));
     // Restored at 100 s: lost at 105 s, the parked drone never.

@@ -141,7 +141,7 @@ impl Application {
         let telemetry_store: Arc<dyn TelemetryStore> = Arc::new(store.clone());
         let directory = WebhookDirectory::new(Arc::new(store.clone()));
         let dispatcher = if settings.webhooks.dispatch {
-            Some(dispatcher(&settings, &store, &metrics, &directory)?)
+            Some(dispatcher(&settings, &metrics, &directory)?)
         } else {
             None
         };
@@ -434,13 +434,11 @@ fn monitored(
 /// The webhook dispatcher of an API replica: it sends due deliveries from the shared queue.
 fn dispatcher(
     settings: &Settings,
-    store: &Store,
     metrics: &Metrics,
     directory: &WebhookDirectory,
 ) -> anyhow::Result<WebhookDispatcher> {
     let w = &settings.webhooks;
     Ok(WebhookDispatcher::new(DispatcherParts {
-        repo: Arc::new(store.clone()),
         directory: directory.clone(),
         sender: infra::webhook::WebhookSender::new(w.address_policy(), w.timeout)
             .context("failed to build the webhook HTTP client")?,
