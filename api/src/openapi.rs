@@ -45,7 +45,7 @@ use crate::routes::{
         geofences::import_geofences,
         telemetry::ingest_telemetry, telemetry::latest_telemetry, telemetry::telemetry_history,
         telemetry::export_telemetry,
-        fleet::fleet_positions, fleet::fleet_summary, live::live, live::live_ticket,
+        fleet::fleet_positions, fleet::fleet_replay, fleet::fleet_summary, live::live, live::live_ticket,
         alerts::list_alerts, alerts::get_alert, alerts::acknowledge_alert, alerts::resolve_alert,
         webhooks::list_webhooks, webhooks::create_webhook, webhooks::get_webhook,
         webhooks::update_webhook, webhooks::delete_webhook, webhooks::list_deliveries,

@@ -158,6 +158,9 @@ pub struct TelemetrySettings {
     /// How often partitions are created ahead and expired ones dropped.
     #[serde(rename = "maintenance_interval_s", with = "seconds")]
     pub maintenance_interval: Duration,
+    /// How often the per-drone minute and hour rollups are brought up to date.
+    #[serde(rename = "rollup_interval_s", with = "seconds")]
+    pub rollup_interval: Duration,
     /// What a `202` means: `durable` (every accepted point is committed to its shard, or
     /// acknowledged by the Kafka brokers) or `queued` (in this process's queue: faster, but
     /// a crash of the process loses what is queued; embedded mode only).
@@ -199,6 +202,12 @@ impl TelemetrySettings {
         if self.maintenance_interval.is_zero() {
             return Err(InvalidSetting::new(
                 "maintenance_interval_s",
+                "must be at least 1",
+            ));
+        }
+        if self.rollup_interval.is_zero() {
+            return Err(InvalidSetting::new(
+                "rollup_interval_s",
                 "must be at least 1",
             ));
         }

@@ -302,6 +302,16 @@ pub trait TelemetryStore: Send + Sync {
         org: OrgId,
         bbox: Option<BBox>,
     ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError>;
+    /// Every drone of the organisation as it was at instant `at`: its last point with
+    /// `at - window < ts <= at` (optionally inside `bbox`), from all shards, in drone id
+    /// order; the second value lists shards that could not be read.
+    async fn fleet_positions_at(
+        &self,
+        org: OrgId,
+        at: DateTime<Utc>,
+        window: Interval,
+        bbox: Option<BBox>,
+    ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError>;
     /// How many of the organisation's drones reported a point with `ts >= since`, over the
     /// shards that answered.
     async fn drones_reporting_since(
@@ -309,6 +319,14 @@ pub trait TelemetryStore: Send + Sync {
         org: OrgId,
         since: DateTime<Utc>,
     ) -> Result<Partial<u64>, StoreError>;
+    /// Brings the per-drone minute and hour rollups up to date (up to a few minutes behind
+    /// `now`, and where late points landed behind that), on every shard; returns how many
+    /// rollup rows it wrote. Idempotent; replicas may run it at once.
+    async fn roll_up(
+        &self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<u64, StoreError>;
     /// Creates time partitions ahead of `now` and drops those entirely older than
     /// `now - retention` (PostgreSQL); deletes expired rows where there are no partitions.
     async fn maintain(

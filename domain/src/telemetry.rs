@@ -193,9 +193,15 @@ pub struct Interval(i64);
 
 impl Interval {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        Self::parse_field("interval", raw)
+    }
+
+    /// [`Interval::parse`] of a parameter with another name (a replay's `step`, a
+    /// position's `window`), which the error names.
+    pub fn parse_field(field: &str, raw: &str) -> Result<Self, FieldError> {
         let invalid = || {
             FieldError::new(
-                "interval",
+                field,
                 FieldCode::InvalidInterval,
                 "must be a number and a unit (s, m, h, d) such as 10s, 1m or 1h, between 1s and 1d",
             )
@@ -213,11 +219,15 @@ impl Interval {
             "d" => 86_400,
             _ => return Err(invalid()),
         };
-        let seconds = number.checked_mul(scale).ok_or_else(invalid)?;
-        if !(1..=86_400).contains(&seconds) {
-            return Err(invalid());
-        }
-        Ok(Self(seconds))
+        number
+            .checked_mul(scale)
+            .and_then(Self::from_seconds)
+            .ok_or_else(invalid)
+    }
+
+    /// `seconds` as an interval, if it is between 1 s and 1 day.
+    pub fn from_seconds(seconds: i64) -> Option<Self> {
+        (1..=86_400).contains(&seconds).then_some(Self(seconds))
     }
 
     pub fn seconds(self) -> i64 {

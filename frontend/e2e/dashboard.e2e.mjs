@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { alertsScenario } from './alerts-scenario.mjs';
 import { geofenceScenario } from './geofence-scenario.mjs';
 import { login, run, SHOTS } from './harness.mjs';
+import { replayScenario } from './replay-scenario.mjs';
 
 // Screenshots of an earlier run would mix with this run's.
 mkdirSync(SHOTS, { recursive: true });
@@ -221,6 +222,9 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   // on /alerts and acknowledged there with a note.
   await alertsScenario({ page, base, check, shot });
 
+  // 5d. Replay: the fleet at past instants of the last few minutes, scrubbed and played.
+  await replayScenario({ page, base, check, shot });
+
   // 6. Admin opened directly (a reload): the drone list is there and "Create key" works.
   await page.goto(`${base}/admin`);
   await page.waitForSelector('[data-testid=users]', { timeout: 10_000 });
@@ -434,6 +438,7 @@ await run('dashboard e2e', 10, async ({ base, browser, server }) => {
   check((await page.$$('[data-testid=new-plan]')).length === 0, 'a viewer gets no "New flight plan" button');
   check((await page.$$('[data-testid=plan-table] .actions button')).length === 0, 'a viewer gets no plan actions');
   check((await page.$$('a[href="/admin"]')).length === 0, 'a viewer has no admin link');
+  check((await page.$$('nav a[href="/replay"]')).length === 1, 'a viewer has the Replay link');
   await shot('viewer-plans');
 
   // The API docs work under their policy too.

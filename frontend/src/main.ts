@@ -18,6 +18,7 @@ import { planEditorView } from './views/plan-editor';
 import { planConflictsView } from './views/plan-conflicts';
 import { geofencesView } from './views/geofences';
 import { geofenceEditorView } from './views/geofence-editor';
+import { replayView } from './views/replay';
 import { adminView } from './views/admin';
 import { settingsView } from './views/settings';
 import { watchDisabledWebhooks } from './views/webhooks';
@@ -130,6 +131,7 @@ function renderHeader(): void {
       alertsLink(),
       link('/plans', 'Flight plans'),
       link('/geofences', 'Geofences'),
+      link('/replay', 'Replay'),
       session.can('admin') ? adminLink() : null,
       link('/settings', 'Settings'),
     ),
@@ -200,6 +202,7 @@ route('/plans/:id/conflicts', guarded(planConflictsView));
 route('/geofences', guarded(geofencesView));
 route('/geofences/new', guarded(geofenceEditorView));
 route('/geofences/:id/edit', guarded(geofenceEditorView));
+route('/replay', guarded(replayView));
 route('/admin', guarded(adminView));
 route('/settings', guarded(settingsView));
 

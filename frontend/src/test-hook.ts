@@ -1,7 +1,7 @@
 /**
  * `window.__nimbus`: read-only state for the end-to-end test and the benchmark (markers and
  * clusters as drawn, drone counts, live status, geofences drawn, the open editor's map for
- * clicking at a position, open alerts by drone) and an opt-in lag recorder.
+ * clicking at a position, open alerts by drone, replay streams) and an opt-in lag recorder.
  */
 import type L from 'leaflet';
 import { alerts } from './alert-store';
@@ -43,6 +43,10 @@ interface Hook {
   alertBadge(id: string): string | null;
   /** Open alerts by severity, as the header counts them. */
   openAlerts(): { info: number; warning: number; critical: number };
+  /** Replay streams being read (none once a replay is paused or its screen left), and the
+   * frames the replay screen has shown since it opened. */
+  replayStreams: number;
+  replayFrames: number;
 }
 
 declare global {
@@ -81,5 +85,7 @@ export function installTestHook(live: () => LiveConnection | null): void {
     fenceLayer: null,
     alertBadge: (id) => alerts.severityOf(id),
     openAlerts: () => ({ ...alerts.index.counts() }),
+    replayStreams: 0,
+    replayFrames: 0,
   };
 }

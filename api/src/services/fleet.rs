@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use domain::drone::DroneStatus;
 use domain::flight_plan::FlightPlanState;
 use domain::ports::{AlertRepository, DroneRepository, FlightPlanRepository, TelemetryStore};
-use domain::telemetry::{BBox, TelemetryPoint};
+use domain::telemetry::{BBox, Interval, TelemetryPoint};
 use domain::OrgId;
 use infra::pipeline::RecentCounter;
 
@@ -62,6 +62,18 @@ impl FleetService {
         bbox: Option<BBox>,
     ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), ApiError> {
         Ok(self.store.fleet_positions(org, bbox).await?)
+    }
+
+    /// Every drone as it was at `at` (its last point in `(at - window, at]`, optionally
+    /// inside `bbox`), and the shards that could not be read.
+    pub async fn positions_at(
+        &self,
+        org: OrgId,
+        at: DateTime<Utc>,
+        window: Interval,
+        bbox: Option<BBox>,
+    ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), ApiError> {
+        Ok(self.store.fleet_positions_at(org, at, window, bbox).await?)
     }
 
     /// Drones by status, drones reporting now and active flights (cached for half a

@@ -61,8 +61,9 @@ export interface Sent<T> {
   response: Response;
 }
 
-/** One API call: the bearer token, JSON both ways, a problem+json answer thrown as `ApiError`. */
-export async function send<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: boolean } = {}): Promise<Sent<T>> {
+/** One API call: the bearer token, JSON both ways, a problem+json answer thrown as `ApiError`.
+ * An aborted `signal` rejects with the fetch's own `AbortError`, not as a network error. */
+export async function send<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: boolean; signal?: AbortSignal } = {}): Promise<Sent<T>> {
   const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
   const token = session.token;
   if (token) headers.authorization = `Bearer ${token}`;
@@ -73,8 +74,10 @@ export async function send<T>(method: string, path: string, init: { body?: unkno
       method,
       headers,
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: init.signal,
     });
-  } catch {
+  } catch (e) {
+    if (init.signal?.aborted) throw e;
     throw new ApiError(0, {
       type: 'urn:nimbusfleet:problem:network',
       title: 'Network error',

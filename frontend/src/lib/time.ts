@@ -59,9 +59,11 @@ export function clockIn(t: number, z: ZoneChoice, withSeconds = false): string {
   return withSeconds ? `${p2(p.hour)}:${p2(p.minute)}:${p2(p.second)}` : `${p2(p.hour)}:${p2(p.minute)}`;
 }
 
-/** The value of a `datetime-local` input showing `t` in the zone. */
-export function toInputValue(t: number, z: ZoneChoice): string {
-  return dateTimeIn(t, z).replace(' ', 'T');
+/** The value of a `datetime-local` input showing `t` in the zone; `withSeconds` for an input
+ * with `step="1"`. */
+export function toInputValue(t: number, z: ZoneChoice, withSeconds = false): string {
+  const minutes = dateTimeIn(t, z).replace(' ', 'T');
+  return withSeconds ? `${minutes}:${p2(parts(t, z).second)}` : minutes;
 }
 
 /** Reads a `datetime-local` value as a time in the zone; NaN when it is not one. */

@@ -70,6 +70,11 @@ export interface DrawnCluster {
 export interface DroneLayerOptions {
   /** Draw only these drones (a drone's page, the plan editor) instead of the fleet frame. */
   only?: () => DroneState[];
+  /** The instant "silent for 60 s" and "last seen" are judged at (default: now); a replay
+   * passes the instant it shows. */
+  now?: () => number;
+  /** Dots for open alerts (default true); today's alerts say nothing about a replayed past. */
+  alertDots?: boolean;
 }
 
 function theme(): { label: string; halo: string; trail: string } {
@@ -131,6 +136,10 @@ export class DroneLayer extends L.Layer {
   }
 
   private readonly redrawBound = () => this.redraw();
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
 
   /** Single drones as drawn last, for tests and hit-testing. */
   get positions(): readonly DrawnDrone[] {
@@ -201,7 +210,7 @@ export class DroneLayer extends L.Layer {
     const px = (lon: number) => worldX(lon, ws) - offX;
     const py = (lat: number) => worldY(lat, ws) - offY;
     const onScreen = (x: number, y: number) => x >= -20 && y >= -20 && x <= size.x + 20 && y <= size.y + 20;
-    const now = Date.now();
+    const now = this.now();
     const subscribed = this.opts.only ? null : fleet.subscribed;
 
     const singles = this.singles();
@@ -260,7 +269,7 @@ export class DroneLayer extends L.Layer {
       ctx.stroke();
     }
 
-    const withAlerts = alerts.index.size > 0;
+    const withAlerts = this.opts.alertDots !== false && alerts.index.size > 0;
     if (withAlerts) {
       const dots = { warning: [] as number[], critical: [] as number[] };
       for (const { s, x, y } of visible) {
@@ -409,14 +418,14 @@ export class DroneLayer extends L.Layer {
       return;
     }
     if ('drone' in h) {
-      const s = fleet.drones.get(h.drone.id) ?? this.opts.only?.().find((d) => d.id === h.drone.id);
+      const s = this.opts.only?.().find((d) => d.id === h.drone.id) ?? fleet.drones.get(h.drone.id);
       const p = s?.point;
       this.tip.replaceChildren(
         Object.assign(document.createElement('strong'), { textContent: s?.drone?.name ?? h.drone.id }),
         document.createElement('br'),
         p ? `Battery ${fmt.percent(p.battery_pct)} · altitude ${fmt.metres(p.alt_m)} · ${fmt.speed(p.speed_mps)}` : 'no position',
         document.createElement('br'),
-        s ? `Last seen ${fmt.lastSeen(s.t)}` : '',
+        s ? `Last seen ${fmt.lastSeen(s.t, this.now())}` : '',
       );
       this.place(h.drone.x, h.drone.y);
     } else {

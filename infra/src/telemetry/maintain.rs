@@ -31,7 +31,9 @@ pub(super) async fn maintain(
     retention: chrono::Duration,
 ) -> Result<(), DbErr> {
     let cutoff = now - retention;
-    match Dialect::of(conn)? {
+    let dialect = Dialect::of(conn)?;
+    super::rollup::expire(conn, dialect, cutoff).await?;
+    match dialect {
         Dialect::Sqlite => delete_expired_sqlite(conn, cutoff).await,
         Dialect::Postgres => match layout(conn).await? {
             Layout::Partitioned => maintain_partitions(conn, now, cutoff).await,

@@ -10,6 +10,8 @@
 //!   table with `ts` in microseconds since the Unix epoch.
 //! - `drone_latest`, one row per drone with its newest point, for latest-state and fleet
 //!   reads.
+//! - `telemetry_1m` and `telemetry_1h`, per drone rollups that downsampled reads use
+//!   ([`TelemetryStore::roll_up`] keeps them; see `rollup.rs`).
 //!
 //! Writes are bulk: a batch is split by shard and the shards are written in parallel. On
 //! PostgreSQL a shard's share is one binary `COPY` ([`copy_points`]); when that fails
@@ -25,6 +27,8 @@ use domain::ports::TelemetryStore;
 use domain::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
 use domain::{DroneId, OrgId, StoreError};
 use futures::future::join_all;
+use sea_orm::{DatabaseConnection, DbErr};
+use std::future::Future;
 
 use crate::store::{collect_runs, Store};
 
@@ -32,6 +36,7 @@ mod durable;
 mod maintain;
 mod postgres;
 mod read;
+mod rollup;
 mod sql;
 mod write;
 
@@ -132,7 +137,7 @@ impl TelemetryStore for Store {
         interval: Interval,
     ) -> Result<Vec<Bucket>, StoreError> {
         let (db, conn) = self.drone_shard(drone)?;
-        read::downsample(conn, org, drone, range, interval)
+        rollup::downsample(conn, org, drone, range, interval)
             .await
             .map_err(|e| db.err(e))
     }
@@ -143,18 +148,20 @@ impl TelemetryStore for Store {
         org: OrgId,
         bbox: Option<BBox>,
     ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError> {
-        let queries = self.all_shards().map(|(db, conn)| async move {
-            (
-                db,
-                read::positions(conn, org, bbox)
-                    .await
-                    .map_err(|e| db.err(e)),
-            )
-        });
-        let (runs, missing) = collect_runs(join_all(queries).await)?;
-        let mut positions: Vec<TelemetryPoint> = runs.into_iter().flatten().collect();
-        positions.sort_by_key(|p| p.drone_id);
-        Ok((positions, missing))
+        self.fleet_read(|conn| read::positions(conn, org, bbox))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(org_id = %org, %at, window_s = window.seconds()))]
+    async fn fleet_positions_at(
+        &self,
+        org: OrgId,
+        at: DateTime<Utc>,
+        window: Interval,
+        bbox: Option<BBox>,
+    ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError> {
+        self.fleet_read(|conn| read::positions_at(conn, org, at, window, bbox))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org))]
@@ -177,6 +184,28 @@ impl TelemetryStore for Store {
         })
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn roll_up(
+        &self,
+        now: DateTime<Utc>,
+        retention: chrono::Duration,
+    ) -> Result<u64, StoreError> {
+        let rounds = self.all_shards().map(|(db, conn)| async move {
+            rollup::roll_up(conn, now, now - retention)
+                .await
+                .map_err(|e| db.err(e))
+        });
+        let mut rows = 0;
+        for round in join_all(rounds).await {
+            let round = round?;
+            if round.late_minutes > 0 {
+                tracing::debug!(late_minutes = round.late_minutes, "rolled up late points");
+            }
+            rows += round.minutes + round.hours + round.late_minutes;
+        }
+        Ok(rows)
+    }
+
     #[tracing::instrument(skip_all, fields(retention_days = retention.num_days()))]
     async fn maintain(
         &self,
@@ -196,6 +225,28 @@ impl TelemetryStore for Store {
     }
 }
 
+impl Store {
+    /// Fleet positions read on every shard at once, merged in drone id order, with the
+    /// shards that could not be read.
+    async fn fleet_read<'a, F, Fut>(
+        &'a self,
+        read: F,
+    ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError>
+    where
+        F: Fn(&'a DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<Vec<TelemetryPoint>, DbErr>>,
+    {
+        let queries = self.all_shards().map(|(db, conn)| {
+            let run = read(conn);
+            async move { (db, run.await.map_err(|e| db.err(e))) }
+        });
+        let (runs, missing) = collect_runs(join_all(queries).await)?;
+        let mut positions: Vec<TelemetryPoint> = runs.into_iter().flatten().collect();
+        positions.sort_by_key(|p| p.drone_id);
+        Ok((positions, missing))
+    }
+}
+
 /// Removes a deleted drone's history and latest state from its shard, so that it leaves no
 /// trace in fleet positions or exports.
 pub(crate) async fn forget_drone(
@@ -210,5 +261,7 @@ pub(crate) async fn forget_drone(
         q.bind(drone.as_uuid());
         shard.execute(q.build()).await.map_err(|e| db.err(e))?;
     }
-    Ok(())
+    rollup::forget(shard, dialect, drone)
+        .await
+        .map_err(|e| db.err(e))
 }

@@ -88,17 +88,8 @@ pub(super) async fn downsample(
 ) -> Result<Vec<Bucket>, DbErr> {
     let dialect = Dialect::of(conn)?;
     let seconds = interval.seconds();
-    // Bucket starts in Unix seconds, aligned to the epoch (floor, also before 1970). The
-    // width is a validated integer, so it is written into the SQL rather than bound.
-    let bucket = match dialect {
-        Dialect::Postgres => {
-            format!("(floor(extract(epoch FROM ts) / {seconds}) * {seconds})::bigint")
-        }
-        Dialect::Sqlite => {
-            let width = seconds * 1_000_000;
-            format!("(ts - (((ts % {width}) + {width}) % {width})) / 1000000")
-        }
-    };
+    // Bucket starts in Unix seconds, aligned to the epoch (floor, also before 1970).
+    let bucket = super::rollup::bucket_seconds(dialect, "ts", seconds);
     let mut q = Query::new(dialect, "SELECT b.bucket, b.n, ");
     q.sql(
         "b.alt_avg, b.alt_min, b.alt_max, b.speed_avg, b.speed_min, b.speed_max, \
@@ -190,6 +181,74 @@ pub(super) async fn positions(
         .iter()
         .map(|row| point_from_row(dialect, row))
         .collect()
+}
+
+/// The organisation's drones on one shard as they were at `at`: each drone's last point in
+/// `(at - window, at]`, one index probe of `(drone_id, ts)` per drone of the shard's
+/// `drones`, in drone id order.
+pub(super) async fn positions_at(
+    conn: &DatabaseConnection,
+    org: OrgId,
+    at: DateTime<Utc>,
+    window: Interval,
+    bbox: Option<BBox>,
+) -> Result<Vec<TelemetryPoint>, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let since = at - chrono::Duration::seconds(window.seconds());
+    let mut q = Query::new(dialect, "SELECT ");
+    match dialect {
+        // LATERAL … LIMIT 1 is a backward scan of the key that stops at the first row, on
+        // the partitions the window covers.
+        Dialect::Postgres => {
+            q.sql("t.* FROM drones d CROSS JOIN LATERAL (SELECT ")
+                .sql(COLUMNS)
+                .sql(" FROM telemetry WHERE drone_id = d.id AND ts <= ")
+                .bind_ts(at)
+                .sql(" AND ts > ")
+                .bind_ts(since)
+                .sql(" ORDER BY ts DESC LIMIT 1) t WHERE d.org_id = ")
+                .bind(org.as_uuid());
+        }
+        // SQLite answers a correlated max(ts) on the key with one probe.
+        Dialect::Sqlite => {
+            q.sql(&qualified("t"))
+                .sql(
+                    " FROM drones d JOIN telemetry t ON t.drone_id = d.id AND t.ts = \
+                     (SELECT max(x.ts) FROM telemetry x WHERE x.drone_id = d.id AND x.ts <= ",
+                )
+                .bind_ts(at)
+                .sql(" AND x.ts > ")
+                .bind_ts(since)
+                .sql(") WHERE d.org_id = ")
+                .bind(org.as_uuid());
+        }
+    }
+    q.sql(" AND t.org_id = ").bind(org.as_uuid());
+    if let Some(b) = bbox {
+        q.sql(" AND t.lat >= ")
+            .bind(b.min_lat)
+            .sql(" AND t.lat <= ")
+            .bind(b.max_lat)
+            .sql(" AND t.lon >= ")
+            .bind(b.min_lon)
+            .sql(" AND t.lon <= ")
+            .bind(b.max_lon);
+    }
+    q.sql(" ORDER BY d.id");
+    conn.query_all(q.build())
+        .await?
+        .iter()
+        .map(|row| point_from_row(dialect, row))
+        .collect()
+}
+
+/// [`COLUMNS`] with a table alias, for statements that join tables sharing column names.
+fn qualified(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) async fn count_reporting_since(

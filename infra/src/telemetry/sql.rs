@@ -74,6 +74,21 @@ impl Dialect {
         }
     }
 
+    /// A timestamp column that may be NULL (an aggregate over no rows).
+    pub(super) fn read_optional_ts(
+        self,
+        row: &QueryResult,
+        index: usize,
+    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+        match self {
+            Dialect::Postgres => row.try_get_by_index(index),
+            Dialect::Sqlite => match row.try_get_by_index::<Option<i64>>(index)? {
+                Some(_) => self.read_ts(row, index).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
     pub(super) fn read_ts(self, row: &QueryResult, index: usize) -> Result<DateTime<Utc>, DbErr> {
         match self {
             Dialect::Postgres => row.try_get_by_index(index),

@@ -8,6 +8,7 @@
 //! side rather than one after the other is what brings the write path close to the raw
 //! COPY rate (`bench/ingest`).
 
+use chrono::Utc;
 use domain::shard::ShardId;
 use domain::telemetry::TelemetryPoint;
 use domain::StoreError;
@@ -15,6 +16,7 @@ use sea_orm::sqlx;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, RuntimeErr, TransactionTrait};
 
 use super::postgres::copy_on;
+use super::rollup;
 use super::sql::{Dialect, Query, COLUMNS, COLUMN_COUNT, VALUE_COLUMNS};
 use crate::store::{db_time, Store};
 
@@ -35,6 +37,10 @@ impl Store {
                 );
                 let stored = stored.map_err(|e| db.err(e))?;
                 latest.map_err(|e| db.err(e))?;
+                // After the commit: a rollup that removes the mark then sees the points.
+                rollup::mark_late(conn, Dialect::Postgres, points, Utc::now())
+                    .await
+                    .map_err(|e| db.err(e))?;
                 Ok(stored)
             }
             Dialect::Sqlite => write_sqlite(conn, points).await.map_err(|e| db.err(e)),
@@ -71,6 +77,8 @@ async fn write_sqlite(conn: &DatabaseConnection, points: &[TelemetryPoint]) -> R
     let txn = conn.begin().await?;
     let stored = insert_new(&txn, Dialect::Sqlite, points).await?;
     upsert_latest(&txn, Dialect::Sqlite, points).await?;
+    // In the same transaction: the mark and the points are seen together.
+    rollup::mark_late(&txn, Dialect::Sqlite, points, Utc::now()).await?;
     txn.commit().await?;
     Ok(stored)
 }

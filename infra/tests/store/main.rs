@@ -71,6 +71,7 @@ on_every_backend!(
     telemetry::fleet_positions_span_shards_and_filter_by_bbox,
     telemetry::drones_reporting_since_counts_each_drone_once,
     telemetry::maintenance_keeps_points_within_retention,
+    telemetry::rollups_answer_downsampled_reads_like_the_raw_rows,
 );
 
 mod sqlite_only {

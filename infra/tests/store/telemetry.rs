@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::TelemetryStore;
 use domain::shard::ShardId;
-use domain::telemetry::{BBox, Interval, Stats, TelemetryPoint, TimeRange};
+use domain::telemetry::{BBox, Bucket, Interval, Stats, TelemetryPoint, TimeRange};
 use domain::{DroneId, FlightPlanId, OrgId, StoreError};
 use infra::{StorageSettings, Store};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -679,4 +679,213 @@ pub async fn sqlite_keeps_timestamps_as_microseconds_and_ids_as_blobs(db: &TestD
     );
     assert_eq!(row.try_get_by_index::<String>(1).unwrap(), "blob");
     assert_eq!(row.try_get_by_index::<i64>(2).unwrap(), 16);
+}
+
+/// The downsampled buckets of `points` computed here, the way the raw SQL does.
+fn expected_buckets(points: &[TelemetryPoint], interval: i64, range: TimeRange) -> Vec<Bucket> {
+    let mut by_start: std::collections::BTreeMap<i64, Vec<&TelemetryPoint>> = Default::default();
+    for p in points
+        .iter()
+        .filter(|p| p.ts >= range.from && p.ts < range.to)
+    {
+        let start = p.ts.timestamp().div_euclid(interval) * interval;
+        by_start.entry(start).or_default().push(p);
+    }
+    by_start
+        .into_iter()
+        .map(|(start, ps)| {
+            let stats = |f: fn(&TelemetryPoint) -> f64| Stats {
+                avg: ps.iter().map(|p| f(p)).sum::<f64>() / ps.len() as f64,
+                min: ps.iter().map(|p| f(p)).fold(f64::INFINITY, f64::min),
+                max: ps.iter().map(|p| f(p)).fold(f64::NEG_INFINITY, f64::max),
+            };
+            let last = ps.iter().max_by_key(|p| p.ts).unwrap();
+            Bucket {
+                start: DateTime::from_timestamp(start, 0).unwrap(),
+                count: ps.len() as u64,
+                alt_m: stats(|p| p.alt_m),
+                speed_mps: stats(|p| p.speed_mps),
+                battery_pct: stats(|p| p.battery_pct),
+                heading_deg: stats(|p| p.heading_deg),
+                last_lat: last.lat,
+                last_lon: last.lon,
+                last_ts: last.ts,
+            }
+        })
+        .collect()
+}
+
+fn assert_same_buckets(got: &[Bucket], expected: &[Bucket], case: &str) {
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()));
+    assert_eq!(got.len(), expected.len(), "{case}: bucket count");
+    for (g, e) in got.iter().zip(expected) {
+        assert_eq!(
+            (g.start, g.count, g.last_ts),
+            (e.start, e.count, e.last_ts),
+            "{case}"
+        );
+        assert!(
+            close(g.last_lat, e.last_lat) && close(g.last_lon, e.last_lon),
+            "{case}"
+        );
+        for (gs, es) in [
+            (g.alt_m, e.alt_m),
+            (g.speed_mps, e.speed_mps),
+            (g.battery_pct, e.battery_pct),
+            (g.heading_deg, e.heading_deg),
+        ] {
+            assert!(
+                close(gs.avg, es.avg) && close(gs.min, es.min) && close(gs.max, es.max),
+                "{case}: {gs:?} != {es:?} in the bucket at {}",
+                g.start
+            );
+        }
+    }
+}
+
+/// Random points of `drone` from `start` over `span`, 1 to 40 s apart.
+fn random_track(
+    rng: &mut impl rand::Rng,
+    org: OrgId,
+    drone: DroneId,
+    start: DateTime<Utc>,
+    span: Duration,
+) -> Vec<TelemetryPoint> {
+    let mut points = Vec::new();
+    let mut ts = start + Duration::milliseconds(rng.gen_range(0..1000));
+    let mut i = 0;
+    while ts < start + span {
+        let mut p = point(org, drone, ts, i);
+        p.alt_m = rng.gen_range(-50.0..500.0);
+        p.speed_mps = rng.gen_range(0.0..40.0);
+        p.battery_pct = rng.gen_range(0.0..100.0);
+        p.heading_deg = rng.gen_range(0.0..360.0);
+        p.lat = rng.gen_range(46.0..48.0);
+        p.lon = rng.gen_range(7.0..9.0);
+        points.push(p);
+        ts += Duration::milliseconds(rng.gen_range(1_000..40_000));
+        i += 1;
+    }
+    points
+}
+
+pub async fn rollups_answer_downsampled_reads_like_the_raw_rows(db: &TestDb) {
+    use rand::SeedableRng;
+    let store: &Store = db;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261203);
+    let org = OrgId::new();
+    let drone = id_on(store, 1);
+    let start = at(START);
+    let mut points = random_track(&mut rng, org, drone, start, Duration::hours(5));
+    for chunk in points.chunks(1000) {
+        store.write_points(chunk).await.unwrap();
+    }
+    // Another drone on the same shard, so that rollups keep drones apart.
+    let other = id_on(store, 1);
+    store
+        .write_points(&random_track(
+            &mut rng,
+            org,
+            other,
+            start,
+            Duration::hours(5),
+        ))
+        .await
+        .unwrap();
+    let now = start + Duration::days(1);
+    let retention = Duration::hours(25);
+    for _ in 0..3 {
+        store.roll_up(now, retention).await.unwrap();
+    }
+    let shard = shard_connection(db, 1).await;
+    assert!(count(&shard, "SELECT count(*) FROM telemetry_1m").await > 500);
+    assert!(count(&shard, "SELECT count(*) FROM telemetry_1h").await >= 10);
+
+    let cases = |start: DateTime<Utc>| {
+        [
+            ("1m", start, start + Duration::hours(5)),
+            (
+                "5m",
+                start + Duration::seconds(433),
+                start + Duration::seconds(9667),
+            ),
+            ("1h", start - Duration::hours(1), start + Duration::hours(6)),
+            (
+                "1h",
+                start + Duration::seconds(1801),
+                start + Duration::seconds(12_599),
+            ),
+            ("2h", start, start + Duration::hours(5)),
+            ("1d", start - Duration::days(1), start + Duration::days(1)),
+            (
+                "10s",
+                start + Duration::minutes(30),
+                start + Duration::minutes(50),
+            ),
+            ("90s", start, start + Duration::hours(2)),
+        ]
+    };
+    let check = |points: Vec<TelemetryPoint>, phase: &'static str| async move {
+        for (interval, from, to) in cases(start) {
+            let range = TimeRange { from, to };
+            let parsed = Interval::parse(interval).unwrap();
+            let got = store.downsample(org, drone, range, parsed).await.unwrap();
+            let expected = expected_buckets(&points, parsed.seconds(), range);
+            assert_same_buckets(&got, &expected, &format!("{phase}: {interval} {from}–{to}"));
+        }
+    };
+    check(points.clone(), "rolled up").await;
+
+    // Late points behind the watermark: stale until the next round, then counted.
+    let late: Vec<TelemetryPoint> = (0..25)
+        .map(|i| {
+            let ts = start + Duration::seconds(600 * i + 7) + Duration::microseconds(3);
+            let mut p = point(org, drone, ts, 1000 + i as u32);
+            p.alt_m = 900.0 + i as f64;
+            p
+        })
+        .collect();
+    store.write_points(&late).await.unwrap();
+    store.roll_up(now, retention).await.unwrap();
+    points.extend(late);
+    points.sort_by_key(|p| p.ts);
+    check(points.clone(), "late points").await;
+    // A second round changes nothing.
+    store.roll_up(now, retention).await.unwrap();
+    check(points.clone(), "again").await;
+
+    // The hour's answer comes from its rollup: without the raw rows it is the same.
+    let hour = TimeRange {
+        from: start + Duration::hours(1),
+        to: start + Duration::hours(2),
+    };
+    let before = store
+        .downsample(org, drone, hour, Interval::parse("1h").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(before.len(), 1);
+    let bounds = match shard.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => format!(
+            "ts >= '{}' AND ts < '{}'",
+            hour.from.to_rfc3339(),
+            hour.to.to_rfc3339()
+        ),
+        _ => format!(
+            "ts >= {} AND ts < {}",
+            hour.from.timestamp_micros(),
+            hour.to.timestamp_micros()
+        ),
+    };
+    shard
+        .execute(Statement::from_string(
+            shard.get_database_backend(),
+            format!("DELETE FROM telemetry WHERE {bounds}"),
+        ))
+        .await
+        .unwrap();
+    let after = store
+        .downsample(org, drone, hour, Interval::parse("1h").unwrap())
+        .await
+        .unwrap();
+    assert_same_buckets(&after, &before, "from the rollup alone");
 }

@@ -11,6 +11,7 @@ mod m20261201_000105_add_rejection_reason_to_flight_plans;
 mod m20261202_000106_add_airspace_to_flight_plans;
 mod m20261202_000107_create_alerts;
 mod m20261202_000108_add_link_timeout_to_drones;
+mod m20261203_000109_create_telemetry_rollups;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000106_add_airspace_to_flight_plans::Migration),
             Box::new(m20261202_000107_create_alerts::Migration),
             Box::new(m20261202_000108_add_link_timeout_to_drones::Migration),
+            Box::new(m20261203_000109_create_telemetry_rollups::Migration),
         ]
     }
 

@@ -246,6 +246,11 @@ impl Application {
         if let Some(dispatcher) = dispatcher {
             tokio::spawn(dispatcher.run());
         }
+        tokio::spawn(roll_up_telemetry(
+            telemetry_store.clone(),
+            settings.telemetry.rollup_interval,
+            settings.telemetry.rules().retention,
+        ));
         tokio::spawn(maintain_telemetry(
             telemetry_store,
             settings.telemetry.maintenance_interval,
@@ -511,6 +516,25 @@ async fn maintain_telemetry(
         ticker.tick().await;
         if let Err(error) = store.maintain(chrono::Utc::now(), retention).await {
             tracing::warn!(%error, "telemetry maintenance failed; retrying at the next round");
+        }
+    }
+}
+
+/// Keeps the telemetry rollups current, every `every`. Failures are logged
+/// and retried at the next round.
+async fn roll_up_telemetry(
+    store: Arc<dyn TelemetryStore>,
+    every: std::time::Duration,
+    retention: chrono::Duration,
+) {
+    // The first round after one interval, once the start-up maintenance has made the
+    // day's partitions (a round holds the tables the maintenance locks).
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = store.roll_up(chrono::Utc::now(), retention).await {
+            tracing::warn!(%error, "telemetry rollup failed; retrying at the next round");
         }
     }
 }

@@ -20,6 +20,7 @@ mod kafka;
 mod live;
 mod openapi;
 mod redis;
+mod replay;
 mod security;
 mod sharding;
 mod telemetry;

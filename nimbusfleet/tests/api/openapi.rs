@@ -44,6 +44,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/drones/{id}/telemetry/latest",
         "/api/v1/drones/{id}/telemetry/export",
         "/api/v1/fleet/positions",
+        "/api/v1/fleet/replay",
         "/api/v1/fleet/summary",
         "/api/v1/live",
         "/api/v1/live/tickets",
@@ -62,7 +63,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        37,
+        38,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );
