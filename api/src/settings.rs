@@ -158,6 +158,13 @@ pub struct TelemetrySettings {
     /// How often partitions are created ahead and expired ones dropped.
     #[serde(rename = "maintenance_interval_s", with = "seconds")]
     pub maintenance_interval: Duration,
+    /// Where days of telemetry older than `archive_after_days` are archived as Parquet: a
+    /// local directory (a path or `file:///…`), or another object store URL this build
+    /// supports. Empty: no archive, and retention deletes old days.
+    pub archive_url: String,
+    /// Days after which a day of telemetry is archived (with `archive_url`); points older
+    /// than this are then refused at ingest.
+    pub archive_after_days: u32,
     /// How often the per-drone minute and hour rollups are brought up to date.
     #[serde(rename = "rollup_interval_s", with = "seconds")]
     pub rollup_interval: Duration,
@@ -205,6 +212,17 @@ impl TelemetrySettings {
                 "must be at least 1",
             ));
         }
+        if !self.archive_url.is_empty()
+            && !(1..self.retention_days).contains(&self.archive_after_days)
+        {
+            return Err(InvalidSetting::new(
+                "archive_after_days",
+                format!(
+                    "must be between 1 and retention_days - 1 ({}) when archive_url is set",
+                    self.retention_days.saturating_sub(1)
+                ),
+            ));
+        }
         if self.rollup_interval.is_zero() {
             return Err(InvalidSetting::new(
                 "rollup_interval_s",
@@ -238,8 +256,18 @@ impl TelemetrySettings {
             max_future_skew: chrono::Duration::seconds(
                 i64::try_from(self.max_future_skew.as_secs()).unwrap_or(i64::MAX),
             ),
-            retention: chrono::Duration::days(i64::from(self.retention_days)),
+            // With an archive, a point older than its day's archiving would land behind it.
+            retention: chrono::Duration::days(i64::from(if self.archive_url.is_empty() {
+                self.retention_days
+            } else {
+                self.archive_after_days.min(self.retention_days)
+            })),
         }
+    }
+
+    /// How long history is kept (in the database, or in the archive).
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
     }
 }
 

@@ -287,6 +287,9 @@ pub trait TelemetryStore: Send + Sync {
         after: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<TelemetryPoint>, StoreError>;
+    /// Where the drone's raw history starts when older days are archived: points before it
+    /// come from the archive (`None`: nothing is archived).
+    async fn archived_until(&self, drone: DroneId) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Buckets of `interval` aligned to the Unix epoch, oldest first, empty buckets omitted.
     async fn downsample(
         &self,

@@ -83,6 +83,17 @@ pub enum AdminCommand {
     /// Create the Kafka telemetry and dead-letter topics (`kafka.topics.telemetry`,
     /// `kafka.topics.dead_letter`) when they do not exist.
     CreateTopics(CreateTopicsArgs),
+    /// Archive telemetry days before a date to `telemetry.archive_url` as Parquet (what the
+    /// maintenance does after `telemetry.archive_after_days`), with progress. Safe to stop
+    /// and run again: it goes on where it stopped, never storing a day twice.
+    Archive(ArchiveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Archive every day before this one (UTC, YYYY-MM-DD), oldest first.
+    #[arg(long, value_name = "DATE")]
+    pub before: chrono::NaiveDate,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,9 @@ use crate::state::AppState;
 
 /// Most buckets one downsampled read may return.
 pub const MAX_BUCKETS: i64 = 10_000;
+/// The header of a history answer that reaches into archived days: the instant (RFC 3339)
+/// before which its points were read from the archive.
+pub const ARCHIVED_BEFORE: &str = "archived-before";
 /// `Retry-After` when every point of a batch is on a shard that is down.
 const SHARD_RETRY_AFTER_S: u32 = 5;
 
@@ -336,6 +339,26 @@ impl TelemetryService {
             }
         };
         Ok(points?)
+    }
+
+    /// The `Archived-Before` header of a history answer over `range`: the instant before
+    /// which its points come from the archive, when the range reaches back that far.
+    pub async fn archive_header(
+        &self,
+        drone: DroneId,
+        range: TimeRange,
+    ) -> Result<Option<(&'static str, String)>, ApiError> {
+        Ok(self
+            .store
+            .archived_until(drone)
+            .await?
+            .filter(|until| range.from < *until)
+            .map(|until| {
+                (
+                    ARCHIVED_BEFORE,
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            }))
     }
 
     /// Buckets of `interval` over `range`; at most [`MAX_BUCKETS`].

@@ -61,6 +61,8 @@ pub struct Store {
     /// them in this process run one after the other (across processes, PostgreSQL row
     /// locks do the same).
     admin_changes: Arc<tokio::sync::Mutex<()>>,
+    /// Where telemetry older than `archive_after` goes (`telemetry.archive_url`), if set.
+    archive: Option<(crate::telemetry::Archive, chrono::Duration)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,7 +111,23 @@ impl Store {
             shards: shards.into(),
             slot_map: Arc::new(slot_map),
             admin_changes: Arc::default(),
+            archive: None,
         })
+    }
+
+    /// Archives telemetry days that ended more than `after` ago into `archive` (during
+    /// maintenance), and reads archived days from it.
+    pub fn with_archive(
+        mut self,
+        archive: crate::telemetry::Archive,
+        after: chrono::Duration,
+    ) -> Self {
+        self.archive = Some((archive, after));
+        self
+    }
+
+    pub(crate) fn archive(&self) -> Option<&(crate::telemetry::Archive, chrono::Duration)> {
+        self.archive.as_ref()
     }
 
     /// The catalog and shard connections, for the migrations the composition root runs.

@@ -146,6 +146,33 @@ async fn maintain_partitions(
     Ok(())
 }
 
+/// Drops the storage of one day that holds nothing else: its daily partition, or its
+/// TimescaleDB chunk (the archive has the day; rows of it elsewhere are deleted by the
+/// caller).
+pub(super) async fn drop_day(conn: &DatabaseConnection, day: NaiveDate) -> Result<(), DbErr> {
+    match layout(conn).await? {
+        Layout::Partitioned => {
+            if partitions(conn).await?.contains(&day) {
+                drop_partition(conn, day).await?;
+            }
+        }
+        Layout::Hypertable => {
+            let (from, to) = (day_start(day), day_start(day.succ_opt().unwrap_or(day)));
+            let mut q = Query::new(
+                Dialect::Postgres,
+                "SELECT drop_chunks('telemetry', older_than => ",
+            );
+            q.bind(to)
+                .sql("::timestamptz, newer_than => ")
+                .bind(from)
+                .sql("::timestamptz)");
+            conn.query_all(q.build()).await?;
+        }
+        Layout::Plain => {}
+    }
+    Ok(())
+}
+
 /// The days of the daily partitions attached to `telemetry`.
 async fn partitions(conn: &impl ConnectionTrait) -> Result<Vec<NaiveDate>, DbErr> {
     let rows = conn

@@ -32,6 +32,7 @@ use std::future::Future;
 
 use crate::store::{collect_runs, Store};
 
+mod archive;
 mod durable;
 mod maintain;
 mod postgres;
@@ -42,6 +43,7 @@ mod write;
 
 pub(crate) use read::{latest_of, latest_since};
 
+pub use archive::{Archive, ArchivedDay};
 pub use durable::{write_durably, write_durably_reporting, WriteObserver};
 pub use postgres::copy_points;
 use read::Direction;
@@ -97,17 +99,8 @@ impl TelemetryStore for Store {
         before: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<TelemetryPoint>, StoreError> {
-        let (db, conn) = self.drone_shard(drone)?;
-        read::history(
-            conn,
-            org,
-            drone,
-            range,
-            Direction::Descending(before),
-            limit,
-        )
-        .await
-        .map_err(|e| db.err(e))
+        self.history_in(org, drone, range, Direction::Descending(before), limit)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %drone, limit = limit))]
@@ -119,10 +112,16 @@ impl TelemetryStore for Store {
         after: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<TelemetryPoint>, StoreError> {
-        let (db, conn) = self.drone_shard(drone)?;
-        read::history(conn, org, drone, range, Direction::Ascending(after), limit)
+        self.history_in(org, drone, range, Direction::Ascending(after), limit)
             .await
-            .map_err(|e| db.err(e))
+    }
+
+    async fn archived_until(&self, drone: DroneId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if self.archive().is_none() {
+            return Ok(None);
+        }
+        let (db, conn) = self.drone_shard(drone)?;
+        archive::archived_until(conn).await.map_err(|e| db.err(e))
     }
 
     #[tracing::instrument(
@@ -212,6 +211,24 @@ impl TelemetryStore for Store {
         now: DateTime<Utc>,
         retention: chrono::Duration,
     ) -> Result<(), StoreError> {
+        if let Some((archive, after)) = self.archive() {
+            // A day a day past `after`, so that no write still in flight lands in it.
+            let before = (now - *after - chrono::Duration::days(1)).date_naive();
+            let archived = self
+                .archive_before(before, now - retention, &|_| {})
+                .await?;
+            for day in &archived {
+                tracing::info!(shard = day.shard, day = %day.day, rows = day.rows, bytes = day.bytes, "archived a day of telemetry");
+            }
+            for (db, conn) in self.all_shards() {
+                let expired = archive::expire(conn, archive, now - retention)
+                    .await
+                    .map_err(|e| db.err(e))?;
+                if expired > 0 {
+                    tracing::info!(expired, "deleted archived days past retention");
+                }
+            }
+        }
         let runs = self.all_shards().map(|(db, conn)| async move {
             maintain::maintain(conn, now, retention)
                 .await
@@ -226,6 +243,116 @@ impl TelemetryStore for Store {
 }
 
 impl Store {
+    /// One drone's history page: raw rows from the end of the archived days on, the archive
+    /// before it, walked in `direction`.
+    async fn history_in(
+        &self,
+        org: OrgId,
+        drone: DroneId,
+        range: TimeRange,
+        direction: Direction,
+        limit: u32,
+    ) -> Result<Vec<TelemetryPoint>, StoreError> {
+        let (db, conn) = self.drone_shard(drone)?;
+        let archived = match self.archive() {
+            Some((archive, _)) => archive::archived_until(conn)
+                .await
+                .map_err(|e| db.err(e))?
+                .filter(|until| range.from < *until)
+                .map(|until| (archive, until)),
+            None => None,
+        };
+        let Some((archive, until)) = archived else {
+            return read::history(conn, org, drone, range, direction, limit)
+                .await
+                .map_err(|e| db.err(e));
+        };
+        let old = TimeRange {
+            from: range.from,
+            to: range.to.min(until),
+        };
+        let recent = TimeRange {
+            from: range.from.max(until),
+            to: range.to,
+        };
+        let raw = |limit| async move {
+            if recent.from >= recent.to || limit == 0 {
+                return Ok(Vec::new());
+            }
+            read::history(conn, org, drone, recent, direction, limit).await
+        };
+        let archived = |limit| async move {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            archive::history(conn, archive, org, drone, old, direction, limit).await
+        };
+        let mut points = match direction {
+            Direction::Descending(_) => raw(limit).await,
+            Direction::Ascending(_) => archived(limit).await,
+        }
+        .map_err(|e| db.err(e))?;
+        let left = limit.saturating_sub(points.len() as u32);
+        let rest = match direction {
+            Direction::Descending(_) => archived(left).await,
+            Direction::Ascending(_) => raw(left).await,
+        }
+        .map_err(|e| db.err(e))?;
+        points.extend(rest);
+        Ok(points)
+    }
+
+    /// Archives every day before `before` (and after what retention keeps, `since`) that has
+    /// raw points, shard by shard and oldest first, stopping a shard at its first failure so
+    /// that its archive has no gap. Returns what was archived.
+    pub async fn archive_before(
+        &self,
+        before: chrono::NaiveDate,
+        since: DateTime<Utc>,
+        progress: &(dyn Fn(ArchiveProgress) + Send + Sync),
+    ) -> Result<Vec<ArchiveProgress>, StoreError> {
+        let Some((archive, _)) = self.archive() else {
+            return Ok(Vec::new());
+        };
+        let mut done = Vec::new();
+        for (index, (db, conn)) in self.all_shards().enumerate() {
+            // From the newest archived day: a run stopped between its manifest row and
+            // dropping its rows left them there.
+            let start = archive::archived_until(conn)
+                .await
+                .map_err(|e| db.err(e))?
+                .map(|until| until - chrono::Duration::days(1))
+                .unwrap_or(since)
+                .max(since)
+                .date_naive();
+            for day in start.iter_days().take_while(|d| *d < before) {
+                let outcome = archive::archive_day(conn, archive, index, day, &|rows| {
+                    progress(ArchiveProgress {
+                        shard: index,
+                        day,
+                        rows,
+                        bytes: 0,
+                        done: false,
+                    })
+                })
+                .await
+                .map_err(|e| db.err(e))?;
+                if let archive::DayOutcome::Archived { rows, bytes } = outcome {
+                    let p = ArchiveProgress {
+                        shard: index,
+                        day,
+                        rows,
+                        bytes,
+                        done: true,
+                    };
+                    progress(p.clone());
+                    done.push(p);
+                }
+            }
+        }
+        Ok(done)
+    }
+
     /// Fleet positions read on every shard at once, merged in drone id order, with the
     /// shards that could not be read.
     async fn fleet_read<'a, F, Fut>(
@@ -245,6 +372,17 @@ impl Store {
         positions.sort_by_key(|p| p.drone_id);
         Ok((positions, missing))
     }
+}
+
+/// Where an archive run is: a day of a shard, the rows written so far, and whether the day
+/// is done (written, verified, in the manifest, dropped from the database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveProgress {
+    pub shard: usize,
+    pub day: chrono::NaiveDate,
+    pub rows: u64,
+    pub bytes: u64,
+    pub done: bool,
 }
 
 /// Removes a deleted drone's history and latest state from its shard, so that it leaves no

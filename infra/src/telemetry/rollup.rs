@@ -310,6 +310,9 @@ pub(super) async fn roll_up(
     since: DateTime<Utc>,
 ) -> Result<RollupRound, DbErr> {
     let dialect = Dialect::of(conn)?;
+    if dialect == Dialect::Postgres {
+        summarize_brin(conn).await?;
+    }
     let mut round = RollupRound::default();
     let minutes_to = floor(now - SETTLE, Width::Minute.duration());
     let hour = Width::Hour.duration();
@@ -345,6 +348,22 @@ pub(super) async fn roll_up(
     }
     round.late_minutes = roll_up_late(conn, dialect, w1, wh).await?;
     Ok(round)
+}
+
+/// Summarizes the page ranges written since the last round in the BRIN indexes of
+/// `telemetry` (each partition or chunk) and `telemetry_1m`. A range not yet summarized
+/// matches every time scan, so without this a round would read every page autovacuum has
+/// not summarized yet.
+async fn summarize_brin(conn: &DatabaseConnection) -> Result<(), DbErr> {
+    conn.execute_unprepared(
+        "SELECT brin_summarize_new_values(i.indexrelid) FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam \
+         WHERE a.amname = 'brin' AND c.relkind = 'i' AND i.indrelid IN ( \
+         SELECT inhrelid FROM pg_inherits WHERE inhparent = 'telemetry'::regclass \
+         UNION ALL SELECT 'telemetry'::regclass UNION ALL SELECT 'telemetry_1m'::regclass)",
+    )
+    .await?;
+    Ok(())
 }
 
 /// Where a shard that has never been rolled up starts: the hour of its oldest point that

@@ -72,6 +72,7 @@ on_every_backend!(
     telemetry::drones_reporting_since_counts_each_drone_once,
     telemetry::maintenance_keeps_points_within_retention,
     telemetry::rollups_answer_downsampled_reads_like_the_raw_rows,
+    telemetry::archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates,
 );
 
 mod sqlite_only {

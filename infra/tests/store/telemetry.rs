@@ -889,3 +889,182 @@ pub async fn rollups_answer_downsampled_reads_like_the_raw_rows(db: &TestDb) {
         .unwrap();
     assert_same_buckets(&after, &before, "from the rollup alone");
 }
+
+fn parquet_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for shard in std::fs::read_dir(dir).unwrap() {
+        for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            if file
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "parquet")
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+async fn raw_rows(db: &TestDb) -> i64 {
+    let mut n = 0;
+    for shard in 0..2 {
+        n += count(
+            &shard_connection(db, shard).await,
+            "SELECT count(*) FROM telemetry",
+        )
+        .await;
+    }
+    n
+}
+
+pub async fn archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = infra::telemetry::Archive::open(dir.path().to_str().unwrap()).unwrap();
+    let store = Store::connect(&db.settings)
+        .await
+        .unwrap()
+        .with_archive(archive, Duration::days(30));
+    let org = OrgId::new();
+    let (a, b) = (id_on(&store, 0), id_on(&store, 1));
+    let start = at("2026-03-01T00:00:00Z");
+    let later = start + Duration::days(10);
+    let mut batch = Vec::new();
+    for d in [a, b] {
+        // Three days, a point a minute, then a few points ten days later.
+        batch.extend(track(org, d, start, 60, 3 * 1440));
+        batch.extend(track(org, d, later, 10, 30));
+    }
+    for chunk in batch.chunks(2000) {
+        store.write_points(chunk).await.unwrap();
+    }
+    let expected_a = stored(&store, org, a).await;
+    let expected_b = stored(&store, org, b).await;
+    assert_eq!(expected_a.len(), 3 * 1440 + 30);
+
+    let before = (start + Duration::days(3)).date_naive();
+    let since = start - Duration::days(1);
+    let done = store.archive_before(before, since, &|_| {}).await.unwrap();
+    assert_eq!(
+        done.len(),
+        6,
+        "three days on each of the two shards: {done:?}"
+    );
+    assert!(done.iter().all(|d| d.rows == 1440 && d.bytes > 0));
+    assert_eq!(parquet_files(dir.path()), 6);
+    assert_eq!(
+        raw_rows(db).await,
+        60,
+        "only the later points stay in the database"
+    );
+    assert_eq!(
+        store.archived_until(a).await.unwrap(),
+        Some(start + Duration::days(3))
+    );
+    assert_eq!(
+        stored(&store, org, a).await,
+        expected_a,
+        "archive then raw, oldest first"
+    );
+    assert_eq!(stored(&store, org, b).await, expected_b);
+    // Newest first in pages across the boundary.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .history(org, a, everything(), cursor, 700)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.ts);
+        seen.extend(page);
+    }
+    let mut newest_first = expected_a.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+    // A range inside one archived day, and another organisation's view.
+    let noon = TimeRange {
+        from: start + Duration::hours(36),
+        to: start + Duration::hours(37),
+    };
+    assert_eq!(
+        store
+            .history_ascending(org, a, noon, None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        60
+    );
+    assert!(store
+        .history_ascending(OrgId::new(), a, everything(), None, 1000)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Again: nothing to do.
+    assert!(store
+        .archive_before(before, since, &|_| {})
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(stored(&store, org, a).await, expected_a);
+
+    // A crash after the newest day's manifest row, before its rows were dropped: the rows
+    // are there again, and still read once; the next run drops them.
+    store
+        .write_points(&expected_a[2 * 1440..3 * 1440])
+        .await
+        .unwrap();
+    assert_eq!(raw_rows(db).await, 60 + 1440);
+    assert_eq!(stored(&store, org, a).await, expected_a);
+    assert!(store
+        .archive_before(before, since, &|_| {})
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(raw_rows(db).await, 60);
+
+    // A crash after writing the newest day's file, before the manifest: the day is read
+    // from the database, and the next run writes the file again and enters it.
+    let shard_a = shard_connection(db, 0).await;
+    let last_day = start + Duration::days(2);
+    let delete = match shard_a.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => format!(
+            "DELETE FROM telemetry_archive WHERE day = '{}'",
+            last_day.to_rfc3339()
+        ),
+        _ => format!(
+            "DELETE FROM telemetry_archive WHERE day = {}",
+            last_day.timestamp_micros()
+        ),
+    };
+    shard_a
+        .execute(Statement::from_string(
+            shard_a.get_database_backend(),
+            delete,
+        ))
+        .await
+        .unwrap();
+    store
+        .write_points(&expected_a[2 * 1440..3 * 1440])
+        .await
+        .unwrap();
+    assert_eq!(stored(&store, org, a).await, expected_a);
+    let redone = store.archive_before(before, since, &|_| {}).await.unwrap();
+    assert_eq!(redone.len(), 1, "{redone:?}");
+    assert_eq!(parquet_files(dir.path()), 6);
+    assert_eq!(stored(&store, org, a).await, expected_a);
+    assert_eq!(raw_rows(db).await, 60);
+
+    // Maintenance 93 days on: the later day is archived too (it is past 30 days), and the
+    // three March days are past the 90-day retention, archive included.
+    let now = start + Duration::days(93);
+    store.maintain(now, Duration::days(90)).await.unwrap();
+    assert_eq!(raw_rows(db).await, 0);
+    assert_eq!(parquet_files(dir.path()), 2);
+    assert_eq!(
+        stored(&store, org, a).await,
+        expected_a[3 * 1440..].to_vec()
+    );
+}

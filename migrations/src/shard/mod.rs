@@ -12,6 +12,7 @@ mod m20261202_000106_add_airspace_to_flight_plans;
 mod m20261202_000107_create_alerts;
 mod m20261202_000108_add_link_timeout_to_drones;
 mod m20261203_000109_create_telemetry_rollups;
+mod m20261203_000110_create_telemetry_archive;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000107_create_alerts::Migration),
             Box::new(m20261202_000108_add_link_timeout_to_drones::Migration),
             Box::new(m20261203_000109_create_telemetry_rollups::Migration),
+            Box::new(m20261203_000110_create_telemetry_archive::Migration),
         ]
     }
 

@@ -104,7 +104,12 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<St
             .context("failed to run migrations")?;
     }
     store.check_slot_map().await?;
-    Ok(store)
+    let archive = &settings.telemetry.archive_url;
+    if archive.is_empty() {
+        return Ok(store);
+    }
+    let after = chrono::Duration::days(i64::from(settings.telemetry.archive_after_days));
+    Ok(store.with_archive(infra::telemetry::Archive::open(archive)?, after))
 }
 
 impl Application {
@@ -249,12 +254,12 @@ impl Application {
         tokio::spawn(roll_up_telemetry(
             telemetry_store.clone(),
             settings.telemetry.rollup_interval,
-            settings.telemetry.rules().retention,
+            settings.telemetry.retention(),
         ));
         tokio::spawn(maintain_telemetry(
             telemetry_store,
             settings.telemetry.maintenance_interval,
-            settings.telemetry.rules().retention,
+            settings.telemetry.retention(),
         ));
         Ok(Self {
             port,

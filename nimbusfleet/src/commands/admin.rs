@@ -29,6 +29,7 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
             );
             Ok(())
         }
+        AdminCommand::Archive(args) => archive(settings, args.before).await,
         AdminCommand::CreateOrg(args) => {
             let store = open_store(settings, settings.storage.migrate_on_start).await?;
             let admin = create_org(
@@ -62,6 +63,55 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+/// `admin archive --before DATE`: one progress bar per day (rows written), then a summary.
+async fn archive(settings: &Settings, before: chrono::NaiveDate) -> anyhow::Result<()> {
+    if settings.telemetry.archive_url.is_empty() {
+        anyhow::bail!(
+            "telemetry.archive_url is not set (NIMBUS__TELEMETRY__ARCHIVE_URL=/var/lib/nimbusfleet/archive)"
+        );
+    }
+    let store = open_store(settings, settings.storage.migrate_on_start).await?;
+    let since = Utc::now() - settings.telemetry.retention();
+    let bars = indicatif::MultiProgress::new();
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:>24} {spinner} {pos:>12} rows  {per_sec:>14}  {elapsed_precise} {msg}",
+    )
+    .context("progress bar template")?;
+    let current: std::sync::Mutex<Option<(usize, chrono::NaiveDate, indicatif::ProgressBar)>> =
+        std::sync::Mutex::new(None);
+    let started = std::time::Instant::now();
+    let done = store
+        .archive_before(before, since, &|p| {
+            let mut current = current.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh =
+                !matches!(&*current, Some((shard, day, _)) if *shard == p.shard && *day == p.day);
+            if fresh {
+                let bar = bars.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(format!("shard {} {}", p.shard, p.day));
+                *current = Some((p.shard, p.day, bar));
+            }
+            if let Some((_, _, bar)) = &*current {
+                bar.set_position(p.rows);
+                if p.done {
+                    bar.finish_with_message(format!("archived, {} bytes, verified", p.bytes));
+                }
+            }
+        })
+        .await?;
+    let rows: u64 = done.iter().map(|d| d.rows).sum();
+    let bytes: u64 = done.iter().map(|d| d.bytes).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "archived {} shard-days, {rows} rows ({bytes} bytes of Parquet, {:.1} bytes a point) in {seconds:.1} s ({:.0} rows/s) to {}",
+        done.len(),
+        if rows > 0 { bytes as f64 / rows as f64 } else { 0.0 },
+        rows as f64 / seconds.max(1e-9),
+        settings.telemetry.archive_url
+    );
+    Ok(())
 }
 
 /// Creates an organisation and its first admin (used by `admin create-org` and `--demo`).

@@ -158,7 +158,9 @@ async fn next_chunk(mut e: Export) -> Option<(Result<Bytes, actix_web::Error>, E
 /// a header) or GPX 1.1, oldest first, streamed page by page.
 #[utoipa::path(context_path = "/api/v1", tag = "telemetry", security(("bearer" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "drone id"), ExportQuery), responses(
-    (status = 200, description = "the track", content(
+    (status = 200, description = "the track", headers(
+        ("archived-before" = String, description = "When the range reaches into archived days: the instant before which the points were read from the archive (Parquet)"),
+    ), content(
         (TrackCollection = "application/geo+json"), (String = "text/csv"), (String = "application/gpx+xml"),
     )),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -176,6 +178,7 @@ pub async fn export_telemetry(
     let range = time_range(query.from, query.to, Duration::hours(24))?;
     let format = query.format.unwrap_or(ExportFormat::Geojson);
     let filename = format!("drone-{drone}.{}", format.extension());
+    let archived = telemetry.archive_header(drone, range).await?;
     let export = Export {
         telemetry,
         org,
@@ -184,7 +187,11 @@ pub async fn export_telemetry(
         format,
         stage: Stage::Header,
     };
-    Ok(HttpResponse::Ok()
+    let mut answer = HttpResponse::Ok();
+    if let Some(header) = archived {
+        answer.insert_header(header);
+    }
+    Ok(answer
         .content_type(format.content_type())
         .insert_header((
             header::CONTENT_DISPOSITION,

@@ -75,7 +75,9 @@ pub async fn latest_telemetry(
 /// (`HistoryResponse` and `DownsampledHistory`).
 #[utoipa::path(context_path = "/api/v1", tag = "telemetry", security(("bearer" = []), ("api_key" = [])),
     params(("id" = Uuid, Path, description = "drone id"), HistoryQuery), responses(
-    (status = 200, body = TelemetryHistory, description = "raw points without `interval`, buckets with it"),
+    (status = 200, body = TelemetryHistory, description = "raw points without `interval`, buckets with it", headers(
+        ("archived-before" = String, description = "When the range reaches into archived days: the instant before which the points were read from the archive (Parquet)"),
+    )),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 #[get("/drones/{id}/telemetry")]
@@ -114,6 +116,7 @@ pub async fn telemetry_history(
         limit: limit + 1,
     };
     let mut points = telemetry.points(org, drone, range, page).await?;
+    let archived = telemetry.archive_header(drone, range).await?;
     let more = points.len() > limit as usize;
     points.truncate(limit as usize);
     let next_cursor = if more {
@@ -121,12 +124,14 @@ pub async fn telemetry_history(
     } else {
         None
     };
-    Ok(
-        HttpResponse::Ok().json(TelemetryHistory::Points(HistoryResponse {
-            from: range.from,
-            to: range.to,
-            items: points.into_iter().map(Into::into).collect(),
-            next_cursor,
-        })),
-    )
+    let mut answer = HttpResponse::Ok();
+    if let Some(header) = archived {
+        answer.insert_header(header);
+    }
+    Ok(answer.json(TelemetryHistory::Points(HistoryResponse {
+        from: range.from,
+        to: range.to,
+        items: points.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })))
 }
