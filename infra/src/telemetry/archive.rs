@@ -45,7 +45,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::read::Direction;
-use super::sql::{point_from_row, Dialect, Query, COLUMNS};
+use super::sql::{query_points, Dialect, Query, COLUMNS};
 
 /// Rows read from the database per page while a day is written.
 const PAGE_ROWS: i64 = 50_000;
@@ -403,11 +403,7 @@ async fn page(
             .sql("))");
     }
     q.sql(" ORDER BY drone_id, ts LIMIT ").bind(PAGE_ROWS);
-    conn.query_all(q.build())
-        .await?
-        .iter()
-        .map(|row| point_from_row(dialect, row))
-        .collect()
+    query_points(conn, dialect, q).await
 }
 
 /// Archives one day of one shard (see the module documentation); `progress` is told the

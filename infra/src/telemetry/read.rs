@@ -7,7 +7,7 @@ use domain::telemetry::{BBox, Bucket, Interval, Stats, TelemetryPoint, TimeRange
 use domain::{DroneId, OrgId};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
-use super::sql::{point_from_row, Dialect, Query, COLUMNS};
+use super::sql::{point_from_row, query_points, Dialect, Query, COLUMNS};
 
 /// Which way a history page walks and where it resumes.
 #[derive(Debug, Clone, Copy)]
@@ -70,11 +70,7 @@ pub(super) async fn history(
         }
     }
     q.sql(" LIMIT ").bind(i64::from(limit));
-    conn.query_all(q.build())
-        .await?
-        .iter()
-        .map(|row| point_from_row(dialect, row))
-        .collect()
+    query_points(conn, dialect, q).await
 }
 
 /// Buckets are computed in SQL: per bucket the aggregates and the newest `ts`, then the
@@ -176,11 +172,7 @@ pub(super) async fn positions(
             .bind(b.max_lon);
     }
     q.sql(" ORDER BY drone_id");
-    conn.query_all(q.build())
-        .await?
-        .iter()
-        .map(|row| point_from_row(dialect, row))
-        .collect()
+    query_points(conn, dialect, q).await
 }
 
 /// The organisation's drones on one shard as they were at `at`: each drone's last point in
@@ -235,11 +227,7 @@ pub(super) async fn positions_at(
             .bind(b.max_lon);
     }
     q.sql(" ORDER BY d.id");
-    conn.query_all(q.build())
-        .await?
-        .iter()
-        .map(|row| point_from_row(dialect, row))
-        .collect()
+    query_points(conn, dialect, q).await
 }
 
 /// [`COLUMNS`] with a table alias, for statements that join tables sharing column names.
@@ -285,11 +273,7 @@ pub(crate) async fn latest_of(
         q.bind(drone.as_uuid());
     }
     q.sql(")");
-    conn.query_all(q.build())
-        .await?
-        .iter()
-        .map(|row| point_from_row(dialect, row))
-        .collect()
+    query_points(conn, dialect, q).await
 }
 
 /// Every drone on one shard that reported at or after `since`, whatever its organisation.
@@ -302,9 +286,5 @@ pub(crate) async fn latest_since(
     q.sql(COLUMNS)
         .sql(" FROM drone_latest WHERE ts >= ")
         .bind_ts(since);
-    conn.query_all(q.build())
-        .await?
-        .iter()
-        .map(|row| point_from_row(dialect, row))
-        .collect()
+    query_points(conn, dialect, q).await
 }

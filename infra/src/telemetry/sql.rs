@@ -214,3 +214,16 @@ pub(super) fn point_from_row(dialect: Dialect, row: &QueryResult) -> Result<Tele
             .map(FlightPlanId::from_uuid),
     })
 }
+
+/// Runs a statement whose first thirteen columns are [`COLUMNS`] and reads its points.
+pub(super) async fn query_points(
+    conn: &impl ConnectionTrait,
+    dialect: Dialect,
+    q: Query,
+) -> Result<Vec<TelemetryPoint>, DbErr> {
+    conn.query_all(q.build())
+        .await?
+        .iter()
+        .map(|row| point_from_row(dialect, row))
+        .collect()
+}
