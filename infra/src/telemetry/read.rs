@@ -161,16 +161,7 @@ pub(super) async fn positions(
     q.sql(COLUMNS)
         .sql(" FROM drone_latest WHERE org_id = ")
         .bind(org.as_uuid());
-    if let Some(b) = bbox {
-        q.sql(" AND lat >= ")
-            .bind(b.min_lat)
-            .sql(" AND lat <= ")
-            .bind(b.max_lat)
-            .sql(" AND lon >= ")
-            .bind(b.min_lon)
-            .sql(" AND lon <= ")
-            .bind(b.max_lon);
-    }
+    q.within("", bbox);
     q.sql(" ORDER BY drone_id");
     query_points(conn, dialect, q).await
 }
@@ -216,16 +207,7 @@ pub(super) async fn positions_at(
         }
     }
     q.sql(" AND t.org_id = ").bind(org.as_uuid());
-    if let Some(b) = bbox {
-        q.sql(" AND t.lat >= ")
-            .bind(b.min_lat)
-            .sql(" AND t.lat <= ")
-            .bind(b.max_lat)
-            .sql(" AND t.lon >= ")
-            .bind(b.min_lon)
-            .sql(" AND t.lon <= ")
-            .bind(b.max_lon);
-    }
+    q.within("t.", bbox);
     q.sql(" ORDER BY d.id");
     query_points(conn, dialect, q).await
 }

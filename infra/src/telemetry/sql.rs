@@ -2,7 +2,7 @@
 //! timestamp is stored, and how many bind parameters one statement may carry.
 
 use chrono::{DateTime, Utc};
-use domain::telemetry::TelemetryPoint;
+use domain::telemetry::{BBox, TelemetryPoint};
 use domain::{DroneId, FlightPlanId, OrgId};
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, QueryResult, Statement, Value,
@@ -140,6 +140,21 @@ impl Query {
                 self.sql.push_str(&self.values.len().to_string());
             }
             Dialect::Sqlite => self.sql.push('?'),
+        }
+        self
+    }
+
+    /// Appends ` AND` conditions keeping `{alias}lat`/`{alias}lon` inside `bbox`, if any.
+    pub(super) fn within(&mut self, alias: &str, bbox: Option<BBox>) -> &mut Self {
+        if let Some(b) = bbox {
+            self.sql(&format!(" AND {alias}lat >= "))
+                .bind(b.min_lat)
+                .sql(&format!(" AND {alias}lat <= "))
+                .bind(b.max_lat)
+                .sql(&format!(" AND {alias}lon >= "))
+                .bind(b.min_lon)
+                .sql(&format!(" AND {alias}lon <= "))
+                .bind(b.max_lon);
         }
         self
     }
