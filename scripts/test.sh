@@ -18,6 +18,16 @@ nf_ensure_tansu
 nf_ensure_node
 nf_drop_test_databases
 
+# The store's telemetry tests again on a private PostgreSQL with TimescaleDB preloaded (built
+# from Debian's source package by scripts/timescaledb.sh), where telemetry is a hypertable.
+# shellcheck source=scripts/timescaledb.sh
+. scripts/timescaledb.sh
+tsdb_dir=${TMPDIR:-/tmp}/nimbusfleet-test-timescaledb
+tsdb_port=${NIMBUS_TEST_TSDB_PORT:-55432}
+NIMBUS_TEST_TSDB_URL=$(nf_start_timescaledb_postgres "$tsdb_port" "$tsdb_dir")
+export NIMBUS_TEST_TSDB_URL
+trap 'nf_stop_timescaledb_postgres "$tsdb_dir"; rm -rf "$tsdb_dir"' EXIT
+
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "[test] installing cargo-nextest" >&2
     cargo install cargo-nextest --locked

@@ -144,3 +144,12 @@ nf_start_timescaledb_postgres() {
     nf_tsdb_log "PostgreSQL with TimescaleDB $NF_TSDB_VERSION: $url"
     echo "$url"
 }
+
+# nf_stop_timescaledb_postgres DATADIR: stops the postmaster nf_start_timescaledb_postgres started.
+nf_stop_timescaledb_postgres() {
+    local dir=${1:?usage: nf_stop_timescaledb_postgres DATADIR} pgc run_as=()
+    [ -f "$dir/postmaster.pid" ] || return 0
+    pgc=$(nf_tsdb_pg_config) || return 1
+    [ "$(id -u)" = 0 ] && run_as=(runuser -u postgres --)
+    "${run_as[@]}" "$("$pgc" --bindir)/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+}

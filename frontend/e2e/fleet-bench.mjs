@@ -19,6 +19,9 @@ const sizes = process.env.BENCH_DRONES ? process.env.BENCH_DRONES.split(',').map
 const measureS = Number(process.env.BENCH_SECONDS ?? (full ? 20 : 10));
 const soakS = Number(process.env.BENCH_SOAK_S ?? 0);
 const tiles = process.argv.includes('--no-tiles') ? 'off' : 'default';
+// BENCH_PROFILE=1: a CPU profile of the page's main thread while zooming and panning, its
+// heaviest functions by self time on stderr.
+const profile = process.env.BENCH_PROFILE === '1';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const print = (figure, drones, fields) => console.log(JSON.stringify({ figure, drones, ...fields }));
 
@@ -74,6 +77,21 @@ async function frames(page, ms) {
       long_task_ms_max: Math.round(Math.max(0, ...long)),
     };
   }, ms);
+}
+
+function printProfile(drones, prof) {
+  const self = new Map();
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const dt = prof.timeDeltas;
+  for (let i = 0; i < prof.samples.length; i++) {
+    const n = byId.get(prof.samples[i]);
+    const f = n.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (dt[i] ?? 0) / 1000);
+  }
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.error(`fleet-bench: profile at ${drones} drones, self time (ms):`);
+  for (const [k, v] of top) console.error(`  ${v.toFixed(1).padStart(8)}  ${k}`);
 }
 
 async function heapMb(cdp) {
@@ -181,7 +199,13 @@ try {
       const p95 = (xs) => (xs.length ? Math.round([...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)] * 10) / 10 : null);
       print('fps_fleet_idle', drones, { ...common, ...idle, ready_s: readyS, clusters: info.clusters, singles: info.singles, worker_decode_ms_p95: p95(info.decode_ms), draw_ms_p95: p95(info.draw_ms) });
       const streams0 = await page.evaluate(() => window.__nimbus.streamsOpened());
+      if (profile) {
+        await cdp.send('Profiler.enable');
+        await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+        await cdp.send('Profiler.start');
+      }
       const moving = await zoomAndPan(page, measureS * 1000);
+      if (profile) printProfile(drones, (await cdp.send('Profiler.stop')).profile);
       const streams = (await page.evaluate(() => window.__nimbus.streamsOpened())) - streams0;
       print('fps_zoom_pan', drones, { ...common, ...moving, live_reconnects: streams });
       print('search_latency', drones, ms(await searchLatency(page, drones)));

@@ -64,6 +64,26 @@ impl TestDb {
     pub async fn postgres_unmigrated() -> TestDb {
         let base = std::env::var("NIMBUS_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        Self::on_server(&base).await
+    }
+
+    /// Like [`TestDb::postgres`], on the PostgreSQL server with TimescaleDB preloaded that
+    /// `NIMBUS_TEST_TSDB_URL` names, so `telemetry` is a hypertable. `make test` builds the
+    /// extension and starts that server (`scripts/timescaledb.sh`); without the variable
+    /// (a plain `cargo nextest run`) these tests say so and pass without running.
+    pub async fn timescaledb() -> Option<TestDb> {
+        let Ok(base) = std::env::var("NIMBUS_TEST_TSDB_URL") else {
+            eprintln!("skipped: NIMBUS_TEST_TSDB_URL is not set (make test sets it)");
+            return None;
+        };
+        let db = Self::on_server(&base).await;
+        migrate(&db.store).await;
+        db.store.check_slot_map().await.unwrap();
+        Some(db)
+    }
+
+    /// A catalog and two shard databases, new, on the server at `base`.
+    async fn on_server(base: &str) -> TestDb {
         let base = base.trim_end_matches('/').to_owned();
         let admin = Database::connect(format!("{base}/postgres")).await.unwrap();
         let stem = format!("nf_test_{}", uuid::Uuid::new_v4().simple());

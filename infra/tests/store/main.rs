@@ -75,6 +75,41 @@ on_every_backend!(
     telemetry::archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates,
 );
 
+/// The telemetry scenarios once more on PostgreSQL with TimescaleDB, where `telemetry` is a
+/// hypertable of one-day chunks and retention and archiving drop chunks.
+macro_rules! on_timescaledb {
+    ($($module:ident :: $scenario:ident),* $(,)?) => {
+        mod timescaledb {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let Some(db) = crate::helpers::TestDb::timescaledb().await else {
+                        return;
+                    };
+                    crate::$module::$scenario(&db).await;
+                    db.drop_databases().await;
+                }
+            )*
+        }
+    };
+}
+
+on_timescaledb!(
+    telemetry::points_of_many_drones_are_stored_once_across_shards,
+    telemetry::large_batches_and_replays_are_written_in_chunks,
+    telemetry::a_key_repeated_within_a_batch_keeps_the_last_point,
+    telemetry::latest_moves_forward_only,
+    telemetry::history_pages_newest_first_cover_every_row_once,
+    telemetry::history_ascending_pages_oldest_first_cover_every_row_once,
+    telemetry::downsampling_makes_epoch_aligned_buckets_with_exact_stats,
+    telemetry::fleet_positions_span_shards_and_filter_by_bbox,
+    telemetry::maintenance_keeps_points_within_retention,
+    telemetry::rollups_answer_downsampled_reads_like_the_raw_rows,
+    telemetry::archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates,
+    telemetry::a_replayed_copy_fails_where_write_points_succeeds,
+    telemetry::a_hypertable_keeps_days_in_chunks_that_retention_and_the_archive_drop,
+);
+
 mod sqlite_only {
     #[tokio::test]
     async fn a_failing_shard_is_left_out_of_lists_and_reported() {

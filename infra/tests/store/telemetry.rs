@@ -1068,3 +1068,66 @@ pub async fn archived_days_move_to_parquet_and_read_back_without_loss_or_duplica
         expected_a[3 * 1440..].to_vec()
     );
 }
+
+async fn chunks(conn: &DatabaseConnection) -> i64 {
+    count(conn, "SELECT count(*) FROM show_chunks('telemetry')").await
+}
+
+/// TimescaleDB only: the migration makes `telemetry` a hypertable of one-day chunks, a
+/// point lands in its day's chunk, retention drops whole chunks, and archiving a day drops
+/// that day's chunk once its Parquet file is read back.
+pub async fn a_hypertable_keeps_days_in_chunks_that_retention_and_the_archive_drop(db: &TestDb) {
+    let conn = shard_connection(db, 0).await;
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one(Statement::from_string(
+            backend,
+            "SELECT d.time_interval::text FROM timescaledb_information.dimensions d \
+             WHERE d.hypertable_name = 'telemetry' AND d.column_name = 'ts'",
+        ))
+        .await
+        .unwrap()
+        .expect("telemetry is a hypertable partitioned on ts");
+    assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "1 day");
+    assert_eq!(chunks(&conn).await, 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let archive = infra::telemetry::Archive::open(dir.path().to_str().unwrap()).unwrap();
+    let store = Store::connect(&db.settings)
+        .await
+        .unwrap()
+        .with_archive(archive, Duration::days(30));
+    let org = OrgId::new();
+    let drone = id_on(&store, 0);
+    let now = at("2026-03-10T12:00:00Z");
+    let days_ago = |d: i64| now - Duration::days(d);
+    // Points on five days: two past a 30-day retention, one to archive, two recent.
+    let mut points = Vec::new();
+    for d in [45, 40, 20, 1, 0] {
+        points.extend(track(org, drone, days_ago(d) - Duration::hours(2), 60, 60));
+    }
+    store.write_points(&points).await.unwrap();
+    assert_eq!(chunks(&conn).await, 5, "one chunk per day with points");
+    assert_eq!(stored(&store, org, drone).await, points);
+
+    // Retention drops the two old days' chunks, nothing else.
+    store.maintain(now, Duration::days(30)).await.unwrap();
+    assert_eq!(chunks(&conn).await, 3);
+    let kept = points[120..].to_vec();
+    assert_eq!(stored(&store, org, drone).await, kept);
+
+    // The day 20 days ago goes to the archive: its chunk is dropped, its points read back.
+    let before = days_ago(10).date_naive();
+    let done = store
+        .archive_before(before, days_ago(35), &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(done.iter().map(|d| d.rows).sum::<u64>(), 60, "{done:?}");
+    assert_eq!(chunks(&conn).await, 2);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM telemetry").await,
+        120,
+        "only the two recent days stay in the database"
+    );
+    assert_eq!(stored(&store, org, drone).await, kept);
+}

@@ -8,6 +8,7 @@ mod helpers;
 mod airspace;
 mod alerts;
 mod api_keys;
+mod archive;
 mod auth;
 mod dashboard;
 mod docs;
