@@ -13,7 +13,9 @@ pub struct PositionsQuery {
     #[param(example = "8.4,47.3,8.7,47.45")]
     pub bbox: Option<String>,
     /// The fleet as it was at this instant (RFC 3339) instead of now: each drone's last
-    /// point at or before it, read from the stored history.
+    /// point at or before it, read from the stored history (for archived days, from the
+    /// minute rollups: the last point of each drone's newest minute in the window, with the
+    /// minute's mean altitude, speed, heading and battery).
     #[param(example = "2026-12-01T10:15:00Z")]
     pub at: Option<DateTime<Utc>>,
     /// With `at`: how old a drone's last point may be and still count, `1s` to `1d`

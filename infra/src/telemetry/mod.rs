@@ -28,6 +28,7 @@ use domain::telemetry::{BBox, Bucket, Interval, TelemetryPoint, TimeRange};
 use domain::{DroneId, OrgId, StoreError};
 use futures::future::join_all;
 use sea_orm::{DatabaseConnection, DbErr};
+use std::collections::HashSet;
 use std::future::Future;
 
 use crate::store::{collect_runs, Store};
@@ -159,8 +160,23 @@ impl TelemetryStore for Store {
         window: Interval,
         bbox: Option<BBox>,
     ) -> Result<(Vec<TelemetryPoint>, Vec<u16>), StoreError> {
-        self.fleet_read(|conn| read::positions_at(conn, org, at, window, bbox))
-            .await
+        let archived = self.archive().is_some();
+        self.fleet_read(|conn| async move {
+            let mut points = read::positions_at(conn, org, at, window, bbox).await?;
+            // Raw rows of archived days are gone: those instants come from the rollups.
+            let since = at - chrono::Duration::seconds(window.seconds());
+            let until = match archived {
+                true => archive::archived_until(conn).await?,
+                false => None,
+            };
+            if until.is_some_and(|until| since < until) {
+                let raw: HashSet<DroneId> = points.iter().map(|p| p.drone_id).collect();
+                let old = read::positions_at_from_rollups(conn, org, at, window, bbox).await?;
+                points.extend(old.into_iter().filter(|p| !raw.contains(&p.drone_id)));
+            }
+            Ok(points)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org))]
@@ -316,6 +332,13 @@ impl Store {
         };
         let mut done = Vec::new();
         for (index, (db, conn)) in self.all_shards().enumerate() {
+            let Some(_lock) = archive::lock(conn).await.map_err(|e| db.err(e))? else {
+                tracing::info!(shard = index, "another process is archiving this shard");
+                continue;
+            };
+            rollup::roll_up_through(conn, Utc::now(), since, archive::day_start(before))
+                .await
+                .map_err(|e| db.err(e))?;
             // From the newest archived day: a run stopped between its manifest row and
             // dropping its rows left them there.
             let start = archive::archived_until(conn)

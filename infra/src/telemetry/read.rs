@@ -212,6 +212,67 @@ pub(super) async fn positions_at(
     query_points(conn, dialect, q).await
 }
 
+/// Like [`positions_at`], from the minute rollups, for instants whose raw rows are archived:
+/// each drone's last point of the newest minute whose last point lies in `(at - window,
+/// at]`, with that minute's average altitude, speed, heading and battery (the rollup keeps
+/// the last point's time and position, not its other values).
+pub(super) async fn positions_at_from_rollups(
+    conn: &DatabaseConnection,
+    org: OrgId,
+    at: DateTime<Utc>,
+    window: Interval,
+    bbox: Option<BBox>,
+) -> Result<Vec<TelemetryPoint>, DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let since = at - chrono::Duration::seconds(window.seconds());
+    // A minute whose last point is after `since` starts less than a minute before it.
+    let first_bucket = since - chrono::Duration::minutes(1);
+    let nulls = match dialect {
+        Dialect::Postgres => {
+            "NULL::double precision, NULL::smallint, NULL::double precision, NULL::uuid"
+        }
+        Dialect::Sqlite => "NULL, NULL, NULL, NULL",
+    };
+    let columns = format!(
+        "r.drone_id, r.org_id, r.last_ts, r.last_lat, r.last_lon, r.alt_sum / r.n, \
+         r.speed_sum / r.n, r.heading_sum / r.n, r.battery_sum / r.n, {nulls}"
+    );
+    let newest = |q: &mut Query, alias: &str| {
+        q.sql(&format!(" {alias}.bucket <= "))
+            .bind_ts(at)
+            .sql(&format!(" AND {alias}.bucket > "))
+            .bind_ts(first_bucket)
+            .sql(&format!(" AND {alias}.last_ts <= "))
+            .bind_ts(at)
+            .sql(&format!(" AND {alias}.last_ts > "))
+            .bind_ts(since);
+    };
+    let mut q = Query::new(dialect, "SELECT ");
+    match dialect {
+        Dialect::Postgres => {
+            q.sql(&columns).sql(
+                " FROM drones d CROSS JOIN LATERAL (SELECT * FROM telemetry_1m r \
+                      WHERE r.drone_id = d.id AND",
+            );
+            newest(&mut q, "r");
+            q.sql(" ORDER BY r.bucket DESC LIMIT 1) r WHERE d.org_id = ")
+                .bind(org.as_uuid());
+        }
+        Dialect::Sqlite => {
+            q.sql(&columns).sql(
+                " FROM drones d JOIN telemetry_1m r ON r.drone_id = d.id AND r.bucket = \
+                 (SELECT max(x.bucket) FROM telemetry_1m x WHERE x.drone_id = d.id AND",
+            );
+            newest(&mut q, "x");
+            q.sql(") WHERE d.org_id = ").bind(org.as_uuid());
+        }
+    }
+    q.sql(" AND r.org_id = ").bind(org.as_uuid());
+    q.within("r.last_", bbox);
+    q.sql(" ORDER BY d.id");
+    query_points(conn, dialect, q).await
+}
+
 /// [`COLUMNS`] with a table alias, for statements that join tables sharing column names.
 fn qualified(alias: &str) -> String {
     COLUMNS

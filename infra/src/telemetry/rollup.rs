@@ -294,6 +294,39 @@ async fn set_watermark(
     Ok(())
 }
 
+/// Rounds on one shard until the minute and hour rollups cover everything before
+/// `through` (or until a round moves no watermark: nothing older is left to roll up). The
+/// archive calls it before it drops raw rows, which downsampled reads and replays of
+/// archived days then take from the rollups.
+pub(super) async fn roll_up_through(
+    conn: &DatabaseConnection,
+    now: DateTime<Utc>,
+    since: DateTime<Utc>,
+    through: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let dialect = Dialect::of(conn)?;
+    let marks = || async {
+        Ok::<_, DbErr>((
+            watermark(conn, dialect, Width::Minute).await?,
+            watermark(conn, dialect, Width::Hour).await?,
+        ))
+    };
+    let mut before = marks().await?;
+    loop {
+        if let (Some(m), Some(h)) = before {
+            if m >= through && h >= through {
+                return Ok(());
+            }
+        }
+        roll_up(conn, now, since).await?;
+        let after = marks().await?;
+        if after == before {
+            return Ok(());
+        }
+        before = after;
+    }
+}
+
 /// What a round did on one shard.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RollupRound {
