@@ -94,6 +94,31 @@ function printProfile(drones, prof) {
   for (const [k, v] of top) console.error(`  ${v.toFixed(1).padStart(8)}  ${k}`);
 }
 
+/** The renderer main thread's time by trace event (self time of complete events). */
+function printTrace(drones, trace) {
+  const events = trace.traceEvents ?? trace;
+  const main = events.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+  const mine = events.filter((e) => e.ph === 'X' && main && e.pid === main.pid && e.tid === main.tid && e.dur);
+  const total = new Map();
+  const long = [];
+  for (const e of mine) {
+    total.set(e.name, (total.get(e.name) ?? 0) + e.dur / 1000);
+    if (e.name === 'RunTask' && e.dur > 50_000) long.push(e);
+  }
+  console.error(`fleet-bench: trace at ${drones} drones, main-thread time by event (ms, nested events counted in each):`);
+  for (const [k, v] of [...total].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.error(`  ${v.toFixed(1).padStart(8)}  ${k}`);
+  // What the long tasks were made of: the events directly inside each.
+  const inside = new Map();
+  for (const t of long) {
+    for (const e of mine) {
+      if (e === t || e.ts < t.ts || e.ts + e.dur > t.ts + t.dur) continue;
+      inside.set(e.name, (inside.get(e.name) ?? 0) + e.dur / 1000);
+    }
+  }
+  console.error(`fleet-bench: ${long.length} tasks over 50 ms, made of (ms):`);
+  for (const [k, v] of [...inside].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.error(`  ${v.toFixed(1).padStart(8)}  ${k}`);
+}
+
 async function heapMb(cdp) {
   await cdp.send('HeapProfiler.collectGarbage');
   const { usedSize } = await cdp.send('Runtime.getHeapUsage');
@@ -203,9 +228,13 @@ try {
         await cdp.send('Profiler.enable');
         await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
         await cdp.send('Profiler.start');
+        await browser.startTracing(page, { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline'] });
       }
       const moving = await zoomAndPan(page, measureS * 1000);
-      if (profile) printProfile(drones, (await cdp.send('Profiler.stop')).profile);
+      if (profile) {
+        printProfile(drones, (await cdp.send('Profiler.stop')).profile);
+        printTrace(drones, JSON.parse((await browser.stopTracing()).toString()));
+      }
       const streams = (await page.evaluate(() => window.__nimbus.streamsOpened())) - streams0;
       print('fps_zoom_pan', drones, { ...common, ...moving, live_reconnects: streams });
       print('search_latency', drones, ms(await searchLatency(page, drones)));
