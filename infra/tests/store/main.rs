@@ -14,6 +14,25 @@ mod orgs_and_users;
 mod routing;
 mod telemetry;
 
+/// Declares a module of tests, one per `scenario(&Store)`, each on new databases of a server
+/// that `$open` (a `TestDb` constructor answering `Option<TestDb>`) provides.
+macro_rules! on_server {
+    ($name:ident, $open:ident, $($module:ident :: $scenario:ident),* $(,)?) => {
+        mod $name {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let Some(db) = crate::helpers::TestDb::$open().await else {
+                        return;
+                    };
+                    crate::$module::$scenario(&db).await;
+                    db.drop_databases().await;
+                }
+            )*
+        }
+    };
+}
+
 /// Declares one test per backend for each `scenario(&Store)`.
 macro_rules! on_every_backend {
     ($($module:ident :: $scenario:ident),* $(,)?) => {
@@ -26,18 +45,7 @@ macro_rules! on_every_backend {
                 }
             )*
         }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let Some(db) = crate::helpers::TestDb::postgres().await else {
-                        return;
-                    };
-                    crate::$module::$scenario(&db).await;
-                    db.drop_databases().await;
-                }
-            )*
-        }
+        on_server!(postgres, postgres, $($module :: $scenario),*);
     };
 }
 
@@ -75,26 +83,11 @@ on_every_backend!(
     telemetry::archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates,
 );
 
-/// The telemetry scenarios once more on PostgreSQL with TimescaleDB, where `telemetry` is a
-/// hypertable of one-day chunks and retention and archiving drop chunks.
-macro_rules! on_timescaledb {
-    ($($module:ident :: $scenario:ident),* $(,)?) => {
-        mod timescaledb {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    let Some(db) = crate::helpers::TestDb::timescaledb().await else {
-                        return;
-                    };
-                    crate::$module::$scenario(&db).await;
-                    db.drop_databases().await;
-                }
-            )*
-        }
-    };
-}
-
-on_timescaledb!(
+// The telemetry scenarios once more on PostgreSQL with TimescaleDB, where `telemetry` is a
+// hypertable of one-day chunks and retention and archiving drop chunks.
+on_server!(
+    timescaledb,
+    timescaledb,
     telemetry::points_of_many_drones_are_stored_once_across_shards,
     telemetry::large_batches_and_replays_are_written_in_chunks,
     telemetry::a_key_repeated_within_a_batch_keeps_the_last_point,

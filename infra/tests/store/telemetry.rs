@@ -919,13 +919,19 @@ async fn raw_rows(db: &TestDb) -> i64 {
     n
 }
 
-pub async fn archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates(db: &TestDb) {
+/// The test's databases with an archive in a new directory (kept as long as the directory).
+async fn archived_store(db: &TestDb) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let archive = infra::telemetry::Archive::open(dir.path().to_str().unwrap()).unwrap();
     let store = Store::connect(&db.settings)
         .await
         .unwrap()
         .with_archive(archive, Duration::days(30));
+    (dir, store)
+}
+
+pub async fn archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates(db: &TestDb) {
+    let (dir, store) = archived_store(db).await;
     let org = OrgId::new();
     let (a, b) = (id_on(&store, 0), id_on(&store, 1));
     let start = at("2026-03-01T00:00:00Z");
@@ -1091,12 +1097,7 @@ pub async fn a_hypertable_keeps_days_in_chunks_that_retention_and_the_archive_dr
     assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "1 day");
     assert_eq!(chunks(&conn).await, 0);
 
-    let dir = tempfile::tempdir().unwrap();
-    let archive = infra::telemetry::Archive::open(dir.path().to_str().unwrap()).unwrap();
-    let store = Store::connect(&db.settings)
-        .await
-        .unwrap()
-        .with_archive(archive, Duration::days(30));
+    let (_dir, store) = archived_store(db).await;
     let org = OrgId::new();
     let drone = id_on(&store, 0);
     let now = at("2026-03-10T12:00:00Z");
