@@ -18,28 +18,8 @@ READS=${READS:-100}
 PORT=${PORT:-18192}
 PROFILE=${PROFILE:-release}
 
-. scripts/test-env.sh
-nf_ensure_postgres
-if [ "$PROFILE" = release ]; then
-    cargo build --release -q --bin nimbusfleet
-else
-    cargo build -q --bin nimbusfleet
-fi
-BIN=$CARGO_TARGET_DIR/$PROFILE/nimbusfleet
-PG=$NIMBUS_TEST_PG_URL
-shard_urls=()
-for db in nf_pos_catalog $(seq -f 'nf_pos_s%g' 0 $((SHARDS - 1))); do
-    PGOPTIONS="-c client_min_messages=warning" psql "$PG/postgres" -qc "drop database if exists $db with (force)" -c "create database $db" >/dev/null
-    [ "$db" = nf_pos_catalog ] || shard_urls+=("$PG/$db")
-done
-export NIMBUS__STORAGE__CATALOG_URL=$PG/nf_pos_catalog
-NIMBUS__STORAGE__SHARD_URLS=$(IFS=,; echo "${shard_urls[*]}")
-export NIMBUS__STORAGE__SHARD_URLS
-export NIMBUS__AUTH__JWT_SECRET=bench-secret-bench-secret-bench-secret-42
-export NIMBUS__LOG__LEVEL=warn
-export NIMBUS_ADMIN_PASSWORD=bench-admin-password
-$BIN admin create-org --name Positions --admin-email pos@example.test >/dev/null
-$BIN admin set-plan --org Positions --plan enterprise --rate 1000000 --burst 1000000 >/dev/null
+. bench/installation.sh
+nf_bench_installation nf_pos "$SHARDS" Positions pos@example.test
 
 $BIN serve --bind 127.0.0.1:$PORT >>/tmp/nimbusfleet-fleet-positions.log 2>&1 &
 SERVER=$!

@@ -18,25 +18,8 @@ REPLAY_FRAMES=${REPLAY_FRAMES:-60}
 PORT=${PORT:-18191}
 PROFILE=${PROFILE:-release}
 
-. scripts/test-env.sh
-nf_ensure_postgres
-if [ "$PROFILE" = release ]; then
-    cargo build --release -q --bin nimbusfleet
-else
-    cargo build -q --bin nimbusfleet
-fi
-BIN=$CARGO_TARGET_DIR/$PROFILE/nimbusfleet
-PG=$NIMBUS_TEST_PG_URL
-for db in nf_life_catalog nf_life_s0 nf_life_s1; do
-    PGOPTIONS="-c client_min_messages=warning" psql "$PG/postgres" -qc "drop database if exists $db with (force)" -c "create database $db" >/dev/null
-done
-export NIMBUS__STORAGE__CATALOG_URL=$PG/nf_life_catalog
-export NIMBUS__STORAGE__SHARD_URLS=$PG/nf_life_s0,$PG/nf_life_s1
-export NIMBUS__AUTH__JWT_SECRET=bench-secret-bench-secret-bench-secret-42
-export NIMBUS__LOG__LEVEL=warn
-export NIMBUS_ADMIN_PASSWORD=bench-admin-password
-$BIN admin create-org --name Lifecycle --admin-email life@example.test >/dev/null
-$BIN admin set-plan --org Lifecycle --plan enterprise --rate 1000000 --burst 1000000 >/dev/null
+. bench/installation.sh
+nf_bench_installation nf_life 2 Lifecycle life@example.test
 
 SERVER=
 serve() {
