@@ -171,15 +171,18 @@ fn err(context: &str, e: impl std::fmt::Display) -> DbErr {
 /// Taken by an archive run for the whole of a shard's run ("NFARCHIV").
 const ARCHIVE_LOCK: i64 = 0x4e46_4152_4348_4956;
 
-/// On PostgreSQL, a transaction holding the shard's archive lock for as long as it is kept
-/// (it is rolled back when dropped), or `None` when another process is archiving the shard.
-/// Replicas run maintenance at the same time; one of them archives, the others skip the
-/// shard. SQLite shards belong to one process and need none.
-pub(super) async fn lock(
-    conn: &DatabaseConnection,
-) -> Result<Option<Option<sea_orm::DatabaseTransaction>>, DbErr> {
+/// A shard's archive lock, held until dropped: on PostgreSQL an advisory lock in a
+/// transaction that is rolled back on drop; SQLite shards belong to one process and need
+/// none.
+pub(super) struct ShardLock {
+    _held: Option<sea_orm::DatabaseTransaction>,
+}
+
+/// The shard's archive lock, or `None` when another process is archiving the shard.
+/// Replicas run maintenance at the same time; one of them archives, the others skip it.
+pub(super) async fn lock(conn: &DatabaseConnection) -> Result<Option<ShardLock>, DbErr> {
     if Dialect::of(conn)? != Dialect::Postgres {
-        return Ok(Some(None));
+        return Ok(Some(ShardLock { _held: None }));
     }
     let txn = sea_orm::TransactionTrait::begin(conn).await?;
     let mut q = Query::new(Dialect::Postgres, "SELECT pg_try_advisory_xact_lock(");
@@ -188,7 +191,7 @@ pub(super) async fn lock(
         Some(row) => row.try_get_by_index(0)?,
         None => false,
     };
-    Ok(taken.then_some(Some(txn)))
+    Ok(taken.then_some(ShardLock { _held: Some(txn) }))
 }
 
 pub(super) fn day_start(day: NaiveDate) -> DateTime<Utc> {

@@ -165,9 +165,10 @@ impl TelemetryStore for Store {
             let mut points = read::positions_at(conn, org, at, window, bbox).await?;
             // Raw rows of archived days are gone: those instants come from the rollups.
             let since = at - chrono::Duration::seconds(window.seconds());
-            let until = match archived {
-                true => archive::archived_until(conn).await?,
-                false => None,
+            let until = if archived {
+                archive::archived_until(conn).await?
+            } else {
+                None
             };
             if until.is_some_and(|until| since < until) {
                 let raw: HashSet<DroneId> = points.iter().map(|p| p.drone_id).collect();
