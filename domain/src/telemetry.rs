@@ -259,10 +259,28 @@ pub struct Bucket {
     pub speed_mps: Stats,
     pub battery_pct: Stats,
     pub heading_deg: Stats,
+    /// Position of the oldest point in the bucket.
+    pub first_lat: f64,
+    pub first_lon: f64,
+    pub first_ts: DateTime<Utc>,
     /// Position of the newest point in the bucket.
     pub last_lat: f64,
     pub last_lon: f64,
     pub last_ts: DateTime<Utc>,
+    /// Ground distance flown inside the bucket: the haversine lengths (on the mean Earth
+    /// radius, [`EARTH_RADIUS_M`]) of the segments between consecutive points of the bucket.
+    pub distance_m: f64,
+}
+
+/// The mean Earth radius that distances flown are measured on: `geo`'s `Haversine`'s
+/// (GRS80's mean radius).
+pub const EARTH_RADIUS_M: f64 = geo::Haversine.radius();
+
+/// Ground distance between two positions in degrees, in metres: `geo`'s haversine, the
+/// formula the stores also evaluate in SQL.
+pub fn ground_distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    use geo::{Distance, Haversine, Point};
+    Haversine.distance(Point::new(lon1, lat1), Point::new(lon2, lat2))
 }
 
 /// A rectangle in degrees: `minLon,minLat,maxLon,maxLat`.

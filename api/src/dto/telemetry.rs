@@ -144,10 +144,20 @@ pub struct BucketResponse {
     pub speed_mps: StatsDto,
     pub battery_pct: StatsDto,
     pub heading_deg: StatsDto,
+    /// Position and time of the oldest point in the bucket.
+    pub first_lat: f64,
+    pub first_lon: f64,
+    pub first_ts: DateTime<Utc>,
     /// Position and time of the newest point in the bucket.
     pub last_lat: f64,
     pub last_lon: f64,
     pub last_ts: DateTime<Utc>,
+    /// Ground distance flown inside the bucket, in metres: the great-circle (haversine)
+    /// lengths of the segments between consecutive points of the bucket, on the mean Earth
+    /// radius (6,371,008.8 m). The segment from the previous bucket's last point is not
+    /// counted, so the distance of a whole range is the sum of its buckets' plus those
+    /// joins.
+    pub distance_m: f64,
 }
 
 impl From<Bucket> for BucketResponse {
@@ -159,9 +169,13 @@ impl From<Bucket> for BucketResponse {
             speed_mps: b.speed_mps.into(),
             battery_pct: b.battery_pct.into(),
             heading_deg: b.heading_deg.into(),
+            first_lat: b.first_lat,
+            first_lon: b.first_lon,
+            first_ts: b.first_ts,
             last_lat: b.last_lat,
             last_lon: b.last_lon,
             last_ts: b.last_ts,
+            distance_m: b.distance_m,
         }
     }
 }

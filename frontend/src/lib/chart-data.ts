@@ -38,3 +38,28 @@ export function chartData(buckets: readonly Bucket[], pick: Series['pick']): [nu
   }
   return [t, avg, min, max];
 }
+
+/** The mean Earth radius the server measures distances flown on (geo's haversine, metres). */
+const EARTH_RADIUS_M = 6_371_008.8;
+
+function groundDistanceM(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const half = (d: number) => Math.sin((d * rad) / 2) ** 2;
+  const a = half(lat2 - lat1) + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * half(lon2 - lon1);
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.sqrt(a));
+}
+
+/**
+ * Distance flown over a range of buckets (in time order), in metres: each bucket's own
+ * `distance_m` plus the segments from one bucket's last point to the next one's first.
+ */
+export function distanceFlown(buckets: readonly Bucket[]): number {
+  let total = 0;
+  let previous: Bucket | undefined;
+  for (const b of buckets) {
+    total += b.distance_m;
+    if (previous) total += groundDistanceM(previous.last_lat, previous.last_lon, b.first_lat, b.first_lon);
+    previous = b;
+  }
+  return total;
+}

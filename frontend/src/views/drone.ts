@@ -17,7 +17,7 @@ import { DroneLayer } from '../map/drone-layer';
 import { navigate } from '../router';
 import { session } from '../session';
 import { downloadBlob, errorText, h, notice, toast } from '../ui';
-import { chartData, RANGES, SERIES } from '../lib/chart-data';
+import { chartData, distanceFlown, RANGES, SERIES } from '../lib/chart-data';
 import { makeChart } from './charts';
 import { planTable } from './plans';
 import { AlertTable } from './alert-table';
@@ -340,7 +340,7 @@ export async function droneView(root: HTMLElement, params: Record<string, string
         chartNote.textContent = 'No telemetry in this range. Pick a longer range, or wait for the drone to report.';
         return;
       }
-      chartNote.textContent = `${hist.buckets.length} buckets of ${hist.interval_s ?? '?'} s: average (solid) with minimum and maximum (dashed).`;
+      chartNote.textContent = `${hist.buckets.length} buckets of ${hist.interval_s ?? '?'} s: average (solid) with minimum and maximum (dashed). Distance flown in this range: ${fmt.distance(distanceFlown(hist.buckets))}.`;
       const width = Math.max(280, Math.min(chartArea.clientWidth || 900, 1400) / (chartArea.clientWidth > 1000 ? 3 : 1) - 16);
       for (const s of SERIES) {
         const box = h('div', { class: 'chart', 'data-series': s.title });

@@ -7,6 +7,7 @@ use domain::telemetry::{BBox, Bucket, Interval, Stats, TelemetryPoint, TimeRange
 use domain::{DroneId, OrgId};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 
+use super::rollup;
 use super::sql::{point_from_row, query_points, Dialect, Query, COLUMNS};
 
 /// Which way a history page walks and where it resumes.
@@ -73,8 +74,10 @@ pub(super) async fn history(
     query_points(conn, dialect, q).await
 }
 
-/// Buckets are computed in SQL: per bucket the aggregates and the newest `ts`, then the
-/// newest point's position by its key `(drone_id, ts)`, one index lookup per bucket.
+/// Buckets are computed in SQL: per bucket the aggregates, the distance flown (each point's
+/// segment from the previous one in the bucket, over a window of the drone's points in
+/// time order) and the oldest and newest `ts`, then those points' positions by their key
+/// `(drone_id, ts)`, two index lookups per bucket.
 pub(super) async fn downsample(
     conn: &DatabaseConnection,
     org: OrgId,
@@ -85,12 +88,21 @@ pub(super) async fn downsample(
     let dialect = Dialect::of(conn)?;
     let seconds = interval.seconds();
     // Bucket starts in Unix seconds, aligned to the epoch (floor, also before 1970).
-    let bucket = super::rollup::bucket_seconds(dialect, "ts", seconds);
+    let bucket = rollup::bucket_seconds(dialect, "ts", seconds);
+    let share = rollup::distance_share(
+        dialect,
+        "ts",
+        seconds,
+        ("lat", "lon"),
+        ("lat", "lon"),
+        "0.0",
+    );
     let mut q = Query::new(dialect, "SELECT b.bucket, b.n, ");
     q.sql(
         "b.alt_avg, b.alt_min, b.alt_max, b.speed_avg, b.speed_min, b.speed_max, \
          b.battery_avg, b.battery_min, b.battery_max, b.heading_avg, b.heading_min, \
-         b.heading_max, b.last_ts, t.lat, t.lon FROM (SELECT ",
+         b.heading_max, b.first_ts, f.lat, f.lon, b.last_ts, l.lat, l.lon, b.distance_m \
+         FROM (SELECT ",
     )
     .sql(&bucket)
     .sql(
@@ -100,9 +112,11 @@ pub(super) async fn downsample(
          avg(battery_pct) AS battery_avg, min(battery_pct) AS battery_min, \
          max(battery_pct) AS battery_max, \
          avg(heading_deg) AS heading_avg, min(heading_deg) AS heading_min, \
-         max(heading_deg) AS heading_max, \
-         max(ts) AS last_ts FROM telemetry WHERE drone_id = ",
+         max(heading_deg) AS heading_max, sum(share) AS distance_m, \
+         min(ts) AS first_ts, max(ts) AS last_ts FROM (SELECT t.*, ",
     )
+    .sql(&share)
+    .sql(" AS share FROM telemetry t WHERE drone_id = ")
     .bind(drone.as_uuid())
     .sql(" AND org_id = ")
     .bind(org.as_uuid())
@@ -110,15 +124,23 @@ pub(super) async fn downsample(
     .bind_ts(range.from)
     .sql(" AND ts < ")
     .bind_ts(range.to)
-    .sql(" GROUP BY 1) b JOIN telemetry t ON t.drone_id = ")
-    .bind(drone.as_uuid())
-    // The range again, so that the planner reads only the range's partitions and rows
-    // on this side too.
-    .sql(" AND t.ts >= ")
-    .bind_ts(range.from)
-    .sql(" AND t.ts < ")
-    .bind_ts(range.to)
-    .sql(" AND t.ts = b.last_ts ORDER BY b.bucket");
+    .sql(&rollup::window_clause("ts"))
+    .sql(") x GROUP BY 1) b");
+    for (alias, edge) in [("f", "first_ts"), ("l", "last_ts")] {
+        q.sql(&format!(
+            " {} telemetry {alias} ON {alias}.drone_id = ",
+            dialect.join_in_order()
+        ))
+        .bind(drone.as_uuid())
+        // The range again, so that the planner reads only the range's partitions and
+        // rows on this side too.
+        .sql(&format!(" AND {alias}.ts >= "))
+        .bind_ts(range.from)
+        .sql(&format!(" AND {alias}.ts < "))
+        .bind_ts(range.to)
+        .sql(&format!(" AND {alias}.ts = b.{edge}"));
+    }
+    q.sql(" ORDER BY b.bucket");
     conn.query_all(q.build())
         .await?
         .iter()
@@ -144,9 +166,13 @@ fn bucket_from_row(dialect: Dialect, row: &QueryResult) -> Result<Bucket, DbErr>
         speed_mps: stats(5)?,
         battery_pct: stats(8)?,
         heading_deg: stats(11)?,
-        last_ts: dialect.read_ts(row, 14)?,
-        last_lat: row.try_get_by_index(15)?,
-        last_lon: row.try_get_by_index(16)?,
+        first_ts: dialect.read_ts(row, 14)?,
+        first_lat: row.try_get_by_index(15)?,
+        first_lon: row.try_get_by_index(16)?,
+        last_ts: dialect.read_ts(row, 17)?,
+        last_lat: row.try_get_by_index(18)?,
+        last_lon: row.try_get_by_index(19)?,
+        distance_m: row.try_get_by_index(20)?,
     })
 }
 

@@ -20,11 +20,19 @@
 //! A read of buckets that are whole minutes or hours takes the complete rollup buckets inside
 //! the range and the raw rows for the rest (the edges and what is not rolled up yet), and
 //! merges them per answer bucket.
+//!
+//! Distance flown is the one measure that is not a plain sum: a bucket's is the segments
+//! between its consecutive points. Each row keeps its own and its first and last position,
+//! so a coarser bucket's is its rows' distances plus the segments from each row's last
+//! point to the next row's first, summed over a window of the drone's rows in time order
+//! ([`distance_share`]) in SQL and by [`Part::then`] when parts are merged.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use domain::telemetry::{Bucket, Interval, Stats, TelemetryPoint, TimeRange};
+use domain::telemetry::{
+    ground_distance_m, Bucket, Interval, Stats, TelemetryPoint, TimeRange, EARTH_RADIUS_M,
+};
 use domain::{DroneId, OrgId};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 use uuid::Uuid;
@@ -134,6 +142,49 @@ pub(super) fn bucket_seconds(dialect: Dialect, column: &str, seconds: i64) -> St
     }
 }
 
+/// The haversine ground distance in metres between two positions given as SQL
+/// expressions in degrees: the formula and radius of `geo`'s `Haversine`
+/// ([`domain::telemetry::ground_distance_m`]), which the merges of parts in Rust use.
+/// SQLite evaluates it with its math functions (the bundled library is built with them,
+/// `.cargo/config.toml`).
+fn ground_distance_sql(lat1: &str, lon1: &str, lat2: &str, lon2: &str) -> String {
+    format!(
+        "(2 * {r} * asin(sqrt(power(sin(radians({lat2} - {lat1}) / 2), 2) + \
+         cos(radians({lat1})) * cos(radians({lat2})) * power(sin(radians({lon2} - {lon1}) / 2), 2))))",
+        r = EARTH_RADIUS_M,
+    )
+}
+
+/// The rows that distances are summed from: the windowed rows of one drone in time order,
+/// `WINDOW w AS (PARTITION BY drone_id ORDER BY time)`.
+pub(super) fn window_clause(time: &str) -> String {
+    format!(" WINDOW w AS (PARTITION BY drone_id ORDER BY {time})")
+}
+
+/// A row's share of its bucket's (of `seconds`) distance flown, over the window of
+/// [`window_clause`]: the distance inside the row (`inside`: 0 for a raw point, the rollup
+/// row's own for a rollup row) plus the segment from the previous row's last position to
+/// this row's first, when the previous row is in the same bucket.
+pub(super) fn distance_share(
+    dialect: Dialect,
+    time: &str,
+    seconds: i64,
+    first: (&str, &str),
+    last: (&str, &str),
+    inside: &str,
+) -> String {
+    let segment = ground_distance_sql(
+        &format!("lag({}) OVER w", last.0),
+        &format!("lag({}) OVER w", last.1),
+        first.0,
+        first.1,
+    );
+    format!(
+        "({inside} + CASE WHEN lag({time}) OVER w >= {} THEN {segment} ELSE 0.0 END)",
+        bucket_ts(dialect, time, seconds)
+    )
+}
+
 /// What a rollup is computed from: the raw rows, or the minutes.
 struct Source {
     table: &'static str,
@@ -145,6 +196,8 @@ struct Source {
     /// first and last row are found by.
     first: (&'static str, &'static str, &'static str),
     last: (&'static str, &'static str, &'static str),
+    /// The distance flown inside a row: none in a raw point, the rollup row's own.
+    inside: &'static str,
 }
 
 impl Source {
@@ -162,6 +215,7 @@ impl Source {
             ),
             first: ("lat", "lon", "ts"),
             last: ("lat", "lon", "ts"),
+            inside: "0.0",
         }
     }
 
@@ -181,6 +235,7 @@ impl Source {
             ),
             first: ("first_lat", "first_lon", "first_ts"),
             last: ("last_lat", "last_lon", "last_ts"),
+            inside: "distance_m",
         }
     }
 }
@@ -191,7 +246,8 @@ fn rollup_columns() -> String {
         .map(|(m, _)| format!("{m}_sum, {m}_min, {m}_max"))
         .collect();
     format!(
-        "drone_id, bucket, org_id, n, {}, first_ts, first_lat, first_lon, last_ts, last_lat, last_lon",
+        "drone_id, bucket, org_id, n, {}, first_ts, first_lat, first_lon, last_ts, last_lat, \
+         last_lon, distance_m",
         measures.join(", ")
     )
 }
@@ -220,13 +276,22 @@ async fn recompute(
         dialect,
         &format!("INSERT INTO {} ({columns}) ", width.table()),
     );
+    let share = distance_share(
+        dialect,
+        time,
+        width.seconds(),
+        (first_lat, first_lon),
+        (last_lat, last_lon),
+        source.inside,
+    );
     q.sql(&format!(
         "SELECT b.drone_id, b.bucket, b.org_id, b.n, {}, b.first_ts, f.{first_lat}, \
-         f.{first_lon}, b.last_ts, l.{last_lat}, l.{last_lon} FROM (SELECT drone_id, org_id, \
-         {} AS bucket, {} FROM {table} WHERE {time} >= ",
+         f.{first_lon}, b.last_ts, l.{last_lat}, l.{last_lon}, b.distance_m FROM (SELECT \
+         drone_id, org_id, bk AS bucket, {}, sum(share) AS distance_m FROM (SELECT s.*, {} AS \
+         bk, {share} AS share FROM {table} s WHERE {time} >= ",
         values.join(", "),
-        bucket_ts(dialect, time, width.seconds()),
         source.aggregates,
+        bucket_ts(dialect, time, width.seconds()),
     ))
     .bind_ts(from)
     .sql(&format!(" AND {time} < "))
@@ -234,11 +299,13 @@ async fn recompute(
     if let Some(drone) = drone {
         q.sql(" AND drone_id = ").bind(drone.as_uuid());
     }
-    q.sql(" GROUP BY drone_id, org_id, 3) b");
+    q.sql(&window_clause(time));
+    q.sql(") x GROUP BY drone_id, org_id, bk) b");
     // The range again on the joined sides, so that the planner reads only its partitions.
     for (alias, by, edge) in [("f", first_by, "first_ts"), ("l", last_by, "last_ts")] {
         q.sql(&format!(
-            " JOIN {table} {alias} ON {alias}.drone_id = b.drone_id AND {alias}.{time} >= "
+            " {} {table} {alias} ON {alias}.drone_id = b.drone_id AND {alias}.{time} >= ",
+            dialect.join_in_order()
         ))
         .bind_ts(from)
         .sql(&format!(" AND {alias}.{time} < "))
@@ -541,9 +608,17 @@ struct Part {
     sum: [f64; 4],
     min: [f64; 4],
     max: [f64; 4],
-    last_ts: DateTime<Utc>,
-    last_lat: f64,
-    last_lon: f64,
+    first: Edge,
+    last: Edge,
+    distance_m: f64,
+}
+
+/// The time and position of a part's oldest or newest point.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    ts: DateTime<Utc>,
+    lat: f64,
+    lon: f64,
 }
 
 impl Part {
@@ -555,24 +630,32 @@ impl Part {
             sum: stats.map(|s| s.avg * n),
             min: stats.map(|s| s.min),
             max: stats.map(|s| s.max),
-            last_ts: b.last_ts,
-            last_lat: b.last_lat,
-            last_lon: b.last_lon,
+            first: Edge {
+                ts: b.first_ts,
+                lat: b.first_lat,
+                lon: b.first_lon,
+            },
+            last: Edge {
+                ts: b.last_ts,
+                lat: b.last_lat,
+                lon: b.last_lon,
+            },
+            distance_m: b.distance_m,
         }
     }
 
-    fn merge(&mut self, other: &Part) {
-        self.n += other.n;
+    /// Appends `next`, whose points all come after this part's: its distance joins this
+    /// one's across the segment from this part's last point to `next`'s first.
+    fn then(&mut self, next: &Part) {
+        self.n += next.n;
         for i in 0..4 {
-            self.sum[i] += other.sum[i];
-            self.min[i] = self.min[i].min(other.min[i]);
-            self.max[i] = self.max[i].max(other.max[i]);
+            self.sum[i] += next.sum[i];
+            self.min[i] = self.min[i].min(next.min[i]);
+            self.max[i] = self.max[i].max(next.max[i]);
         }
-        if other.last_ts > self.last_ts {
-            self.last_ts = other.last_ts;
-            self.last_lat = other.last_lat;
-            self.last_lon = other.last_lon;
-        }
+        let (a, b) = (self.last, next.first);
+        self.distance_m += ground_distance_m(a.lat, a.lon, b.lat, b.lon) + next.distance_m;
+        self.last = next.last;
     }
 
     fn bucket(&self, start: DateTime<Utc>) -> Bucket {
@@ -589,9 +672,13 @@ impl Part {
             speed_mps: stats(1),
             battery_pct: stats(2),
             heading_deg: stats(3),
-            last_lat: self.last_lat,
-            last_lon: self.last_lon,
-            last_ts: self.last_ts,
+            first_lat: self.first.lat,
+            first_lon: self.first.lon,
+            first_ts: self.first.ts,
+            last_lat: self.last.lat,
+            last_lon: self.last.lon,
+            last_ts: self.last.ts,
+            distance_m: self.distance_m,
         }
     }
 }
@@ -617,13 +704,9 @@ pub(super) async fn downsample(
     if a >= b {
         return read::downsample(conn, org, drone, range, interval).await;
     }
-    let mut parts: BTreeMap<DateTime<Utc>, Part> = BTreeMap::new();
-    let mut add = |start: DateTime<Utc>, part: Part| {
-        parts
-            .entry(start)
-            .and_modify(|p| p.merge(&part))
-            .or_insert(part);
-    };
+    // The parts of each answer bucket (at most the two edges and the rollups between),
+    // joined in time order.
+    let mut parts: BTreeMap<DateTime<Utc>, Vec<Part>> = BTreeMap::new();
     for edge in [
         TimeRange {
             from: range.from,
@@ -636,16 +719,27 @@ pub(super) async fn downsample(
     ] {
         if edge.from < edge.to {
             for bucket in read::downsample(conn, org, drone, edge, interval).await? {
-                add(bucket.start, Part::of(&bucket));
+                parts
+                    .entry(bucket.start)
+                    .or_default()
+                    .push(Part::of(&bucket));
             }
         }
     }
     for (start, part) in rolled_parts(conn, dialect, width, org, drone, a, b, interval).await? {
-        add(start, part);
+        parts.entry(start).or_default().push(part);
     }
     Ok(parts
         .into_iter()
-        .map(|(start, part)| part.bucket(start))
+        .filter_map(|(start, mut parts)| {
+            parts.sort_by_key(|p| p.first.ts);
+            let mut parts = parts.into_iter();
+            let mut whole = parts.next()?;
+            for part in parts {
+                whole.then(&part);
+            }
+            Some(whole.bucket(start))
+        })
         .collect())
 }
 
@@ -663,16 +757,26 @@ async fn rolled_parts(
 ) -> Result<Vec<(DateTime<Utc>, Part)>, DbErr> {
     let table = width.table();
     let source = Source::rollup(width);
+    let seconds = interval.seconds();
+    let share = distance_share(
+        dialect,
+        "bucket",
+        seconds,
+        ("first_lat", "first_lon"),
+        ("last_lat", "last_lon"),
+        source.inside,
+    );
     let mut q = Query::new(dialect, "SELECT g.start, g.n, ");
     let measures: Vec<String> = MEASURES
         .iter()
         .map(|(m, _)| format!("g.{m}_sum, g.{m}_min, g.{m}_max"))
         .collect();
     q.sql(&format!(
-        "{}, g.last_ts, l.last_lat, l.last_lon FROM (SELECT {} AS start, {} FROM {table} \
-         WHERE drone_id = ",
+        "{}, g.first_ts, f.first_lat, f.first_lon, g.last_ts, l.last_lat, l.last_lon, \
+         g.distance_m FROM (SELECT {} AS start, {}, sum(share) AS distance_m FROM (SELECT \
+         r.*, {share} AS share FROM {table} r WHERE drone_id = ",
         measures.join(", "),
-        bucket_seconds(dialect, "bucket", interval.seconds()),
+        bucket_seconds(dialect, "bucket", seconds),
         source.aggregates
     ))
     .bind(drone.as_uuid())
@@ -682,13 +786,22 @@ async fn rolled_parts(
     .bind_ts(a)
     .sql(" AND bucket < ")
     .bind_ts(b)
-    .sql(&format!(" GROUP BY 1) g JOIN {table} l ON l.drone_id = "))
-    .bind(drone.as_uuid())
-    .sql(" AND l.bucket >= ")
-    .bind_ts(a)
-    .sql(" AND l.bucket < ")
-    .bind_ts(b)
-    .sql(" AND l.last_ts = g.last_ts ORDER BY g.start");
+    .sql(&window_clause("bucket"))
+    .sql(") x GROUP BY 1) g");
+    // The rows holding the first and last points, by key: the bucket of `width` that
+    // each point's time falls in.
+    for (alias, edge) in [("f", "first_ts"), ("l", "last_ts")] {
+        q.sql(&format!(
+            " {} {table} {alias} ON {alias}.drone_id = ",
+            dialect.join_in_order()
+        ))
+        .bind(drone.as_uuid())
+        .sql(&format!(
+            " AND {alias}.bucket = {} AND {alias}.{edge} = g.{edge}",
+            bucket_ts(dialect, &format!("g.{edge}"), width.seconds())
+        ));
+    }
+    q.sql(" ORDER BY g.start");
     conn.query_all(q.build())
         .await?
         .iter()
@@ -709,6 +822,13 @@ fn part_from_row(dialect: Dialect, row: &QueryResult) -> Result<(DateTime<Utc>, 
     }
     let start = DateTime::from_timestamp(start, 0)
         .ok_or_else(|| DbErr::Type(format!("bucket start {start} s is out of range")))?;
+    let edge = |at: usize| -> Result<Edge, DbErr> {
+        Ok(Edge {
+            ts: dialect.read_ts(row, at)?,
+            lat: row.try_get_by_index(at + 1)?,
+            lon: row.try_get_by_index(at + 2)?,
+        })
+    };
     Ok((
         start,
         Part {
@@ -716,9 +836,9 @@ fn part_from_row(dialect: Dialect, row: &QueryResult) -> Result<(DateTime<Utc>, 
             sum,
             min,
             max,
-            last_ts: dialect.read_ts(row, 14)?,
-            last_lat: row.try_get_by_index(15)?,
-            last_lon: row.try_get_by_index(16)?,
+            first: edge(14)?,
+            last: edge(17)?,
+            distance_m: row.try_get_by_index(20)?,
         },
     ))
 }

@@ -58,6 +58,17 @@ impl Dialect {
         }
     }
 
+    /// An inner join that keeps the tables in the order written: a derived table of
+    /// aggregates first, then the point lookups by key for each of its rows. SQLite may
+    /// otherwise put the lookups outside and evaluate the derived table once per row they
+    /// find (its `CROSS JOIN` fixes the order); PostgreSQL plans a plain `JOIN` well.
+    pub(super) fn join_in_order(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "JOIN",
+            Dialect::Sqlite => "CROSS JOIN",
+        }
+    }
+
     /// Rows per multi-row statement: PostgreSQL takes at most 65,535 bind parameters,
     /// SQLite (3.32+, as bundled) 32,766.
     pub(super) fn rows_per_statement(self) -> usize {

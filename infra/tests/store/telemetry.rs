@@ -3,7 +3,9 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use domain::ports::TelemetryStore;
 use domain::shard::ShardId;
-use domain::telemetry::{BBox, Bucket, Interval, Stats, TelemetryPoint, TimeRange};
+use domain::telemetry::{
+    ground_distance_m, BBox, Bucket, Interval, Stats, TelemetryPoint, TimeRange,
+};
 use domain::{DroneId, FlightPlanId, OrgId, StoreError};
 use infra::{StorageSettings, Store};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -699,7 +701,14 @@ fn expected_buckets(points: &[TelemetryPoint], interval: i64, range: TimeRange) 
                 min: ps.iter().map(|p| f(p)).fold(f64::INFINITY, f64::min),
                 max: ps.iter().map(|p| f(p)).fold(f64::NEG_INFINITY, f64::max),
             };
+            let first = ps.iter().min_by_key(|p| p.ts).unwrap();
             let last = ps.iter().max_by_key(|p| p.ts).unwrap();
+            let mut in_order = ps.clone();
+            in_order.sort_by_key(|p| p.ts);
+            let distance_m = in_order
+                .windows(2)
+                .map(|w| ground_distance_m(w[0].lat, w[0].lon, w[1].lat, w[1].lon))
+                .sum();
             Bucket {
                 start: DateTime::from_timestamp(start, 0).unwrap(),
                 count: ps.len() as u64,
@@ -707,9 +716,13 @@ fn expected_buckets(points: &[TelemetryPoint], interval: i64, range: TimeRange) 
                 speed_mps: stats(|p| p.speed_mps),
                 battery_pct: stats(|p| p.battery_pct),
                 heading_deg: stats(|p| p.heading_deg),
+                first_lat: first.lat,
+                first_lon: first.lon,
+                first_ts: first.ts,
                 last_lat: last.lat,
                 last_lon: last.lon,
                 last_ts: last.ts,
+                distance_m,
             }
         })
         .collect()
@@ -720,13 +733,23 @@ fn assert_same_buckets(got: &[Bucket], expected: &[Bucket], case: &str) {
     assert_eq!(got.len(), expected.len(), "{case}: bucket count");
     for (g, e) in got.iter().zip(expected) {
         assert_eq!(
-            (g.start, g.count, g.last_ts),
-            (e.start, e.count, e.last_ts),
+            (g.start, g.count, g.first_ts, g.last_ts),
+            (e.start, e.count, e.first_ts, e.last_ts),
             "{case}"
         );
         assert!(
-            close(g.last_lat, e.last_lat) && close(g.last_lon, e.last_lon),
+            close(g.last_lat, e.last_lat)
+                && close(g.last_lon, e.last_lon)
+                && close(g.first_lat, e.first_lat)
+                && close(g.first_lon, e.first_lon),
             "{case}"
+        );
+        assert!(
+            close(g.distance_m, e.distance_m),
+            "{case}: distance flown {} != {} in the bucket at {}",
+            g.distance_m,
+            e.distance_m,
+            g.start
         );
         for (gs, es) in [
             (g.alt_m, e.alt_m),
@@ -888,6 +911,47 @@ pub async fn rollups_answer_downsampled_reads_like_the_raw_rows(db: &TestDb) {
         .await
         .unwrap();
     assert_same_buckets(&after, &before, "from the rollup alone");
+
+    // A drone flying north along a meridian, 0.001° (111.19 m) a second for two hours:
+    // each hour's distance is its 3,599 segments, the two hours' 7,199, from the rollups
+    // as from the raw rows.
+    let north = id_on(store, 1);
+    let track: Vec<TelemetryPoint> = (0..7200)
+        .map(|i| {
+            let mut p = point(org, north, start + Duration::seconds(i), i as u32);
+            p.lat = 46.0 + 0.001 * i as f64;
+            p.lon = 8.0;
+            p
+        })
+        .collect();
+    for chunk in track.chunks(1000) {
+        store.write_points(chunk).await.unwrap();
+    }
+    for _ in 0..3 {
+        store.roll_up(now, retention).await.unwrap();
+    }
+    let segment = 0.001_f64.to_radians() * domain::telemetry::EARTH_RADIUS_M;
+    let two_hours = TimeRange {
+        from: start,
+        to: start + Duration::hours(2),
+    };
+    for (interval, per_bucket, buckets) in [("1h", 3599.0, 2), ("2h", 7199.0, 1), ("1m", 59.0, 120)]
+    {
+        let answer = store
+            .downsample(org, north, two_hours, Interval::parse(interval).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(answer.len(), buckets, "{interval}");
+        for b in &answer {
+            assert!(
+                (b.distance_m - per_bucket * segment).abs() < 1e-6 * per_bucket * segment,
+                "{interval}: {} m flown in the bucket at {}, expected {}",
+                b.distance_m,
+                b.start,
+                per_bucket * segment
+            );
+        }
+    }
 }
 
 fn parquet_files(dir: &std::path::Path) -> usize {

@@ -13,6 +13,7 @@ mod m20261202_000107_create_alerts;
 mod m20261202_000108_add_link_timeout_to_drones;
 mod m20261203_000109_create_telemetry_rollups;
 mod m20261203_000110_create_telemetry_archive;
+mod m20261203_000111_add_distance_to_rollups;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000108_add_link_timeout_to_drones::Migration),
             Box::new(m20261203_000109_create_telemetry_rollups::Migration),
             Box::new(m20261203_000110_create_telemetry_archive::Migration),
+            Box::new(m20261203_000111_add_distance_to_rollups::Migration),
         ]
     }
 
