@@ -137,6 +137,45 @@ nf_ensure_tansu() {
     nf_log "Kafka broker for tests: $("$bin" --version)"
 }
 
+# An S3-compatible object store for the archive tests: moto's server from PyPI (5.x, pinned),
+# in a virtualenv of the cache directory, installed once per machine (about 30 s).
+NF_MOTO_VERSION=5.2.5
+nf_ensure_s3() {
+    local root=${NF_MOTO_ROOT:-$HOME/.cache/nimbusfleet/moto}
+    if ! "$root/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$NF_MOTO_VERSION')" 2>/dev/null; then
+        nf_log "installing moto $NF_MOTO_VERSION (an S3-compatible server) into $root"
+        python3 -m venv "$root"
+        "$root/bin/pip" install --quiet "moto[server]==$NF_MOTO_VERSION"
+    fi
+    NF_MOTO_BIN=$root/bin/moto_server
+}
+
+# Starts the S3-compatible server on 127.0.0.1:PORT in the background and prints its
+# endpoint once it answers; nf_stop_s3 stops it.
+NF_S3_PIDFILE=${TMPDIR:-/tmp}/nimbusfleet-test-s3.pid
+nf_start_s3() {
+    local port=$1 log=${TMPDIR:-/tmp}/nimbusfleet-test-s3.log
+    nf_ensure_s3
+    "$NF_MOTO_BIN" -H 127.0.0.1 -p "$port" >"$log" 2>&1 </dev/null &
+    echo $! >"$NF_S3_PIDFILE"
+    for _ in $(seq 1 100); do
+        if curl -fsS -o /dev/null "http://127.0.0.1:$port/moto-api/" 2>/dev/null; then
+            echo "http://127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.2
+    done
+    nf_log "the S3-compatible server did not start on port $port: $(tail -5 "$log")"
+    return 1
+}
+
+nf_stop_s3() {
+    if [ -f "$NF_S3_PIDFILE" ]; then
+        kill "$(cat "$NF_S3_PIDFILE")" 2>/dev/null || true
+        rm -f "$NF_S3_PIDFILE"
+    fi
+}
+
 # Node.js 20+ with npm, for the dashboard (Debian's package when missing or too old).
 nf_ensure_node() {
     local major

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: domain unit tests, infra store and Redis adapter tests, the API
-# integration tests on SQLite and on real PostgreSQL, Redis and a Kafka-compatible broker
-# (tansu), the offline validation of the deployment files (compose, Kubernetes, nginx,
-# Prometheus), the dashboard's unit and end-to-end tests in Chromium, then schema-based
-# fuzzing of the API with schemathesis.
+# integration tests on SQLite and on real PostgreSQL, Redis, a Kafka-compatible broker
+# (tansu) and an S3-compatible object store (moto), the offline validation of the
+# deployment files (compose, Kubernetes, nginx, Prometheus), the dashboard's unit and
+# end-to-end tests in Chromium, then schema-based fuzzing of the API with schemathesis.
 # scripts/test-env.sh provisions what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,11 @@ tsdb_dir=${TMPDIR:-/tmp}/nimbusfleet-test-timescaledb
 tsdb_port=${NIMBUS_TEST_TSDB_PORT:-55432}
 NIMBUS_TEST_TSDB_URL=$(nf_start_timescaledb_postgres "$tsdb_port" "$tsdb_dir")
 export NIMBUS_TEST_TSDB_URL
-trap 'nf_stop_timescaledb_postgres "$tsdb_dir"; rm -rf "$tsdb_dir"' EXIT
+
+# The archive's object-store tests against an S3-compatible server (moto, from PyPI).
+NIMBUS_TEST_S3_ENDPOINT=$(nf_start_s3 "${NIMBUS_TEST_S3_PORT:-59000}")
+export NIMBUS_TEST_S3_ENDPOINT
+trap 'nf_stop_timescaledb_postgres "$tsdb_dir"; rm -rf "$tsdb_dir"; nf_stop_s3' EXIT
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "[test] installing cargo-nextest" >&2

@@ -159,8 +159,11 @@ pub struct TelemetrySettings {
     #[serde(rename = "maintenance_interval_s", with = "seconds")]
     pub maintenance_interval: Duration,
     /// Where days of telemetry older than `archive_after_days` are archived as Parquet: a
-    /// local directory (a path or `file:///…`), or another object store URL this build
-    /// supports. Empty: no archive, and retention deletes old days.
+    /// local directory (a path or `file:///…`), `s3://bucket/prefix` (S3 or an
+    /// S3-compatible store), `gs://bucket/prefix` or `az://container/prefix`, with
+    /// credentials, region and endpoint from the store's environment variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`, …).
+    /// Empty: no archive, and retention deletes old days.
     pub archive_url: String,
     /// Days after which a day of telemetry is archived (with `archive_url`); points older
     /// than this are then refused at ingest.

@@ -67,24 +67,17 @@ impl std::fmt::Debug for Archive {
 }
 
 impl Archive {
-    /// A local directory (a path, or `file:///…`), created if missing, or another object
-    /// store URL that this build supports.
+    /// A local directory (a path, or `file:///…`), created if missing, or an object store:
+    /// `s3://bucket/prefix` (Amazon S3 or any S3-compatible store), `gs://bucket/prefix` or
+    /// `az://container/prefix`. Credentials, region and endpoint come from the environment
+    /// variables each store documents (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`; `GOOGLE_SERVICE_ACCOUNT`;
+    /// `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, …), never from the URL.
     pub fn open(url: &str) -> anyhow::Result<Self> {
         let store: Arc<dyn ObjectStore> = match url.strip_prefix("file://") {
             Some(dir) => Arc::new(local(dir)?),
             None if !url.contains("://") => Arc::new(local(url)?),
-            None => {
-                let parsed = url::Url::parse(url)
-                    .map_err(|e| anyhow::anyhow!("telemetry.archive_url {url:?}: {e}"))?;
-                let (store, prefix) = object_store::parse_url_opts(&parsed, std::env::vars())
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "telemetry.archive_url {url:?}: {e} (this build stores archives in \
-                             a local directory)"
-                        )
-                    })?;
-                Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
-            }
+            None => cloud(url)?,
         };
         Ok(Archive {
             store,
@@ -95,6 +88,45 @@ impl Archive {
     pub fn url(&self) -> &str {
         &self.url
     }
+}
+
+/// An S3, GCS or Azure store configured from the environment, under the URL's path.
+fn cloud(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    use object_store::{aws, azure, gcp, ObjectStoreScheme};
+    let invalid = |e: &dyn std::fmt::Display| anyhow::anyhow!("telemetry.archive_url {url:?}: {e}");
+    let parsed = url::Url::parse(url).map_err(|e| invalid(&e))?;
+    let (scheme, prefix) = ObjectStoreScheme::parse(&parsed).map_err(|e| invalid(&e))?;
+    // object_store's HTTP client has rustls without a provider: this build's is ring. An
+    // error means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let store: Arc<dyn ObjectStore> = match scheme {
+        ObjectStoreScheme::AmazonS3 => Arc::new(
+            aws::AmazonS3Builder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(|e| invalid(&e))?,
+        ),
+        ObjectStoreScheme::GoogleCloudStorage => Arc::new(
+            gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(|e| invalid(&e))?,
+        ),
+        ObjectStoreScheme::MicrosoftAzure => Arc::new(
+            azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(|e| invalid(&e))?,
+        ),
+        _ => {
+            return Err(invalid(
+                &"not an archive store: use a directory, s3://, gs:// or az://",
+            ))
+        }
+    };
+    Ok(Arc::new(object_store::prefix::PrefixStore::new(
+        store, prefix,
+    )))
 }
 
 fn local(dir: &str) -> anyhow::Result<object_store::local::LocalFileSystem> {

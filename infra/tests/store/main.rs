@@ -81,6 +81,7 @@ on_every_backend!(
     telemetry::maintenance_keeps_points_within_retention,
     telemetry::rollups_answer_downsampled_reads_like_the_raw_rows,
     telemetry::archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates,
+    telemetry::archived_days_round_trip_through_an_s3_compatible_store,
 );
 
 // The telemetry scenarios once more on PostgreSQL with TimescaleDB, where `telemetry` is a

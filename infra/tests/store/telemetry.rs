@@ -994,6 +994,121 @@ async fn archived_store(db: &TestDb) -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// The S3-compatible server `make test` starts (`NIMBUS_TEST_S3_ENDPOINT`), with a new
+/// bucket and the environment the archive reads its S3 settings from; `None` (the test
+/// says it is skipped) when no server is configured.
+async fn s3_bucket() -> Option<String> {
+    let Ok(endpoint) = std::env::var("NIMBUS_TEST_S3_ENDPOINT") else {
+        eprintln!("skipped: NIMBUS_TEST_S3_ENDPOINT is not set (make test starts a server)");
+        return None;
+    };
+    let bucket = format!("nimbus-test-{}", uuid::Uuid::new_v4().simple());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "creating {bucket}: {created:?}"
+    );
+    // nextest runs each test in its own process: nothing else reads these.
+    for (key, value) in [
+        ("AWS_ENDPOINT", endpoint.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "nimbus-test"),
+        ("AWS_SECRET_ACCESS_KEY", "nimbus-test-secret"),
+    ] {
+        std::env::set_var(key, value);
+    }
+    Some(format!("{endpoint}/{bucket}"))
+}
+
+/// The keys in an S3 bucket under `prefix`, listed by the server (ListObjectsV2).
+async fn s3_keys(bucket_url: &str, prefix: &str) -> Vec<String> {
+    let listing = reqwest::get(format!("{bucket_url}?list-type=2&prefix={prefix}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k.to_owned()))
+        .collect()
+}
+
+pub async fn archived_days_round_trip_through_an_s3_compatible_store(db: &TestDb) {
+    let Some(bucket_url) = s3_bucket().await else {
+        return;
+    };
+    let bucket = bucket_url.rsplit('/').next().unwrap();
+    let archive = infra::telemetry::Archive::open(&format!("s3://{bucket}/fleet-a")).unwrap();
+    let store = Store::connect(&db.settings)
+        .await
+        .unwrap()
+        .with_archive(archive, Duration::days(30));
+    let org = OrgId::new();
+    let (a, b) = (id_on(&store, 0), id_on(&store, 1));
+    let start = at("2026-03-01T00:00:00Z");
+    let mut batch = Vec::new();
+    for d in [a, b] {
+        batch.extend(track(org, d, start, 60, 2 * 1440));
+        batch.extend(track(org, d, start + Duration::days(10), 10, 30));
+    }
+    for chunk in batch.chunks(2000) {
+        store.write_points(chunk).await.unwrap();
+    }
+    let (expected_a, expected_b) = (stored(&store, org, a).await, stored(&store, org, b).await);
+
+    let before = (start + Duration::days(2)).date_naive();
+    let since = start - Duration::days(1);
+    let done = store.archive_before(before, since, &|_| {}).await.unwrap();
+    assert_eq!(
+        done.len(),
+        4,
+        "two days on each of the two shards: {done:?}"
+    );
+    assert!(done.iter().all(|d| d.rows == 1440 && d.bytes > 0));
+    // One object per shard and day, under the URL's prefix, in the server's own listing.
+    let mut keys = s3_keys(&bucket_url, "fleet-a/").await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "fleet-a/shard-0/telemetry-2026-03-01.parquet",
+            "fleet-a/shard-0/telemetry-2026-03-02.parquet",
+            "fleet-a/shard-1/telemetry-2026-03-01.parquet",
+            "fleet-a/shard-1/telemetry-2026-03-02.parquet",
+        ]
+    );
+    assert_eq!(
+        raw_rows(db).await,
+        60,
+        "only the later points stay in the database"
+    );
+    // Read back from the bucket: every point once, in order, then the raw rows.
+    assert_eq!(stored(&store, org, a).await, expected_a);
+    assert_eq!(stored(&store, org, b).await, expected_b);
+    assert!(store
+        .archive_before(before, since, &|_| {})
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Retention applies to the archive: a day's retention two days on drops the first
+    // day's objects.
+    store
+        .maintain(start + Duration::days(2), Duration::days(1))
+        .await
+        .unwrap();
+    let keys = s3_keys(&bucket_url, "fleet-a/").await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(stored(&store, org, a).await, expected_a[1440..]);
+}
+
 pub async fn archived_days_move_to_parquet_and_read_back_without_loss_or_duplicates(db: &TestDb) {
     let (dir, store) = archived_store(db).await;
     let org = OrgId::new();
