@@ -8,6 +8,7 @@
 # Debian mirror by a pinned version with a sha256 check and built against the local server.
 # It is the "+dfsg" tarball: Debian strips the TSL-licensed directory, so this is the
 # Apache-2 edition (no compression, no retention/refresh policies, no continuous aggregates).
+# The private postmaster comes from scripts/private-postgres.sh, sourced here.
 #
 #   nf_ensure_timescaledb                       installs what is missing (idempotent)
 #   nf_start_timescaledb_postgres PORT DATADIR  private postmaster with timescaledb preloaded;
@@ -15,6 +16,9 @@
 #
 # The machine's own server on 5432 is left alone: TimescaleDB only works when it is in
 # shared_preload_libraries, so tests use a private postmaster started with the second function.
+
+# shellcheck source=scripts/private-postgres.sh
+. "$(dirname "${BASH_SOURCE[0]}")/private-postgres.sh"
 
 NF_TSDB_VERSION=2.19.3
 NF_TSDB_SRC_VERSION=2.19.3+dfsg
@@ -26,8 +30,7 @@ nf_tsdb_log() { printf '[timescaledb] %s\n' "$*" >&2; }
 # The newest PostgreSQL whose server binaries are installed (15 on the usual machine).
 nf_tsdb_pg_config() {
     local bindir
-    bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-    [ -n "$bindir" ] && [ -x "$bindir/postgres" ] || return 1
+    bindir=$(nf_pg_bindir) || return 1
     printf '%s\n' "$bindir/pg_config"
 }
 
@@ -42,7 +45,7 @@ nf_tsdb_installed() {
 
 nf_ensure_timescaledb() {
     local t0=$SECONDS pgc major
-    pgc=$(nf_tsdb_pg_config) || { nf_tsdb_log "no PostgreSQL server binaries under /usr/lib/postgresql"; return 1; }
+    pgc=$(nf_tsdb_pg_config) || return 1
     major=$("$pgc" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
     if nf_tsdb_installed "$pgc"; then
         nf_tsdb_log "TimescaleDB $NF_TSDB_VERSION is installed for PostgreSQL $major"
@@ -110,13 +113,12 @@ nf_ensure_timescaledb() {
 
 # nf_start_timescaledb_postgres PORT DATADIR: initdb's DATADIR when it holds no cluster, starts a
 # postmaster on 127.0.0.1:PORT with timescaledb preloaded (or reuses one already answering there)
-# and echoes its URL. Stop it with: pg_ctl -D DATADIR stop (as the postgres user when root).
+# and echoes its URL. Stop it with nf_stop_timescaledb_postgres DATADIR.
 nf_start_timescaledb_postgres() {
     local port=${1:?usage: nf_start_timescaledb_postgres PORT DATADIR}
     local dir=${2:?usage: nf_start_timescaledb_postgres PORT DATADIR}
-    local url="postgres://postgres@127.0.0.1:$port" pgc bindir
+    local url="postgres://postgres@127.0.0.1:$port"
     nf_ensure_timescaledb || return 1
-    pgc=$(nf_tsdb_pg_config) && bindir=$("$pgc" --bindir) || return 1
     if psql "$url/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
         if psql "$url/postgres" -Atqc 'show shared_preload_libraries' 2>/dev/null | grep -q timescaledb; then
             nf_tsdb_log "reusing the postmaster with timescaledb at $url"
@@ -126,30 +128,12 @@ nf_start_timescaledb_postgres() {
         nf_tsdb_log "port $port is taken by a server without timescaledb preloaded"
         return 1
     fi
-    local run_as=()
-    if [ "$(id -u)" = 0 ]; then
-        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-        run_as=(runuser -u postgres --)
-    fi
-    if [ ! -f "$dir/PG_VERSION" ]; then
-        nf_tsdb_log "creating a throwaway PostgreSQL cluster in $dir"
-        rm -rf "$dir" && mkdir -p "$dir" || return 1
-        [ "$(id -u)" = 0 ] && chown postgres "$dir"
-        "${run_as[@]}" "$bindir/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null || return 1
-    fi
-    "${run_as[@]}" "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -o "-p $port -k $dir \
-        -c listen_addresses=127.0.0.1 -c shared_preload_libraries=timescaledb -c max_connections=300 \
-        -c fsync=off" start >/dev/null \
-        || { nf_tsdb_log "postmaster did not start; see $dir/server.log"; return 1; }
+    nf_pg_start "$port" "$dir" -c shared_preload_libraries=timescaledb || return 1
     nf_tsdb_log "PostgreSQL with TimescaleDB $NF_TSDB_VERSION: $url"
     echo "$url"
 }
 
 # nf_stop_timescaledb_postgres DATADIR: stops the postmaster nf_start_timescaledb_postgres started.
 nf_stop_timescaledb_postgres() {
-    local dir=${1:?usage: nf_stop_timescaledb_postgres DATADIR} pgc run_as=()
-    [ -f "$dir/postmaster.pid" ] || return 0
-    pgc=$(nf_tsdb_pg_config) || return 1
-    [ "$(id -u)" = 0 ] && run_as=(runuser -u postgres --)
-    "${run_as[@]}" "$("$pgc" --bindir)/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+    nf_pg_stop "${1:?usage: nf_stop_timescaledb_postgres DATADIR}"
 }
