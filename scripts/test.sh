@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: domain unit tests, infra store and Redis adapter tests, the API
-# integration tests on SQLite and on real PostgreSQL, Redis, a Kafka-compatible broker
-# (tansu) and an S3-compatible object store (moto), the offline validation of the
-# deployment files (compose, Kubernetes, nginx, Prometheus), the dashboard's unit and
-# end-to-end tests in Chromium, then schema-based fuzzing of the API with schemathesis.
+# integration tests on SQLite and on real PostgreSQL (with a streaming replica), Redis, a
+# Kafka-compatible broker (tansu) and an S3-compatible object store (moto), the offline
+# validation of the deployment files (compose, Kubernetes, nginx, Prometheus), the
+# dashboard's unit and end-to-end tests in Chromium, then schema-based fuzzing of the API
+# with schemathesis.
 # scripts/test-env.sh provisions what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,16 @@ export NIMBUS_TEST_TSDB_URL
 # The archive's object-store tests against an S3-compatible server (moto, from PyPI).
 NIMBUS_TEST_S3_ENDPOINT=$(nf_start_s3 "${NIMBUS_TEST_S3_PORT:-59000}")
 export NIMBUS_TEST_S3_ENDPOINT
-trap 'nf_stop_timescaledb_postgres "$tsdb_dir"; rm -rf "$tsdb_dir"; nf_stop_s3' EXIT
+
+# Read replicas: a private primary and a streaming replica of it made by pg_basebackup
+# (scripts/private-postgres.sh, sourced by timescaledb.sh).
+replica_dir=${TMPDIR:-/tmp}/nimbusfleet-test-replica
+rm -rf "$replica_dir"
+trap 'nf_stop_timescaledb_postgres "$tsdb_dir"; rm -rf "$tsdb_dir"; nf_stop_s3;
+    nf_stop_replicated_postgres "$replica_dir"; rm -rf "$replica_dir"' EXIT
+NIMBUS_TEST_REPLICA_URLS=$(nf_start_replicated_postgres "${NIMBUS_TEST_REPLICA_PORT:-55433}" \
+    "$((${NIMBUS_TEST_REPLICA_PORT:-55433} + 1))" "$replica_dir")
+export NIMBUS_TEST_REPLICA_URLS
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "[test] installing cargo-nextest" >&2

@@ -93,3 +93,86 @@ pub async fn security_headers(
     }
     Ok(res)
 }
+
+/// The header that carries a read-after token: answered on a successful write when the
+/// installation has read replicas, sent back by the client on later requests.
+pub const READ_AFTER: &str = "nimbus-read-after";
+
+/// Read-your-writes over read replicas (see `infra::consistency`): each request runs in a
+/// consistency scope — `GET` and `HEAD` may read replicas, anything else reads and writes
+/// primaries — and a successful write is answered with a token naming the WAL positions it
+/// wrote, which makes later reads of the same caller wait for a replica to reach them (or
+/// read the primary). Streamed bodies are read inside the same scope. Without replicas this
+/// passes requests through.
+pub async fn read_your_writes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let key = req
+        .app_data::<actix_web::web::Data<crate::state::Auth>>()
+        .and_then(|auth| auth.read_after.clone());
+    let Some(key) = key else {
+        let res = next.call(req).await?;
+        return Ok(res.map_body(|_, inner| Scoped { scope: None, inner }));
+    };
+    let read = matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    );
+    let presented = req
+        .headers()
+        .get(READ_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let scope = infra::consistency::Scope::new(read, key, presented);
+    let mut res = scope.run(next.call(req)).await?;
+    if !read && res.status().is_success() {
+        if let Some(token) = scope.token().await {
+            if let Ok(value) = HeaderValue::from_str(&token) {
+                res.headers_mut()
+                    .insert(HeaderName::from_static(READ_AFTER), value);
+            }
+        }
+    }
+    Ok(res.map_body(|_, inner| Scoped {
+        scope: Some(scope),
+        inner,
+    }))
+}
+
+pin_project_lite::pin_project! {
+    /// A response body polled inside its request's consistency scope, so that the reads of
+    /// a streamed answer (exports, replays) follow the same rules as the handler's.
+    pub struct Scoped<B> {
+        scope: Option<std::sync::Arc<infra::consistency::Scope>>,
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: MessageBody> MessageBody for Scoped<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.inner.size()
+    }
+
+    // Answers held in memory stay on actix-web's fast path for complete bodies.
+    fn try_into_bytes(self) -> Result<actix_web::web::Bytes, Self> {
+        let Scoped { scope, inner } = self;
+        inner
+            .try_into_bytes()
+            .map_err(|inner| Scoped { scope, inner })
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        let this = self.project();
+        match this.scope {
+            Some(scope) => scope.run_sync(|| this.inner.poll_next(cx)),
+            None => this.inner.poll_next(cx),
+        }
+    }
+}

@@ -22,6 +22,9 @@ use crate::routes::{
             (the organisation's plan: Free 10 req/s burst 50, Standard 100/500, Professional 500/2000); \
             past the limit the answer is `429` with `Retry-After`. POSTs accept an `Idempotency-Key` header: \
             a repeat with the same body replays the first answer (`Idempotent-Replayed: true`), another body is `422`.\n\n\
+            Where the installation has read replicas, a successful write answers with a `nimbus-read-after` header; \
+            send it back in the same header on later requests to read your own writes (lists and history then \
+            wait for a replica to replay them, or read the primary). It is bound to your session or API key.\n\n\
             Units are in field names (`alt_m`, `speed_mps`, `endurance_min`). Positions are WGS 84 degrees; \
             altitudes are metres above the take-off point. Times are RFC 3339 UTC.\n\n\
             Errors are RFC 7807 `application/problem+json` documents with a stable `code` (see the `Problem` schema). \

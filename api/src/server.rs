@@ -52,6 +52,10 @@ pub fn api(
             .wrap(actix_web::middleware::from_fn(
                 crate::idempotency::middleware,
             ))
+            // Outside idempotency, which may authenticate (and so bind the caller) first.
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::read_your_writes,
+            ))
             .wrap(actix_web::middleware::from_fn(crate::rate_limit::headers))
             .wrap(actix_web::middleware::from_fn(crate::metrics::record))
             .wrap(actix_web::middleware::from_fn(

@@ -118,6 +118,9 @@ pub struct Telemetry {
 #[derive(Clone)]
 pub struct Auth {
     pub jwt: JwtKeys,
+    /// Signs the read-after tokens of writes (`nimbus-read-after`); `None` without read
+    /// replicas, where every read is of the primary.
+    pub read_after: Option<infra::consistency::TokenKey>,
     pub sessions: Arc<dyn SessionStore>,
     pub token_ttl: Duration,
     pub login_quotas: crate::settings::LoginQuotas,

@@ -3,6 +3,7 @@
 //! factories that pick one or the other from the settings ([`platform`], [`bus`]).
 
 pub mod bus;
+pub mod consistency;
 pub mod kafka;
 pub mod live;
 pub mod local;
@@ -16,4 +17,4 @@ pub mod telemetry;
 pub mod webhook;
 
 pub use session::InMemorySessionStore;
-pub use store::{PoolStats, StorageSettings, Store};
+pub use store::{PoolStats, ReplicaStats, StorageSettings, Store};

@@ -91,6 +91,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("storage.shard_urls")
+                .with_list_parse_key("storage.catalog_replica_urls")
                 .try_parsing(true),
         );
         if let Some(bind) = overrides.bind {
@@ -276,5 +277,84 @@ mod tests {
         let defaults_printed = defaults().to_toml().unwrap();
         let reloaded: Settings = toml::from_str(&defaults_printed).unwrap();
         assert_eq!(reloaded.to_toml().unwrap(), defaults_printed);
+    }
+
+    #[test]
+    fn read_replicas_are_listed_per_shard_in_a_file_or_as_one_string() {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let load = |storage: &str| {
+            let path = dir.path().join("nimbusfleet.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    "[auth]\njwt_secret = \"{}\"\n[storage]\n\
+                     catalog_url = \"postgres://db/c\"\n\
+                     shard_urls = [\"postgres://db/s0\", \"postgres://db/s1\"]\n{storage}",
+                    "k".repeat(40)
+                ),
+            )
+            .unwrap();
+            Settings::load(Some(&path), &Overrides::default())
+        };
+        let exposed = |s: &Settings| -> Vec<Vec<String>> {
+            s.storage
+                .shard_replica_urls
+                .iter()
+                .map(|r| r.iter().map(|u| u.expose_secret().to_owned()).collect())
+                .collect()
+        };
+        let lists =
+            load("shard_replica_urls = [[\"postgres://r0a/s0\", \"postgres://r0b/s0\"], []]")
+                .unwrap();
+        assert_eq!(
+            exposed(&lists),
+            vec![
+                vec![
+                    "postgres://r0a/s0".to_owned(),
+                    "postgres://r0b/s0".to_owned()
+                ],
+                vec![]
+            ]
+        );
+        // The environment's form: `;` between shards, `,` within one.
+        let text =
+            load("shard_replica_urls = \"postgres://r0a/s0, postgres://r0b/s0;postgres://r1/s1\"")
+                .unwrap();
+        assert_eq!(
+            exposed(&text),
+            vec![
+                vec![
+                    "postgres://r0a/s0".to_owned(),
+                    "postgres://r0b/s0".to_owned()
+                ],
+                vec!["postgres://r1/s1".to_owned()]
+            ]
+        );
+        let error = |storage: &str| load(storage).unwrap_err().to_string();
+        assert!(error("shard_replica_urls = \"postgres://r/a;postgres://r/b;postgres://r/c\"")
+            .contains("`storage.shard_replica_urls` lists replicas for 3 shards but storage.shard_urls has 2"));
+        assert!(error("shard_replica_urls = [[\"sqlite://x.db\"]]")
+            .contains("storage.shard_replica_urls"));
+        assert!(error("catalog_replica_urls = [\"mysql://x\"]")
+            .contains("storage.catalog_replica_urls"));
+        assert!(error("max_replica_lag_ms = 0").contains("storage.max_replica_lag_ms"));
+        // Embedded databases have no replicas.
+        let mut embedded = defaults();
+        embedded.storage.catalog_replica_urls = vec!["postgres://r/c".to_owned().into()];
+        assert!(embedded
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("storage.catalog_replica_urls"));
+        // Printed settings mask replica passwords like every other URL.
+        let mut secret = text;
+        secret.storage.shard_replica_urls =
+            vec![vec!["postgres://nimbus:hunter2@r/s0".to_owned().into()]];
+        secret.storage.catalog_replica_urls =
+            vec!["postgres://nimbus:hunter2@r/c".to_owned().into()];
+        let printed = secret.to_toml().unwrap();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("postgres://nimbus:***@r/s0"), "{printed}");
     }
 }

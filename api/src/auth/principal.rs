@@ -61,6 +61,17 @@ impl Principal {
         }
     }
 
+    /// What a read-after token is bound to: the session, or the API key.
+    pub fn caller_key(&self) -> Vec<u8> {
+        let (kind, id) = match self {
+            Self::User(user) => (b's', user.session_id.to_string()),
+            Self::Device { key_id, .. } => (b'k', key_id.to_string()),
+        };
+        let mut key = vec![kind, b':'];
+        key.extend_from_slice(id.as_bytes());
+        key
+    }
+
     /// The drone a device key acts for; `None` for users.
     pub fn own_drone(&self) -> Option<DroneId> {
         match self {
@@ -117,6 +128,7 @@ pub async fn authenticate(
         .app_data::<web::Data<RateLimits>>()
         .ok_or_else(missing)?;
     let principal = auth.authenticate(credential).await?;
+    infra::consistency::bind_caller(&principal.caller_key());
     limits.check(principal.org_id(), req).await?;
     Ok(principal)
 }

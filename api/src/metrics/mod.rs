@@ -26,6 +26,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    replica_lag: prometheus::GaugeVec,
+    replica_up: IntGaugeVec,
     pub points_accepted: IntCounter,
     pub points_rejected: IntCounterVec,
     points_written: IntCounter,
@@ -73,6 +75,20 @@ impl Metrics {
                 "Database pool connections by database and state (in_use, idle, max)",
             ),
             &["database", "state"],
+        )?;
+        let replica_lag = prometheus::GaugeVec::new(
+            Opts::new(
+                "db_replica_lag_seconds",
+                "How far each read replica is behind its primary (NaN while it is down)",
+            ),
+            &["database", "replica"],
+        )?;
+        let replica_up = IntGaugeVec::new(
+            Opts::new(
+                "db_replica_up",
+                "Whether each read replica answered its last lag measurement",
+            ),
+            &["database", "replica"],
         )?;
         let points_accepted = IntCounter::new(
             "telemetry_points_accepted_total",
@@ -188,6 +204,8 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool.clone()))?;
+        registry.register(Box::new(replica_lag.clone()))?;
+        registry.register(Box::new(replica_up.clone()))?;
         registry.register(Box::new(points_accepted.clone()))?;
         registry.register(Box::new(points_rejected.clone()))?;
         registry.register(Box::new(points_written.clone()))?;
@@ -207,6 +225,8 @@ impl Metrics {
             requests,
             latency,
             pool,
+            replica_lag,
+            replica_up,
             points_accepted,
             points_rejected,
             points_written,
@@ -266,6 +286,20 @@ impl Metrics {
                 .with_label_values(&[p.database.as_str(), "max"])
                 .set(i64::from(p.max));
         }
+        for r in &snapshot.replicas {
+            let replica = r.replica.to_string();
+            let labels = [r.database.as_str(), replica.as_str()];
+            self.replica_up
+                .with_label_values(&labels)
+                .set(i64::from(r.up));
+            // Unknown (never measured, or down) is reported as NaN rather than as a figure.
+            let lag = if r.up {
+                r.lag_ms as f64 / 1000.0
+            } else {
+                f64::NAN
+            };
+            self.replica_lag.with_label_values(&labels).set(lag);
+        }
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
@@ -277,6 +311,8 @@ impl Metrics {
 pub struct Snapshot {
     /// Connection pools, one per database.
     pub pools: Vec<infra::PoolStats>,
+    /// Read replicas as their lag watcher last found them.
+    pub replicas: Vec<infra::ReplicaStats>,
     pub queued_points: usize,
     pub queue_capacity: usize,
     pub live_subscribers: usize,

@@ -141,7 +141,9 @@ impl CacheAside {
         if let Some(hit) = self.lookup(kind, &key).await {
             return Ok(Some(hit));
         }
-        let Some(loaded) = load().await? else {
+        // Filled from the primary: a cached answer is served to every caller, so it must
+        // never be what a replica had not yet caught up with.
+        let Some(loaded) = infra::consistency::on_primary(load()).await? else {
             return Ok(None);
         };
         let body = serde_json::to_vec(&loaded.value).map_err(ApiError::internal)?;

@@ -61,12 +61,18 @@ export interface Sent<T> {
   response: Response;
 }
 
+/** The read-after token of this tab's last write (`nimbus-read-after`), sent with every
+ * later call so that an installation with read replicas shows the user their own changes.
+ * It is bound to the session on the server, so a new session simply replaces it. */
+let readAfter: string | null = null;
+
 /** One API call: the bearer token, JSON both ways, a problem+json answer thrown as `ApiError`.
  * An aborted `signal` rejects with the fetch's own `AbortError`, not as a network error. */
 export async function send<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string>; raw?: boolean; signal?: AbortSignal } = {}): Promise<Sent<T>> {
   const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
   const token = session.token;
   if (token) headers.authorization = `Bearer ${token}`;
+  if (readAfter) headers['nimbus-read-after'] = readAfter;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;
   try {
@@ -98,6 +104,8 @@ export async function send<T>(method: string, path: string, init: { body?: unkno
     }
     throw new ApiError(response.status, problem);
   }
+  const written = response.headers.get('nimbus-read-after');
+  if (written) readAfter = written;
   const etag = response.headers.get('etag');
   if (init.raw || response.status === 204) return { body: undefined as T, etag, response };
   return { body: (await response.json()) as T, etag, response };

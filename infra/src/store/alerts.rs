@@ -172,7 +172,7 @@ impl AlertRepository for Store {
 
     #[tracing::instrument(skip_all, fields(org_id = %org, alert_id = %id))]
     async fn get_alert(&self, org: OrgId, id: AlertId) -> Result<Option<Alert>, StoreError> {
-        let (db, conn) = self.shard(self.slot_map().shard_of_slot(id.slot()))?;
+        let (db, conn) = self.readable_shard(self.slot_map().shard_of_slot(id.slot()))?;
         find(db, conn, org, id).await
     }
 
@@ -185,11 +185,11 @@ impl AlertRepository for Store {
     ) -> Result<Page<Alert>, StoreError> {
         let id = |a: &Alert| a.id.as_uuid();
         if let Some(drone) = filter.drone_id {
-            let (db, conn) = self.drone_shard(drone)?;
+            let (db, conn) = self.readable_drone_shard(drone)?;
             let rows = list_on_shard(db, conn, org, filter, page).await?;
             return Ok(Page::from_sorted(rows, page.limit, id));
         }
-        let queries = self.all_shards().map(|(db, conn)| async move {
+        let queries = self.readable_shards().map(|(db, conn)| async move {
             (db, list_on_shard(db, conn, org, filter, page).await)
         });
         let (runs, missing) = collect_runs(join_all(queries).await)?;
@@ -200,7 +200,7 @@ impl AlertRepository for Store {
 
     #[tracing::instrument(skip_all, fields(org_id = %alert.org_id, alert_id = %alert.id))]
     async fn update_alert(&self, alert: Alert, expected_version: i64) -> Result<Alert, StoreError> {
-        let (db, conn) = self.shard(self.slot_map().shard_of_slot(alert.id.slot()))?;
+        let (db, conn) = self.writable_shard(self.slot_map().shard_of_slot(alert.id.slot()))?;
         let org = alert.org_id;
         let id = alert.id;
         if write(db, conn, alert, expected_version).await? {
@@ -219,7 +219,7 @@ impl AlertRepository for Store {
         &self,
         org: OrgId,
     ) -> Result<Partial<Vec<(Severity, u64)>>, StoreError> {
-        let queries = self.all_shards().map(|(db, conn)| async move {
+        let queries = self.readable_shards().map(|(db, conn)| async move {
             let mut counts = Vec::new();
             for severity in Severity::ALL {
                 let n = alerts::Entity::find()

@@ -36,7 +36,7 @@ impl ApiKeyRepository for Store {
             created_at: Set(key.created_at),
         };
         api_keys::Entity::insert(row)
-            .exec_without_returning(self.catalog())
+            .exec_without_returning(self.writable_catalog())
             .await
             .map_err(|e| Db::Catalog.err_or_conflict(e, ConflictKind::KeyPrefix))?;
         Ok(key)
@@ -48,7 +48,7 @@ impl ApiKeyRepository for Store {
             .filter(api_keys::Column::OrgId.eq(org.as_uuid()))
             .filter(api_keys::Column::DroneId.eq(drone.as_uuid()))
             .order_by_asc(api_keys::Column::Id)
-            .all(self.catalog())
+            .all(self.readable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?;
         Ok(rows.into_iter().map(|row| from_row(row).0).collect())
@@ -65,7 +65,7 @@ impl ApiKeyRepository for Store {
             .filter(api_keys::Column::Id.eq(id.as_uuid()))
             .filter(api_keys::Column::OrgId.eq(org.as_uuid()))
             .filter(api_keys::Column::DroneId.eq(drone.as_uuid()))
-            .exec(self.catalog())
+            .exec(self.writable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?;
         if result.rows_affected == 0 {

@@ -30,7 +30,7 @@ const UNGUARDED_UPDATE_ATTEMPTS: usize = 3;
 impl DroneRepository for Store {
     #[tracing::instrument(skip_all, fields(org_id = %drone.org_id, drone_id = %drone.id))]
     async fn create_drone(&self, drone: Drone) -> Result<Drone, StoreError> {
-        let (db, shard) = self.drone_shard(drone.id)?;
+        let (db, shard) = self.writable_drone_shard(drone.id)?;
         let drone = Drone {
             created_at: db_time(drone.created_at),
             updated_at: db_time(drone.updated_at),
@@ -51,7 +51,7 @@ impl DroneRepository for Store {
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %id))]
     async fn get_drone(&self, org: OrgId, id: DroneId) -> Result<Option<Drone>, StoreError> {
-        let (db, shard) = self.drone_shard(id)?;
+        let (db, shard) = self.readable_drone_shard(id)?;
         find(db, shard, org, id).await
     }
 
@@ -62,7 +62,7 @@ impl DroneRepository for Store {
         filter: &DroneFilter,
         page: PageRequest,
     ) -> Result<Page<Drone>, StoreError> {
-        let queries = self.all_shards().map(|(db, shard)| async move {
+        let queries = self.readable_shards().map(|(db, shard)| async move {
             (db, list_on_shard(db, shard, org, filter, page).await)
         });
         let (runs, missing) = collect_runs(join_all(queries).await)?;
@@ -76,7 +76,7 @@ impl DroneRepository for Store {
         &self,
         org: OrgId,
     ) -> Result<Partial<Vec<(DroneStatus, u64)>>, StoreError> {
-        let queries = self.all_shards().map(|(db, shard)| async move {
+        let queries = self.readable_shards().map(|(db, shard)| async move {
             let rows = drones::Entity::find()
                 .select_only()
                 .column(drones::Column::Status)
@@ -140,7 +140,7 @@ impl DroneRepository for Store {
         patch: &DronePatch,
         expected_version: Option<i64>,
     ) -> Result<Drone, StoreError> {
-        let (db, shard) = self.drone_shard(id)?;
+        let (db, shard) = self.writable_drone_shard(id)?;
         let attempts = if expected_version.is_some() {
             1
         } else {
@@ -169,7 +169,7 @@ impl DroneRepository for Store {
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %id))]
     async fn delete_drone(&self, org: OrgId, id: DroneId) -> Result<(), StoreError> {
-        let (db, shard) = self.drone_shard(id)?;
+        let (db, shard) = self.writable_drone_shard(id)?;
         let deleted = drones::Entity::delete_many()
             .filter(drones::Column::Id.eq(id.as_uuid()))
             .filter(drones::Column::OrgId.eq(org.as_uuid()))

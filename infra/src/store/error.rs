@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// Which database a statement ran on, so that its failure can be reported as the right
 /// `StoreError` (`ShardUnavailable` or `CatalogUnavailable` when it cannot be reached).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Db {
     Catalog,
     Shard(u16),

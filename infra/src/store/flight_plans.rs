@@ -8,6 +8,7 @@ use domain::flight_plan::{
 use domain::page::{Page, PageRequest, Partial};
 use domain::ports::FlightPlanRepository;
 use domain::position::Position;
+use domain::shard::ShardId;
 use domain::{DroneId, FlightPlanId, OrgId, StoreError, UserId};
 use futures::future::join_all;
 use sea_orm::ActiveValue::{NotSet, Set};
@@ -30,7 +31,7 @@ impl FlightPlanRepository for Store {
         fields(org_id = %plan.org_id, drone_id = %plan.drone_id, plan_id = %plan.id)
     )]
     async fn create_plan(&self, plan: FlightPlan) -> Result<FlightPlan, StoreError> {
-        let (db, shard) = self.plan_shard(plan.id)?;
+        let (db, shard) = self.writable_shard(self.plan_shard(plan.id))?;
         if self.slot_map().shard_of(plan.drone_id) != self.slot_map().shard_of_slot(plan.id.slot())
         {
             return Err(StoreError::backend(Misrouted::PlanSlot {
@@ -75,7 +76,7 @@ impl FlightPlanRepository for Store {
         org: OrgId,
         id: FlightPlanId,
     ) -> Result<Option<FlightPlan>, StoreError> {
-        let (db, shard) = self.plan_shard(id)?;
+        let (db, shard) = self.readable_shard(self.plan_shard(id))?;
         find(db, shard, org, id).await
     }
 
@@ -88,11 +89,11 @@ impl FlightPlanRepository for Store {
     ) -> Result<Page<FlightPlan>, StoreError> {
         let id = |p: &FlightPlan| p.id.as_uuid();
         if let Some(drone) = filter.drone_id {
-            let (db, shard) = self.drone_shard(drone)?;
+            let (db, shard) = self.readable_drone_shard(drone)?;
             let rows = list_on_shard(db, shard, org, filter, page).await?;
             return Ok(Page::from_sorted(rows, page.limit, id));
         }
-        let queries = self.all_shards().map(|(db, shard)| async move {
+        let queries = self.readable_shards().map(|(db, shard)| async move {
             (db, list_on_shard(db, shard, org, filter, page).await)
         });
         let (runs, missing) = collect_runs(join_all(queries).await)?;
@@ -110,7 +111,7 @@ impl FlightPlanRepository for Store {
         plan: FlightPlan,
         expected_version: i64,
     ) -> Result<FlightPlan, StoreError> {
-        let (db, shard) = self.plan_shard(plan.id)?;
+        let (db, shard) = self.writable_shard(self.plan_shard(plan.id))?;
         let row = flight_plans::ActiveModel {
             id: NotSet,
             org_id: NotSet,
@@ -145,7 +146,7 @@ impl FlightPlanRepository for Store {
         org: OrgId,
         state: FlightPlanState,
     ) -> Result<Partial<u64>, StoreError> {
-        let queries = self.all_shards().map(|(db, shard)| async move {
+        let queries = self.readable_shards().map(|(db, shard)| async move {
             let n = flight_plans::Entity::find()
                 .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))
                 .filter(flight_plans::Column::State.eq(state.as_str()))
@@ -171,7 +172,7 @@ impl FlightPlanRepository for Store {
         if states.is_empty() {
             return Ok(0);
         }
-        let (db, shard) = self.drone_shard(drone)?;
+        let (db, shard) = self.readable_drone_shard(drone)?;
         flight_plans::Entity::find()
             .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))
             .filter(flight_plans::Column::DroneId.eq(drone.as_uuid()))
@@ -183,8 +184,9 @@ impl FlightPlanRepository for Store {
 }
 
 impl Store {
-    fn plan_shard(&self, id: FlightPlanId) -> Result<(Db, &DatabaseConnection), StoreError> {
-        self.shard(self.slot_map().shard_of_slot(id.slot()))
+    /// The shard holding a plan: the one its id's slot maps to.
+    fn plan_shard(&self, id: FlightPlanId) -> ShardId {
+        self.slot_map().shard_of_slot(id.slot())
     }
 }
 

@@ -31,7 +31,7 @@ impl GeofenceRepository for Store {
     async fn create_geofence(&self, fence: Geofence) -> Result<Geofence, StoreError> {
         let fence = stored_times(fence);
         geofences::Entity::insert(to_row(&fence)?)
-            .exec_without_returning(self.catalog())
+            .exec_without_returning(self.writable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?;
         Ok(fence)
@@ -47,7 +47,7 @@ impl GeofenceRepository for Store {
             .map(|f| to_row(&stored_times(f)))
             .collect::<Result<Vec<_>, _>>()?;
         let txn = self
-            .catalog()
+            .writable_catalog()
             .begin()
             .await
             .map_err(|e| Db::Catalog.err(e))?;
@@ -70,7 +70,7 @@ impl GeofenceRepository for Store {
         geofences::Entity::find()
             .filter(geofences::Column::Id.eq(id.as_uuid()))
             .filter(geofences::Column::OrgId.eq(org.as_uuid()))
-            .one(self.catalog())
+            .one(self.readable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?
             .map(from_row)
@@ -102,7 +102,7 @@ impl GeofenceRepository for Store {
         let rows = query
             .order_by_asc(geofences::Column::Id)
             .limit(u64::from(page.limit) + 1)
-            .all(self.catalog())
+            .all(self.readable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?
             .into_iter()
@@ -134,7 +134,7 @@ impl GeofenceRepository for Store {
             .filter(geofences::Column::Id.eq(fence.id.as_uuid()))
             .filter(geofences::Column::OrgId.eq(fence.org_id.as_uuid()))
             .filter(geofences::Column::Version.eq(expected_version))
-            .exec(self.catalog())
+            .exec(self.writable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?;
         let stored = self.get_geofence(fence.org_id, fence.id).await?;
@@ -150,7 +150,7 @@ impl GeofenceRepository for Store {
         let result = geofences::Entity::delete_many()
             .filter(geofences::Column::Id.eq(id.as_uuid()))
             .filter(geofences::Column::OrgId.eq(org.as_uuid()))
-            .exec(self.catalog())
+            .exec(self.writable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?;
         if result.rows_affected == 0 {

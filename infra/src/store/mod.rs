@@ -30,10 +30,12 @@ mod error;
 mod flight_plans;
 mod geofences;
 mod orgs;
+mod replicas;
 mod settings;
 mod users;
 mod webhooks;
 
+pub use replicas::ReplicaStats;
 pub use settings::StorageSettings;
 
 pub(crate) use error::{collect_runs, Db};
@@ -56,6 +58,11 @@ pub struct PoolStats {
 pub struct Store {
     catalog: DatabaseConnection,
     shards: Arc<[DatabaseConnection]>,
+    /// Read replicas (`storage.catalog_replica_urls`, `storage.shard_replica_urls`); one
+    /// set per shard, empty where a shard has none.
+    catalog_replicas: Arc<replicas::ReplicaSet>,
+    shard_replicas: Arc<[replicas::ReplicaSet]>,
+    max_replica_lag_ms: u64,
     slot_map: Arc<SlotMap>,
     /// Taken by changes that could remove an organisation's last admin, so that two of
     /// them in this process run one after the other (across processes, PostgreSQL row
@@ -106,9 +113,19 @@ impl Store {
                 .map(|(i, url)| open(url, settings, format!("shard {i}"))),
         )
         .await?;
+        let catalog_replicas =
+            open_replicas(&urls.catalog_replicas, settings, "catalog".to_owned()).await?;
+        let shard_replicas = try_join_all((0..urls.shards.len()).map(|i| {
+            let urls = urls.shard_replicas.get(i).map_or(&[][..], Vec::as_slice);
+            open_replicas(urls, settings, format!("shard {i}"))
+        }))
+        .await?;
         Ok(Store {
             catalog,
             shards: shards.into(),
+            catalog_replicas: Arc::new(catalog_replicas),
+            shard_replicas: shard_replicas.into(),
+            max_replica_lag_ms: settings.max_replica_lag_ms,
             slot_map: Arc::new(slot_map),
             admin_changes: Arc::default(),
             archive: None,
@@ -253,6 +270,130 @@ impl Store {
     pub(crate) fn catalog(&self) -> &DatabaseConnection {
         &self.catalog
     }
+
+    /// The shard owning `drone`, for a statement that writes: the primary, noted so that the
+    /// request's read-after token covers the write.
+    pub(crate) fn writable_drone_shard(
+        &self,
+        drone: DroneId,
+    ) -> Result<(Db, &DatabaseConnection), StoreError> {
+        self.writable_shard(self.slot_map.shard_of(drone))
+    }
+
+    pub(crate) fn writable_shard(
+        &self,
+        shard: ShardId,
+    ) -> Result<(Db, &DatabaseConnection), StoreError> {
+        let (db, conn) = self.shard(shard)?;
+        if self.replicas_of(db).is_some_and(|r| !r.is_empty()) {
+            crate::consistency::wrote(db, conn);
+        }
+        Ok((db, conn))
+    }
+
+    /// The catalog, for a statement that writes (see [`Self::writable_shard`]).
+    pub(crate) fn writable_catalog(&self) -> &DatabaseConnection {
+        if !self.catalog_replicas.is_empty() {
+            crate::consistency::wrote(Db::Catalog, &self.catalog);
+        }
+        &self.catalog
+    }
+
+    /// The shard owning `drone`, for a read that a replica may answer (see
+    /// [`crate::consistency`]): a replica when the request is a read, one is fit and it
+    /// has replayed the caller's last write; else the primary.
+    pub(crate) fn readable_drone_shard(
+        &self,
+        drone: DroneId,
+    ) -> Result<(Db, &DatabaseConnection), StoreError> {
+        self.readable_shard(self.slot_map.shard_of(drone))
+    }
+
+    pub(crate) fn readable_shard(
+        &self,
+        shard: ShardId,
+    ) -> Result<(Db, &DatabaseConnection), StoreError> {
+        let (db, primary) = self.shard(shard)?;
+        Ok((db, self.pick_readable(db, primary)))
+    }
+
+    /// [`Self::all_shards`] for reads that replicas may answer.
+    pub(crate) fn readable_shards(&self) -> impl Iterator<Item = (Db, &DatabaseConnection)> {
+        self.all_shards()
+            .map(|(db, primary)| (db, self.pick_readable(db, primary)))
+    }
+
+    /// The catalog for reads that a replica may answer.
+    pub(crate) fn readable_catalog(&self) -> &DatabaseConnection {
+        self.pick_readable(Db::Catalog, &self.catalog)
+    }
+
+    fn pick_readable<'a>(
+        &'a self,
+        db: Db,
+        primary: &'a DatabaseConnection,
+    ) -> &'a DatabaseConnection {
+        let Some(replicas) = self.replicas_of(db).filter(|r| !r.is_empty()) else {
+            return primary;
+        };
+        match crate::consistency::read_from(db) {
+            crate::consistency::ReadFrom::Primary => primary,
+            crate::consistency::ReadFrom::Replica { after } => replicas
+                .pick(after, self.max_replica_lag_ms)
+                .unwrap_or(primary),
+        }
+    }
+
+    fn replicas_of(&self, db: Db) -> Option<&replicas::ReplicaSet> {
+        match db {
+            Db::Catalog => Some(&self.catalog_replicas),
+            Db::Shard(i) => self.shard_replicas.get(usize::from(i)),
+        }
+    }
+
+    /// Every database with its primary and replicas, named as in metrics.
+    fn replica_sets(
+        &self,
+    ) -> impl Iterator<Item = (String, &DatabaseConnection, &replicas::ReplicaSet)> {
+        std::iter::once(("catalog".to_owned(), &self.catalog, &*self.catalog_replicas)).chain(
+            self.shards
+                .iter()
+                .zip(self.shard_replicas.iter())
+                .enumerate()
+                .map(|(i, (primary, replicas))| (format!("shard-{i}"), primary, replicas)),
+        )
+    }
+
+    /// Whether any database has read replicas.
+    pub fn has_replicas(&self) -> bool {
+        self.replica_sets().any(|(_, _, r)| !r.is_empty())
+    }
+
+    /// Measures every replica's lag, a few times per `storage.max_replica_lag_ms`, until the
+    /// process ends; until a replica's first measurement, reads skip it.
+    pub async fn watch_replicas(self) {
+        let every = Duration::from_millis((self.max_replica_lag_ms / 4).clamp(20, 250));
+        let timeout = Duration::from_millis(self.max_replica_lag_ms.clamp(100, 2000));
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            join_all(
+                self.replica_sets()
+                    .map(|(name, primary, replicas)| async move {
+                        replicas.observe(&name, primary, timeout).await;
+                    }),
+            )
+            .await;
+        }
+    }
+
+    /// Each replica as the last measurement found it, for `/metrics`.
+    pub fn replica_stats(&self) -> Vec<ReplicaStats> {
+        self.replica_sets()
+            .flat_map(|(name, _, replicas)| replicas.stats(&name).collect::<Vec<_>>())
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -264,9 +405,26 @@ impl HealthCheck for Store {
             .chain(self.shards.iter())
             .map(|db| db.ping());
         let results = join_all(pings).await;
+        let max_lag = self.max_replica_lag_ms;
+        // Replicas as the lag watcher last found them: reported, but never critical (a read
+        // skips a replica that is down or behind and goes to the primary).
+        let replicas = self.replica_stats().into_iter().map(move |r| {
+            let problem = if !r.up {
+                Some("down or not measured yet".to_owned())
+            } else if r.lag_ms > max_lag {
+                Some(format!(
+                    "{} ms behind its primary (limit {max_lag} ms)",
+                    r.lag_ms
+                ))
+            } else {
+                None
+            };
+            (format!("{}-replica-{}", r.database, r.replica), problem)
+        });
         names
             .zip(results)
             .map(|(name, result)| (name, result.err().map(|e| e.to_string())))
+            .chain(replicas)
             .collect()
     }
 }
@@ -325,6 +483,32 @@ async fn open(
         })?;
     }
     Ok(db)
+}
+
+/// Pools to one database's replicas. They connect when first used, so that a replica that
+/// is down at start only makes reads skip it.
+async fn open_replicas(
+    urls: &[String],
+    settings: &StorageSettings,
+    of: String,
+) -> anyhow::Result<replicas::ReplicaSet> {
+    let conns = try_join_all(urls.iter().enumerate().map(|(i, url)| {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(settings.max_connections)
+            .connect_timeout(settings.connect_timeout)
+            .sqlx_logging(false)
+            .connect_lazy(true);
+        let of = &of;
+        async move {
+            // Lazy: this fails only on a malformed URL.
+            Database::connect(options).await.with_context(|| {
+                format!("invalid URL for the {of} replica {i}: {}", redact_url(url))
+            })
+        }
+    }))
+    .await?;
+    Ok(replicas::ReplicaSet::new(conns))
 }
 
 /// Makes sure the SQLite settings the store relies on are in force: WAL for concurrent

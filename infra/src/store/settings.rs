@@ -24,6 +24,20 @@ pub struct StorageSettings {
     /// Slot ranges per shard, e.g. `0-511:0,512-1023:1`. Unset: an even split.
     #[serde(default)]
     pub slot_map: Option<String>,
+    /// Streaming replicas of each shard, in shard order (PostgreSQL only): a list per shard,
+    /// empty for a shard without replicas. In the environment, one string with `;` between
+    /// shards and `,` between one shard's replicas.
+    #[serde(
+        default,
+        deserialize_with = "per_shard_urls",
+        serialize_with = "masked_per_shard_urls"
+    )]
+    pub shard_replica_urls: Vec<Vec<SecretString>>,
+    /// Streaming replicas of the catalog (PostgreSQL only).
+    #[serde(default, serialize_with = "masked_urls")]
+    pub catalog_replica_urls: Vec<SecretString>,
+    /// Replicas further behind their primary than this (or down) are skipped.
+    pub max_replica_lag_ms: u64,
     /// Pool size per database.
     pub max_connections: u32,
     #[serde(rename = "connect_timeout_s", with = "seconds")]
@@ -36,6 +50,9 @@ pub struct StorageSettings {
 pub(crate) struct DatabaseUrls {
     pub catalog: String,
     pub shards: Vec<String>,
+    pub catalog_replicas: Vec<String>,
+    /// Per shard; shorter than `shards` when the last shards have none.
+    pub shard_replicas: Vec<Vec<String>>,
 }
 
 const SCHEMES: [&str; 3] = ["postgres://", "postgresql://", "sqlite:"];
@@ -48,6 +65,9 @@ impl StorageSettings {
             catalog_url: None,
             shard_urls: Vec::new(),
             slot_map: None,
+            shard_replica_urls: Vec::new(),
+            catalog_replica_urls: Vec::new(),
+            max_replica_lag_ms: 1000,
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
             migrate_on_start: true,
@@ -102,6 +122,70 @@ impl StorageSettings {
         }
         self.slot_map()
             .map_err(|e| InvalidSetting::new("slot_map", e.to_string()))?;
+        self.check_replicas()
+    }
+
+    fn check_replicas(&self) -> Result<(), InvalidSetting> {
+        let postgres = |url: &SecretString| {
+            let url = url.expose_secret();
+            url.starts_with("postgres://") || url.starts_with("postgresql://")
+        };
+        let has_replicas = !self.catalog_replica_urls.is_empty()
+            || self.shard_replica_urls.iter().any(|r| !r.is_empty());
+        if has_replicas && self.catalog_url.is_none() {
+            return Err(InvalidSetting::new(
+                if self.catalog_replica_urls.is_empty() {
+                    "shard_replica_urls"
+                } else {
+                    "catalog_replica_urls"
+                },
+                "needs storage.catalog_url and storage.shard_urls: the embedded databases have no replicas",
+            ));
+        }
+        if let Some(i) = self.catalog_replica_urls.iter().position(|u| !postgres(u)) {
+            return Err(InvalidSetting::new(
+                "catalog_replica_urls",
+                format!("entry {i} must be a postgres://… URL (replicas are PostgreSQL streaming replicas)"),
+            ));
+        }
+        if self.shard_replica_urls.len() > self.shard_urls.len() {
+            return Err(InvalidSetting::new(
+                "shard_replica_urls",
+                format!(
+                    "lists replicas for {} shards but storage.shard_urls has {}",
+                    self.shard_replica_urls.len(),
+                    self.shard_urls.len()
+                ),
+            ));
+        }
+        for (shard, replicas) in self.shard_replica_urls.iter().enumerate() {
+            if let Some(i) = replicas.iter().position(|u| !postgres(u)) {
+                return Err(InvalidSetting::new(
+                    "shard_replica_urls",
+                    format!("shard {shard}'s entry {i} must be a postgres://… URL (replicas are PostgreSQL streaming replicas)"),
+                ));
+            }
+            if !replicas.is_empty() && !postgres(&self.shard_urls[shard]) {
+                return Err(InvalidSetting::new(
+                    "shard_replica_urls",
+                    format!("shard {shard} is not PostgreSQL, so it has no streaming replicas"),
+                ));
+            }
+        }
+        if self.catalog_url.as_ref().is_some_and(|u| !postgres(u))
+            && !self.catalog_replica_urls.is_empty()
+        {
+            return Err(InvalidSetting::new(
+                "catalog_replica_urls",
+                "the catalog is not PostgreSQL, so it has no streaming replicas",
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.max_replica_lag_ms) {
+            return Err(InvalidSetting::new(
+                "max_replica_lag_ms",
+                "must be between 10 and 3600000",
+            ));
+        }
         Ok(())
     }
 
@@ -129,14 +213,15 @@ impl StorageSettings {
 
     /// The configured URLs, or embedded SQLite files under `data_dir` (created if missing).
     pub(crate) fn database_urls(&self) -> std::io::Result<DatabaseUrls> {
+        let exposed = |urls: &[SecretString]| -> Vec<String> {
+            urls.iter().map(|u| u.expose_secret().to_owned()).collect()
+        };
         match &self.catalog_url {
             Some(catalog) => Ok(DatabaseUrls {
                 catalog: catalog.expose_secret().to_owned(),
-                shards: self
-                    .shard_urls
-                    .iter()
-                    .map(|u| u.expose_secret().to_owned())
-                    .collect(),
+                shards: exposed(&self.shard_urls),
+                catalog_replicas: exposed(&self.catalog_replica_urls),
+                shard_replicas: self.shard_replica_urls.iter().map(|r| exposed(r)).collect(),
             }),
             None => {
                 std::fs::create_dir_all(&self.data_dir)?;
@@ -144,6 +229,8 @@ impl StorageSettings {
                 Ok(DatabaseUrls {
                     catalog: sqlite_url(&dir, "catalog.db"),
                     shards: vec![sqlite_url(&dir, "shard-0.db")],
+                    catalog_replicas: Vec::new(),
+                    shard_replicas: Vec::new(),
                 })
             }
         }
@@ -163,4 +250,48 @@ fn masked_url<S: Serializer>(url: &Option<SecretString>, serializer: S) -> Resul
 
 fn masked_urls<S: Serializer>(urls: &[SecretString], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(urls.iter().map(|url| redact_url(url.expose_secret())))
+}
+
+fn masked_per_shard_urls<S: Serializer>(
+    urls: &[Vec<SecretString>],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(urls.iter().map(|shard| {
+        shard
+            .iter()
+            .map(|url| redact_url(url.expose_secret()))
+            .collect::<Vec<_>>()
+    }))
+}
+
+/// A list of URL lists (TOML: `[["postgres://…"], []]`), or one string as the environment
+/// gives it: `;` between shards, `,` between one shard's URLs.
+fn per_shard_urls<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Vec<SecretString>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum PerShard {
+        Text(String),
+        Lists(Vec<Vec<String>>),
+    }
+    let lists = match PerShard::deserialize(deserializer)? {
+        PerShard::Lists(lists) => lists,
+        PerShard::Text(text) if text.trim().is_empty() => Vec::new(),
+        PerShard::Text(text) => text
+            .split(';')
+            .map(|shard| {
+                shard
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .collect(),
+    };
+    Ok(lists
+        .into_iter()
+        .map(|shard| shard.into_iter().map(SecretString::from).collect())
+        .collect())
 }

@@ -24,7 +24,7 @@ const ENTITY: &str = "user";
 impl UserRepository for Store {
     #[tracing::instrument(skip_all, fields(org_id = %user.org_id))]
     async fn create_user(&self, user: NewUser) -> Result<User, StoreError> {
-        insert_user(self.catalog(), user).await
+        insert_user(self.writable_catalog(), user).await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, user_id = %id))]
@@ -75,7 +75,7 @@ impl UserRepository for Store {
         let rows = query
             .order_by_asc(users::Column::Id)
             .limit(u64::from(page.limit) + 1)
-            .all(self.catalog())
+            .all(self.readable_catalog())
             .await
             .map_err(|e| Db::Catalog.err(e))?
             .into_iter()
@@ -101,7 +101,7 @@ impl UserRepository for Store {
             false => None,
         };
         let txn = self
-            .catalog()
+            .writable_catalog()
             .begin()
             .await
             .map_err(|e| Db::Catalog.err(e))?;
@@ -143,7 +143,7 @@ impl UserRepository for Store {
     async fn delete_user(&self, org: OrgId, id: UserId) -> Result<(), StoreError> {
         let _one_at_a_time = self.admin_changes().lock().await;
         let txn = self
-            .catalog()
+            .writable_catalog()
             .begin()
             .await
             .map_err(|e| Db::Catalog.err(e))?;

@@ -87,7 +87,7 @@ impl TelemetryStore for Store {
         org: OrgId,
         drone: DroneId,
     ) -> Result<Option<TelemetryPoint>, StoreError> {
-        let (db, conn) = self.drone_shard(drone)?;
+        let (db, conn) = self.readable_drone_shard(drone)?;
         read::latest(conn, org, drone).await.map_err(|e| db.err(e))
     }
 
@@ -121,7 +121,7 @@ impl TelemetryStore for Store {
         if self.archive().is_none() {
             return Ok(None);
         }
-        let (db, conn) = self.drone_shard(drone)?;
+        let (db, conn) = self.readable_drone_shard(drone)?;
         archive::archived_until(conn).await.map_err(|e| db.err(e))
     }
 
@@ -136,7 +136,7 @@ impl TelemetryStore for Store {
         range: TimeRange,
         interval: Interval,
     ) -> Result<Vec<Bucket>, StoreError> {
-        let (db, conn) = self.drone_shard(drone)?;
+        let (db, conn) = self.readable_drone_shard(drone)?;
         rollup::downsample(conn, org, drone, range, interval)
             .await
             .map_err(|e| db.err(e))
@@ -186,7 +186,7 @@ impl TelemetryStore for Store {
         org: OrgId,
         since: DateTime<Utc>,
     ) -> Result<Partial<u64>, StoreError> {
-        let queries = self.all_shards().map(|(db, conn)| async move {
+        let queries = self.readable_shards().map(|(db, conn)| async move {
             let count = read::count_reporting_since(conn, org, since)
                 .await
                 .map(|n| vec![n])
@@ -270,7 +270,7 @@ impl Store {
         direction: Direction,
         limit: u32,
     ) -> Result<Vec<TelemetryPoint>, StoreError> {
-        let (db, conn) = self.drone_shard(drone)?;
+        let (db, conn) = self.readable_drone_shard(drone)?;
         let archived = match self.archive() {
             Some((archive, _)) => archive::archived_until(conn)
                 .await
@@ -387,7 +387,7 @@ impl Store {
         F: Fn(&'a DatabaseConnection) -> Fut,
         Fut: Future<Output = Result<Vec<TelemetryPoint>, DbErr>>,
     {
-        let queries = self.all_shards().map(|(db, conn)| {
+        let queries = self.readable_shards().map(|(db, conn)| {
             let run = read(conn);
             async move { (db, run.await.map_err(|e| db.err(e))) }
         });

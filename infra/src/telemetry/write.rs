@@ -28,7 +28,7 @@ impl Store {
         shard: ShardId,
         points: &[TelemetryPoint],
     ) -> Result<u64, StoreError> {
-        let (db, conn) = self.shard(shard)?;
+        let (db, conn) = self.writable_shard(shard)?;
         match Dialect::of(conn).map_err(|e| db.err(e))? {
             Dialect::Postgres => {
                 let (stored, latest) = futures::join!(

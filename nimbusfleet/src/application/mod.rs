@@ -157,6 +157,7 @@ impl Application {
             metrics.webhooks.clone(),
         );
         let airspace = airspace(&settings, &store, &platform);
+        let jwt_secret = jwt_secret(&settings);
         // Points are judged where they are written: here when embedded, else by the
         // ingest workers.
         let writer_live = if settings.kafka.brokers.is_none() {
@@ -202,7 +203,12 @@ impl Application {
                 recent_points: Arc::new(RecentCounter::default()),
             },
             auth: Auth {
-                jwt: JwtKeys::new(&jwt_secret(&settings), &settings.auth.issuer),
+                jwt: JwtKeys::new(&jwt_secret, &settings.auth.issuer),
+                // Read-after tokens only matter where reads can go to replicas.
+                read_after: store.has_replicas().then(|| {
+                    use secrecy::ExposeSecret;
+                    infra::consistency::TokenKey::derive(jwt_secret.expose_secret().as_bytes())
+                }),
                 sessions: platform.sessions(settings.auth.token_ttl),
                 token_ttl: settings.auth.token_ttl,
                 login_quotas: settings.auth.login_quotas(),
@@ -235,6 +241,7 @@ impl Application {
                     let (store, path, hub) = (store.clone(), path.clone(), hub.clone());
                     move || Snapshot {
                         pools: store.pool_stats(),
+                        replicas: store.replica_stats(),
                         queued_points: path.queued_points(),
                         queue_capacity: path.queue_capacity(),
                         live_subscribers: hub.subscribers(),
@@ -248,6 +255,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = api::server::api(state.clone(), &settings.server, listener)?;
         tokio::spawn(state.observability.clone().watch(HEALTH_WATCH_INTERVAL));
+        if store.has_replicas() {
+            tokio::spawn(store.clone().watch_replicas());
+        }
         if let Some(dispatcher) = dispatcher {
             tokio::spawn(dispatcher.run());
         }

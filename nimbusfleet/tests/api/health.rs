@@ -30,15 +30,7 @@ async fn metrics_count_requests_by_route_template_and_report_pools(app: TestApp)
     let drone = app.drone(&org.operator, "MET-1").await;
     let id = drone["id"].as_str().unwrap();
     app.get(&format!("/api/v1/drones/{id}"), &org.viewer).await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains(r#"nimbusfleet_http_requests_total{method="GET",route="/api/v1/drones/{id}",status="200"} 1"#),
         "{text}"

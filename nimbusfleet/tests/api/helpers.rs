@@ -55,8 +55,8 @@ fn pg_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-async fn create_pg_databases(names: &[String]) {
-    let admin = Database::connect(format!("{}/postgres", pg_base()))
+async fn create_pg_databases(base: &str, names: &[String]) {
+    let admin = Database::connect(format!("{base}/postgres"))
         .await
         .expect("PostgreSQL is not reachable; run the tests with `make test`, which starts it");
     for name in names {
@@ -70,13 +70,13 @@ async fn create_pg_databases(names: &[String]) {
 
 /// Settings for a test: port 0, two shards, a known JWT key, quiet logs.
 pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
-    let mut settings = Settings::load(None, &Overrides::default()).expect("default settings");
-    settings.server.bind = "127.0.0.1:0".parse().unwrap();
-    settings.server.workers = 1;
-    settings.server.shutdown_timeout = std::time::Duration::from_secs(1);
-    settings.auth.jwt_secret = Some(JWT_SECRET.to_owned().into());
-    settings.log.level = "warn".into();
-    settings.storage.data_dir = dir.to_path_buf();
+    test_settings_on(backend, &pg_base(), dir).await
+}
+
+/// [`test_settings`] with the PostgreSQL databases created on the server at `pg_base`
+/// (`postgres://user@host:port`).
+pub async fn test_settings_on(backend: Backend, pg_base: &str, dir: &std::path::Path) -> Settings {
+    let mut settings = base_settings(dir);
     let (catalog, shards) = match backend {
         Backend::Sqlite => {
             let url = |f: &str| format!("sqlite://{}?mode=rwc", dir.join(f).display());
@@ -91,13 +91,25 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
                 .iter()
                 .map(|s| format!("nft_{id}_{s}"))
                 .collect();
-            create_pg_databases(&names).await;
-            let url = |n: &String| format!("{}/{n}", pg_base());
+            create_pg_databases(pg_base, &names).await;
+            let url = |n: &String| format!("{pg_base}/{n}");
             (url(&names[0]), names[1..].iter().map(url).collect())
         }
     };
     settings.storage.catalog_url = Some(catalog.into());
     settings.storage.shard_urls = shards.into_iter().map(Into::into).collect();
+    settings
+}
+
+/// The test settings without databases: port 0, a known JWT key, quiet logs, small pools.
+pub fn base_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::load(None, &Overrides::default()).expect("default settings");
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    settings.server.workers = 1;
+    settings.server.shutdown_timeout = std::time::Duration::from_secs(1);
+    settings.auth.jwt_secret = Some(JWT_SECRET.to_owned().into());
+    settings.log.level = "warn".into();
+    settings.storage.data_dir = dir.to_path_buf();
     settings.storage.max_connections = 5;
     // Every test logs in from 127.0.0.1; the throttling test sets its own quotas.
     settings.auth.login_attempts_per_client_per_minute = 100_000;
@@ -305,6 +317,12 @@ impl TestApp {
             operator: tokens.pop().expect("operator"),
             admin_email,
         }
+    }
+
+    /// `/metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let res = self.client.get(self.url("/metrics")).send().await.unwrap();
+        res.text().await.unwrap()
     }
 
     /// Registers a drone and returns its JSON.

@@ -22,6 +22,7 @@ mod live;
 mod openapi;
 mod redis;
 mod replay;
+mod replicas;
 mod security;
 mod sharding;
 mod telemetry;

@@ -356,15 +356,7 @@ async fn a_read_after_a_write_is_never_stale_through_any_replica() {
         )
         .await;
     }
-    let metrics = b
-        .client
-        .get(b.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = b.metrics_text().await;
     assert!(
         metrics.contains(
             r#"nimbusfleet_cache_lookups_total{cache="drone",layer="redis",outcome="hit"}"#

@@ -106,15 +106,7 @@ async fn every_accepted_point_is_stored_across_shards_with_exact_counts(app: Tes
     assert_eq!(summary["reporting_last_60s"], drones.len());
     assert_eq!(summary["points_last_minute"], drones.len() * 250);
     assert_eq!(summary["drones_by_status"]["active"], drones.len());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     let total = drones.len() * 250;
     for line in [
         format!("nimbusfleet_telemetry_points_accepted_total {total}"),
@@ -162,15 +154,7 @@ async fn per_point_errors_name_index_and_field(app: TestApp) {
     let json = body(res).await;
     assert_eq!(json["accepted"], 1);
     assert_eq!(json["rejected"], 3);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .contains(r#"nimbusfleet_telemetry_points_rejected_total{reason="unknown_drone"} 1"#),

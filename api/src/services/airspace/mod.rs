@@ -187,13 +187,18 @@ impl AirspaceService {
     /// Every fence of the organisation.
     pub(crate) async fn all_fences(&self, org: OrgId) -> Result<Vec<Geofence>, ApiError> {
         let all = GeofenceFilter::default();
-        super::all_pages(|page| self.fences.list_geofences(org, &all, page)).await
+        // The index outlives the request that loads it: read from the primary.
+        infra::consistency::on_primary(super::all_pages(|page| {
+            self.fences.list_geofences(org, &all, page)
+        }))
+        .await
     }
 
     async fn reload(&self, airspace: &OrgAirspace, change: AirspaceChange) -> Result<(), ApiError> {
         match change {
             AirspaceChange::Geofence(org, id) => {
-                let fence = self.fences.get_geofence(org, id).await?;
+                let fence =
+                    infra::consistency::on_primary(self.fences.get_geofence(org, id)).await?;
                 let mut index = write(&airspace.index);
                 match fence {
                     Some(fence) => index.upsert_fence(fence),
