@@ -70,11 +70,25 @@ pub async fn fleet_positions(
         }
         None => fleet.positions(caller.org_id, bbox).await?,
     };
-    Ok(HttpResponse::Ok().json(PositionsResponse {
+    let answer = PositionsResponse {
         at: query.at,
         items: points.into_iter().map(Into::into).collect(),
         incomplete: !missing.is_empty(),
-    }))
+    };
+    let body = positions_json(&answer, answer.items.len()).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
+}
+
+/// A positions answer as JSON, written into a buffer sized for `points` points at once: a
+/// whole fleet is megabytes, which a growing buffer would copy a dozen times over.
+fn positions_json<T: serde::Serialize>(value: &T, points: usize) -> serde_json::Result<Vec<u8>> {
+    /// A point is about 250 bytes of JSON with every field set.
+    const POINT_BYTES: usize = 256;
+    let mut out = Vec::with_capacity(64 + points * POINT_BYTES);
+    serde_json::to_writer(&mut out, value)?;
+    Ok(out)
 }
 
 /// Where a replay stream is.
@@ -108,7 +122,7 @@ async fn next_frame(mut r: Replay) -> Option<(Result<Bytes, actix_web::Error>, R
             return Some((Err(error.into()), r));
         }
     };
-    let mut line = match serde_json::to_vec(&frame) {
+    let mut line = match positions_json(&frame, frame.items.len()) {
         Ok(line) => line,
         Err(error) => {
             r.next = r.to;

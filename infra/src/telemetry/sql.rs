@@ -218,6 +218,11 @@ pub(super) fn satellites_to_db(n: u16) -> i16 {
 
 /// A point from a row whose first thirteen columns are [`COLUMNS`].
 pub(super) fn point_from_row(dialect: Dialect, row: &QueryResult) -> Result<TelemetryPoint, DbErr> {
+    // PostgreSQL rows are read with sqlx directly: a fleet read decodes 13 columns of tens of
+    // thousands of rows, and sea-orm's dynamic accessors cost about a third of that request.
+    if let Some(row) = row.try_as_pg_row() {
+        return point_from_pg_row(row).map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)));
+    }
     let satellites: Option<i16> = row.try_get_by_index(10)?;
     let satellites = satellites
         .map(|n| u16::try_from(n).map_err(|_| DbErr::Type(format!("negative satellite count {n}"))))
@@ -237,6 +242,38 @@ pub(super) fn point_from_row(dialect: Dialect, row: &QueryResult) -> Result<Tele
         link_quality_pct: row.try_get_by_index(11)?,
         flight_plan_id: row
             .try_get_by_index::<Option<Uuid>>(12)?
+            .map(FlightPlanId::from_uuid),
+    })
+}
+
+fn point_from_pg_row(
+    row: &sea_orm::sqlx::postgres::PgRow,
+) -> Result<TelemetryPoint, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Row;
+    let satellites: Option<i16> = row.try_get(10)?;
+    let satellites = satellites
+        .map(|n| {
+            u16::try_from(n).map_err(|_| sea_orm::sqlx::Error::ColumnDecode {
+                index: "satellites".to_owned(),
+                source: format!("negative satellite count {n}").into(),
+            })
+        })
+        .transpose()?;
+    Ok(TelemetryPoint {
+        drone_id: DroneId::from_uuid(row.try_get(0)?),
+        org_id: OrgId::from_uuid(row.try_get(1)?),
+        ts: row.try_get(2)?,
+        lat: row.try_get(3)?,
+        lon: row.try_get(4)?,
+        alt_m: row.try_get(5)?,
+        speed_mps: row.try_get(6)?,
+        heading_deg: row.try_get(7)?,
+        battery_pct: row.try_get(8)?,
+        vertical_speed_mps: row.try_get(9)?,
+        satellites,
+        link_quality_pct: row.try_get(11)?,
+        flight_plan_id: row
+            .try_get::<Option<Uuid>, _>(12)?
             .map(FlightPlanId::from_uuid),
     })
 }
