@@ -21,7 +21,9 @@
 # one). Databases: ${NF_CLUSTER_DB}_catalog and ${NF_CLUSTER_DB}_shard_0..3 (default
 # nf_cluster), dropped and created again by `up`; each process keeps at most
 # $NF_CLUSTER_DB_POOL (default 2) connections per database, so that the whole cluster stays
-# well inside PostgreSQL's default of 100 connections. The binary: $NIMBUS_BIN, default
+# well inside PostgreSQL's default of 100 connections. NF_CLUSTER_READ_REPLICA=1 puts them on a
+# private primary with a streaming replica (scripts/private-postgres.sh) that the API replicas
+# read from (storage.shard_replica_urls, catalog_replica_urls); `down` stops both. The binary: $NIMBUS_BIN, default
 # $CARGO_TARGET_DIR/debug/nimbusfleet (built with the dashboard by scripts/build.sh when
 # missing).
 set -euo pipefail
@@ -129,7 +131,7 @@ ensure_build() {
         || log "warning: no dashboard in frontend/dist (make build); / will say how to build it"
 }
 
-psql_pg() { PGOPTIONS="-c client_min_messages=warning" psql "$NIMBUS_TEST_PG_URL/postgres" -v ON_ERROR_STOP=1 -Atq "$@"; }
+psql_pg() { PGOPTIONS="-c client_min_messages=warning" psql "$CLUSTER_PG/postgres" -v ON_ERROR_STOP=1 -Atq "$@"; }
 
 fresh_databases() {
     local name
@@ -310,7 +312,29 @@ up() {
     for i in $(seq "$REPLICAS"); do set_port "api-$i" "$(free_port)"; done
     for i in $(seq "$WORKERS"); do set_port "ingest-$i" "$(free_port)"; done
 
-    local pg=$NIMBUS_TEST_PG_URL shards=() secret
+    # PostgreSQL: the machine's server, or with NF_CLUSTER_READ_REPLICA=1 a private primary
+    # and a streaming replica of it (scripts/private-postgres.sh) that the API replicas read
+    # lists, history and fleet positions from.
+    CLUSTER_PG=$NIMBUS_TEST_PG_URL
+    local replica_env=""
+    if [ "${NF_CLUSTER_READ_REPLICA:-0}" = 1 ]; then
+        # shellcheck source=scripts/private-postgres.sh disable=SC1091
+        . "$REPO/scripts/private-postgres.sh"
+        local primary_port replica_port pair
+        primary_port=$(free_port)
+        replica_port=$(free_port)
+        set_port postgres-primary "$primary_port"
+        set_port postgres-replica "$replica_port"
+        rm -rf "$DIR/postgres"
+        pair=$(nf_start_replicated_postgres "$primary_port" "$replica_port" "$DIR/postgres") \
+            || die "the primary and its replica did not start; see $DIR/postgres/*/server.log"
+        CLUSTER_PG=${pair%% *}
+        local replica=${pair##* } shard_replicas=()
+        for i in $(seq 0 $((SHARDS - 1))); do shard_replicas+=("$replica/${DB}_shard_$i"); done
+        replica_env="NIMBUS__STORAGE__SHARD_REPLICA_URLS='$(IFS=';'; echo "${shard_replicas[*]}")'
+NIMBUS__STORAGE__CATALOG_REPLICA_URLS=$replica/${DB}_catalog"
+    fi
+    local pg=$CLUSTER_PG shards=() secret
     for i in $(seq 0 $((SHARDS - 1))); do shards+=("$pg/${DB}_shard_$i"); done
     secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
     (
@@ -326,6 +350,7 @@ NIMBUS__KAFKA__BROKERS=127.0.0.1:$(port_of tansu)
 NIMBUS__SERVER__TRUST_FORWARDED_FOR=true
 NIMBUS__SERVER__DASHBOARD_DIR=$REPO/frontend/dist
 EOF
+        [ -z "$replica_env" ] || echo "$replica_env" >>"$DIR/nimbus.env"
     )
     echo "NIMBUS_TEST_TANSU_BIN=$NIMBUS_TEST_TANSU_BIN" >"$DIR/tools"
     echo "NGINX=$NGINX" >>"$DIR/tools"
@@ -411,9 +436,13 @@ status() {
         printf '%-10s %-8s %-6s %-12s %s\n' "$name" "$pid" "$port" "$ready" "$file"
     done
     if [ -f "$DIR/nimbus.env" ]; then
+        local where="the machine's server, not stopped by down"
+        if grep -q '^NIMBUS__STORAGE__SHARD_REPLICA_URLS=' "$DIR/nimbus.env"; then
+            where="a private primary on port $(port_of postgres-primary) and its streaming replica on $(port_of postgres-replica), stopped by down"
+        fi
         printf '%-10s %-8s %-6s %-12s %s\n' postgres - - \
             "$(psql "$(sed -n 's/^NIMBUS__STORAGE__CATALOG_URL=//p' "$DIR/nimbus.env")" -Atqc 'select 1' 2>/dev/null | grep -q 1 && echo up || echo down)" \
-            "${DB}_catalog, ${DB}_shard_0..$((SHARDS - 1)) (the machine's server, not stopped by down)"
+            "${DB}_catalog, ${DB}_shard_0..$((SHARDS - 1)) ($where)"
     fi
 }
 
@@ -435,6 +464,12 @@ down() {
     local left=()
     for name in $all; do alive_pid "$name" >/dev/null && left+=("$name"); done
     [ ${#left[@]} -eq 0 ] || die "still running: ${left[*]}"
+    if [ -d "$DIR/postgres" ]; then
+        log "stopping the private primary and its replica"
+        # shellcheck source=scripts/private-postgres.sh disable=SC1091
+        . "$REPO/scripts/private-postgres.sh"
+        nf_stop_replicated_postgres "$DIR/postgres"
+    fi
     log "stopped; logs stay in $DIR/logs"
 }
 
