@@ -159,6 +159,10 @@ pub struct Observability {
     /// Set when the process is stopping: readiness answers 503 so that load balancers stop
     /// sending it requests before its listener closes.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Turns true when the server stops, after the drain: live streams end then (their
+    /// clients reconnect, to another replica), so that the graceful stop is not held up by
+    /// streams that would otherwise run until `server.shutdown_timeout_s`.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Reads the state mirrored into gauges at scrape time.
     pub gauges: Arc<dyn Fn() -> Snapshot + Send + Sync>,
     /// When set, `/metrics` answers only this bearer token (`server.metrics_token`).

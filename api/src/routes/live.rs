@@ -9,7 +9,9 @@
 //! `min_severity` filters them); a `: heartbeat` comment every 15 s; `logout` when the
 //! caller's session ends (then the stream closes); `error` with `slow_consumer` when the
 //! client fell more than `live.buffer_batches` behind (then the stream closes — slow
-//! clients are dropped, their backlog is not kept).
+//! clients are dropped, their backlog is not kept). When the server stops (after its drain
+//! on SIGTERM) the stream ends with a `: the server is stopping; reconnect` comment, so that
+//! the client reconnects to another replica and the stop is not held up.
 //!
 //! Every event carries an `id:`: the id of the last alert event the stream sent (`0`
 //! before the first). A client that reconnects with `Last-Event-ID` (browsers' `EventSource`
@@ -123,6 +125,8 @@ struct Live {
     tick: tokio::time::Interval,
     heartbeat: tokio::time::Interval,
     session_check: tokio::time::Interval,
+    /// True once the server stops: the stream ends, and the client reconnects elsewhere.
+    stopping: tokio::sync::watch::Receiver<bool>,
     auth: web::Data<AuthService>,
     session: SessionId,
     metrics: Metrics,
@@ -232,6 +236,10 @@ impl Live {
                     }
                 }
                 () = self.out.closed() => return,
+                true = async { self.stopping.wait_for(|stopping| *stopping).await.is_ok() } => {
+                    let _ = self.out.try_send(Bytes::from_static(b": the server is stopping; reconnect\n\n"));
+                    return;
+                }
                 received = self.rx.recv() => match received {
                     Ok(batch) => {
                         for p in batch.iter().filter(|p| self.filter.wants(p)) {
@@ -383,6 +391,7 @@ pub async fn live(
     telemetry: web::Data<Telemetry>,
     limits: web::Data<Limits>,
     metrics: web::Data<Metrics>,
+    observability: web::Data<crate::state::Observability>,
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = match (&query.ticket, bearer(&req)?) {
@@ -479,6 +488,7 @@ pub async fn live(
         tick: interval(Duration::from_secs_f64(1.0 / hz)),
         heartbeat: interval(HEARTBEAT),
         session_check: interval(SESSION_CHECK),
+        stopping: observability.stopping.subscribe(),
         auth,
         session: user.session_id,
         metrics: metrics.get_ref().clone(),

@@ -398,6 +398,7 @@ impl Application {
                     tokio::spawn(drain_on_signal(
                         self.server.handle(),
                         state.observability.draining.clone(),
+                        state.observability.stopping.clone(),
                         self.drain_delay,
                         self.stop.clone(),
                     ));
@@ -497,6 +498,7 @@ fn observability(
             .chain(critical)
             .collect(),
         draining: Arc::default(),
+        stopping: Arc::new(tokio::sync::watch::channel(false).0),
         gauges: Arc::new(gauges),
         metrics_token,
     }

@@ -56,10 +56,12 @@ pub(super) async fn run_consumer(
 const CONSUMER_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// On SIGTERM: readiness turns 503 and answers close their connections for `delay`, then
-/// the server stops gracefully. On SIGINT (Ctrl-C), or a [`StopHandle`], it stops at once.
+/// live streams end and the server stops gracefully. On SIGINT (Ctrl-C), or a
+/// [`StopHandle`], it stops at once.
 pub(super) async fn drain_on_signal(
     server: ServerHandle,
     draining: Arc<std::sync::atomic::AtomicBool>,
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
     delay: std::time::Duration,
     stop: Arc<tokio::sync::Notify>,
 ) {
@@ -76,6 +78,7 @@ pub(super) async fn drain_on_signal(
         );
         tokio::time::sleep(delay).await;
     }
+    stopping.send_replace(true);
     server.stop(true).await;
 }
 
