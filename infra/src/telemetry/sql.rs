@@ -220,62 +220,96 @@ pub(super) fn satellites_to_db(n: u16) -> i16 {
 pub(super) fn point_from_row(dialect: Dialect, row: &QueryResult) -> Result<TelemetryPoint, DbErr> {
     // PostgreSQL rows are read with sqlx directly: a fleet read decodes 13 columns of tens of
     // thousands of rows, and sea-orm's dynamic accessors cost about a third of that request.
-    if let Some(row) = row.try_as_pg_row() {
-        return point_from_pg_row(row).map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)));
+    match row.try_as_pg_row() {
+        Some(row) => point_from(row),
+        None => point_from(&(dialect, row)),
     }
-    let satellites: Option<i16> = row.try_get_by_index(10)?;
-    let satellites = satellites
+}
+
+fn point_from(row: &impl Columns) -> Result<TelemetryPoint, DbErr> {
+    let satellites = row
+        .opt_i16(10)?
         .map(|n| u16::try_from(n).map_err(|_| DbErr::Type(format!("negative satellite count {n}"))))
         .transpose()?;
     Ok(TelemetryPoint {
-        drone_id: DroneId::from_uuid(row.try_get_by_index::<Uuid>(0)?),
-        org_id: OrgId::from_uuid(row.try_get_by_index::<Uuid>(1)?),
-        ts: dialect.read_ts(row, 2)?,
-        lat: row.try_get_by_index(3)?,
-        lon: row.try_get_by_index(4)?,
-        alt_m: row.try_get_by_index(5)?,
-        speed_mps: row.try_get_by_index(6)?,
-        heading_deg: row.try_get_by_index(7)?,
-        battery_pct: row.try_get_by_index(8)?,
-        vertical_speed_mps: row.try_get_by_index(9)?,
+        drone_id: DroneId::from_uuid(row.uuid(0)?),
+        org_id: OrgId::from_uuid(row.uuid(1)?),
+        ts: row.ts(2)?,
+        lat: row.f64(3)?,
+        lon: row.f64(4)?,
+        alt_m: row.f64(5)?,
+        speed_mps: row.f64(6)?,
+        heading_deg: row.f64(7)?,
+        battery_pct: row.f64(8)?,
+        vertical_speed_mps: row.opt_f64(9)?,
         satellites,
-        link_quality_pct: row.try_get_by_index(11)?,
-        flight_plan_id: row
-            .try_get_by_index::<Option<Uuid>>(12)?
-            .map(FlightPlanId::from_uuid),
+        link_quality_pct: row.opt_f64(11)?,
+        flight_plan_id: row.opt_uuid(12)?.map(FlightPlanId::from_uuid),
     })
 }
 
-fn point_from_pg_row(
-    row: &sea_orm::sqlx::postgres::PgRow,
-) -> Result<TelemetryPoint, sea_orm::sqlx::Error> {
+/// The column types a point is read from, by index.
+trait Columns {
+    fn uuid(&self, i: usize) -> Result<Uuid, DbErr>;
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, DbErr>;
+    fn f64(&self, i: usize) -> Result<f64, DbErr>;
+    fn opt_f64(&self, i: usize) -> Result<Option<f64>, DbErr>;
+    fn opt_i16(&self, i: usize) -> Result<Option<i16>, DbErr>;
+    fn ts(&self, i: usize) -> Result<DateTime<Utc>, DbErr>;
+}
+
+/// Through sea-orm, on either backend (the timestamp as the dialect stores it).
+impl Columns for (Dialect, &QueryResult) {
+    fn uuid(&self, i: usize) -> Result<Uuid, DbErr> {
+        self.1.try_get_by_index(i)
+    }
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, DbErr> {
+        self.1.try_get_by_index(i)
+    }
+    fn f64(&self, i: usize) -> Result<f64, DbErr> {
+        self.1.try_get_by_index(i)
+    }
+    fn opt_f64(&self, i: usize) -> Result<Option<f64>, DbErr> {
+        self.1.try_get_by_index(i)
+    }
+    fn opt_i16(&self, i: usize) -> Result<Option<i16>, DbErr> {
+        self.1.try_get_by_index(i)
+    }
+    fn ts(&self, i: usize) -> Result<DateTime<Utc>, DbErr> {
+        self.0.read_ts(self.1, i)
+    }
+}
+
+/// Straight from a PostgreSQL row.
+impl Columns for sea_orm::sqlx::postgres::PgRow {
+    fn uuid(&self, i: usize) -> Result<Uuid, DbErr> {
+        pg_get(self, i)
+    }
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, DbErr> {
+        pg_get(self, i)
+    }
+    fn f64(&self, i: usize) -> Result<f64, DbErr> {
+        pg_get(self, i)
+    }
+    fn opt_f64(&self, i: usize) -> Result<Option<f64>, DbErr> {
+        pg_get(self, i)
+    }
+    fn opt_i16(&self, i: usize) -> Result<Option<i16>, DbErr> {
+        pg_get(self, i)
+    }
+    fn ts(&self, i: usize) -> Result<DateTime<Utc>, DbErr> {
+        pg_get(self, i)
+    }
+}
+
+fn pg_get<'r, T>(row: &'r sea_orm::sqlx::postgres::PgRow, i: usize) -> Result<T, DbErr>
+where
+    T: sea_orm::sqlx::Decode<'r, sea_orm::sqlx::Postgres>
+        + sea_orm::sqlx::Type<sea_orm::sqlx::Postgres>,
+{
     use sea_orm::sqlx::Row;
-    let satellites: Option<i16> = row.try_get(10)?;
-    let satellites = satellites
-        .map(|n| {
-            u16::try_from(n).map_err(|_| sea_orm::sqlx::Error::ColumnDecode {
-                index: "satellites".to_owned(),
-                source: format!("negative satellite count {n}").into(),
-            })
-        })
-        .transpose()?;
-    Ok(TelemetryPoint {
-        drone_id: DroneId::from_uuid(row.try_get(0)?),
-        org_id: OrgId::from_uuid(row.try_get(1)?),
-        ts: row.try_get(2)?,
-        lat: row.try_get(3)?,
-        lon: row.try_get(4)?,
-        alt_m: row.try_get(5)?,
-        speed_mps: row.try_get(6)?,
-        heading_deg: row.try_get(7)?,
-        battery_pct: row.try_get(8)?,
-        vertical_speed_mps: row.try_get(9)?,
-        satellites,
-        link_quality_pct: row.try_get(11)?,
-        flight_plan_id: row
-            .try_get::<Option<Uuid>, _>(12)?
-            .map(FlightPlanId::from_uuid),
-    })
+    row.try_get(i)
+        .map_err(|e| DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)))
 }
 
 /// Runs a statement whose first thirteen columns are [`COLUMNS`] and reads its points.
