@@ -5,7 +5,7 @@
 #
 #   bench/all.sh              # the read path (wrk, bare actix-web reference), ingest with raw
 #                             # COPY and Kafka (tansu) references, live latency, the airspace
-#                             # checks against scans, the dashboard
+#                             # checks against scans, fleet positions, the dashboard
 #   bench/all.sh --full       # the dashboard at 10,000 and 50,000 drones too (bench/dashboard.sh --full)
 #
 # The figures' own scripts take more options: bench/drone-get.sh, bench/ingest --help,
@@ -20,14 +20,16 @@ results=$out/results.jsonl
 dashboard_args=()
 [ "${1:-}" = "--full" ] && dashboard_args=(--full)
 
-echo "[bench] 1/4 GET /drones/{id} (bench/drone-get.sh)" >&2
+echo "[bench] 1/5 GET /drones/{id} (bench/drone-get.sh)" >&2
 bench/drone-get.sh | tee -a "$results"
-echo "[bench] 2/4 ingest, Kafka and live latency (bench/ingest --kafka)" >&2
+echo "[bench] 2/5 ingest, Kafka and live latency (bench/ingest --kafka)" >&2
 bench/ingest --kafka | tee -a "$results"
-echo "[bench] 3/4 airspace checks (bench/src/bin/airspace)" >&2
+echo "[bench] 3/5 airspace checks (bench/src/bin/airspace)" >&2
 cargo build --release -q -p bench --bin airspace
 "$CARGO_TARGET_DIR/release/airspace" | tee -a "$results"
-echo "[bench] 4/4 dashboard (bench/dashboard.sh ${dashboard_args[*]:-})" >&2
+echo "[bench] 4/5 fleet positions, 10,000 drones over 4 shards (bench/fleet-positions.sh)" >&2
+bench/fleet-positions.sh | tee -a "$results"
+echo "[bench] 5/5 dashboard (bench/dashboard.sh ${dashboard_args[*]:-})" >&2
 bench/dashboard.sh "${dashboard_args[@]}" | tee -a "$results"
 
 echo

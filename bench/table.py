@@ -77,6 +77,9 @@ def rows(f):
     r = f.get("airspace_point_checks_per_s")
     if r:
         yield (f"point-in-fence vs {r['fences']:,} fences, one core (checks/s)", "scan of every fence " + fmt(r["reference_value"]), fmt(r["value"]), r["value"] / r["reference_value"], "≥ 1,000,000", r["value"] >= 1_000_000)
+    r = f.get("fleet_positions_ms")
+    if r:
+        yield (f"fleet positions, {r['drones']:,} drones over {r['shards']} shards, p95 (ms)", "—", f"p50 {r['p50_ms']:.1f}, p95 {r['p95_ms']:.1f}", None, f"p95 ≤ {r['goal_p95_ms']} ms", r["p95_ms"] <= r["goal_p95_ms"])
     for name, label in [("fps_fleet_idle", "dashboard fleet page, idle (fps)"), ("fps_zoom_pan", "dashboard zoom and pan (fps)")]:
         r = f.get(name)
         if r:
