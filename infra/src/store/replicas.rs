@@ -175,3 +175,74 @@ impl ReplicaSet {
             })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn set_of(n: usize) -> ReplicaSet {
+        ReplicaSet::new((0..n).map(|_| DatabaseConnection::Disconnected).collect())
+    }
+
+    fn measured(set: &ReplicaSet, i: usize, up: bool, replayed: u64, lag_ms: u64) {
+        let r = &set.replicas[i];
+        r.up.store(up, Ordering::Release);
+        r.replayed.store(replayed, Ordering::Release);
+        r.lag_ms.store(lag_ms, Ordering::Release);
+    }
+
+    /// Which replica `pick` chose, by index.
+    fn picked(set: &ReplicaSet, after: u64, max_lag_ms: u64) -> Option<usize> {
+        let conn = set.pick(after, max_lag_ms)?;
+        set.replicas
+            .iter()
+            .position(|r| std::ptr::eq(&r.conn, conn))
+    }
+
+    #[test]
+    fn lag_is_the_age_of_the_oldest_position_not_replayed() {
+        let set = set_of(1);
+        assert_eq!(set.lag_ms(0), 0, "no history: nothing to be behind");
+        {
+            let now = Instant::now();
+            let mut history = set.history.lock().unwrap();
+            history.push_back((now - Duration::from_millis(900), 1_000));
+            history.push_back((now - Duration::from_millis(600), 2_000));
+            history.push_back((now - Duration::from_millis(300), 3_000));
+        }
+        assert_eq!(set.lag_ms(3_000), 0, "replayed everything");
+        // A page header's worth short of the primary is no lag.
+        assert_eq!(set.lag_ms(3_000 - PAGE_HEADER), 0);
+        let behind_one = set.lag_ms(2_000);
+        assert!((300..600).contains(&behind_one), "{behind_one}");
+        let behind_all = set.lag_ms(500);
+        assert!((900..1_200).contains(&behind_all), "{behind_all}");
+    }
+
+    #[test]
+    fn a_replica_is_picked_only_up_within_the_lag_limit_and_past_the_token() {
+        let set = set_of(2);
+        assert_eq!(picked(&set, 0, 1_000), None, "never measured: skipped");
+        measured(&set, 0, true, 5_000, 10);
+        measured(&set, 1, false, 9_000, 0);
+        assert_eq!(picked(&set, 0, 1_000), Some(0));
+        assert_eq!(
+            picked(&set, 6_000, 1_000),
+            None,
+            "not replayed to the token yet"
+        );
+        measured(&set, 0, true, 5_000, 2_000);
+        assert_eq!(picked(&set, 0, 1_000), None, "too far behind");
+        measured(&set, 0, true, 5_000, 10);
+        measured(&set, 1, true, 9_000, 10);
+        assert_eq!(
+            picked(&set, 6_000, 1_000),
+            Some(1),
+            "the one past the token"
+        );
+        // Both fit: they take turns.
+        let turns: Vec<_> = (0..4).map(|_| picked(&set, 0, 1_000).unwrap()).collect();
+        assert!(turns.contains(&0) && turns.contains(&1), "{turns:?}");
+    }
+}
