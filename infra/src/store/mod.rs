@@ -285,7 +285,7 @@ impl Store {
         shard: ShardId,
     ) -> Result<(Db, &DatabaseConnection), StoreError> {
         let (db, conn) = self.shard(shard)?;
-        if self.replicas_of(db).is_some_and(|r| !r.is_empty()) {
+        if self.replicas_of(db).is_some() {
             crate::consistency::wrote(db, conn);
         }
         Ok((db, conn))
@@ -293,7 +293,7 @@ impl Store {
 
     /// The catalog, for a statement that writes (see [`Self::writable_shard`]).
     pub(crate) fn writable_catalog(&self) -> &DatabaseConnection {
-        if !self.catalog_replicas.is_empty() {
+        if self.replicas_of(Db::Catalog).is_some() {
             crate::consistency::wrote(Db::Catalog, &self.catalog);
         }
         &self.catalog
@@ -333,7 +333,7 @@ impl Store {
         db: Db,
         primary: &'a DatabaseConnection,
     ) -> &'a DatabaseConnection {
-        let Some(replicas) = self.replicas_of(db).filter(|r| !r.is_empty()) else {
+        let Some(replicas) = self.replicas_of(db) else {
             return primary;
         };
         match crate::consistency::read_from(db) {
@@ -344,11 +344,13 @@ impl Store {
         }
     }
 
+    /// The replicas of `db`; `None` when it has none.
     fn replicas_of(&self, db: Db) -> Option<&replicas::ReplicaSet> {
         match db {
-            Db::Catalog => Some(&self.catalog_replicas),
+            Db::Catalog => Some(&*self.catalog_replicas),
             Db::Shard(i) => self.shard_replicas.get(usize::from(i)),
         }
+        .filter(|r| !r.is_empty())
     }
 
     /// Every database with its primary and replicas, named as in metrics.
