@@ -92,38 +92,31 @@ impl Archive {
 
 /// An S3, GCS or Azure store configured from the environment, under the URL's path.
 fn cloud(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    use object_store::{aws, azure, gcp, ObjectStoreScheme};
+    use object_store::ObjectStoreScheme;
     let invalid = |e: &dyn std::fmt::Display| anyhow::anyhow!("telemetry.archive_url {url:?}: {e}");
     let parsed = url::Url::parse(url).map_err(|e| invalid(&e))?;
-    let (scheme, prefix) = ObjectStoreScheme::parse(&parsed).map_err(|e| invalid(&e))?;
+    let (scheme, _) = ObjectStoreScheme::parse(&parsed).map_err(|e| invalid(&e))?;
+    if !matches!(
+        scheme,
+        ObjectStoreScheme::AmazonS3
+            | ObjectStoreScheme::GoogleCloudStorage
+            | ObjectStoreScheme::MicrosoftAzure
+    ) {
+        return Err(invalid(
+            &"not an archive store: use a directory, s3://, gs:// or az://",
+        ));
+    }
     // object_store's HTTP client has rustls without a provider: this build's is ring. An
     // error means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let store: Arc<dyn ObjectStore> = match scheme {
-        ObjectStoreScheme::AmazonS3 => Arc::new(
-            aws::AmazonS3Builder::from_env()
-                .with_url(url)
-                .build()
-                .map_err(|e| invalid(&e))?,
-        ),
-        ObjectStoreScheme::GoogleCloudStorage => Arc::new(
-            gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url)
-                .build()
-                .map_err(|e| invalid(&e))?,
-        ),
-        ObjectStoreScheme::MicrosoftAzure => Arc::new(
-            azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url)
-                .build()
-                .map_err(|e| invalid(&e))?,
-        ),
-        _ => {
-            return Err(invalid(
-                &"not an archive store: use a directory, s3://, gs:// or az://",
-            ))
-        }
-    };
+    // The stores' own variables only, as their builders' `from_env` would take them.
+    let options = std::env::vars().filter(|(key, _)| {
+        ["AWS_", "GOOGLE_", "AZURE_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+    });
+    let (store, prefix) =
+        object_store::parse_url_opts(&parsed, options).map_err(|e| invalid(&e))?;
     Ok(Arc::new(object_store::prefix::PrefixStore::new(
         store, prefix,
     )))
