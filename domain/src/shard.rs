@@ -73,10 +73,67 @@ pub enum SlotMapError {
 }
 
 /// Which shard owns each of the 1024 slots. Always total: every slot has exactly one shard.
+///
+/// A map carries a version: 1 as configured, one more after each slot move recorded in the
+/// catalog. Shards may be configured beyond the ones that own slots (a shard just added,
+/// waiting for a move); `shard_count` counts every configured shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotMap {
     owner: Vec<ShardId>,
     shards: u16,
+    version: i64,
+}
+
+/// An inclusive range of slots, `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlotRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl SlotRange {
+    /// Parses `256-383` (or one slot, `300`).
+    pub fn parse(text: &str) -> Result<Self, SlotMapError> {
+        let syntax = || SlotMapError::Syntax(text.to_owned());
+        let (first, last) = text.split_once('-').unwrap_or((text, text));
+        let first: u32 = first.trim().parse().map_err(|_| syntax())?;
+        let last: u32 = last.trim().parse().map_err(|_| syntax())?;
+        if last < first {
+            return Err(syntax());
+        }
+        for slot in [first, last] {
+            if slot >= u32::from(SLOT_COUNT) {
+                return Err(SlotMapError::SlotOutOfRange(slot));
+            }
+        }
+        Ok(Self {
+            first: first as u16,
+            last: last as u16,
+        })
+    }
+
+    /// How many slots the range holds (at least one).
+    pub fn count(self) -> u16 {
+        self.last - self.first + 1
+    }
+
+    pub fn contains(self, slot: Slot) -> bool {
+        (self.first..=self.last).contains(&slot.get())
+    }
+}
+
+impl fmt::Display for SlotRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+/// One step of a rebalance: `range` goes from shard `from` to shard `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedMove {
+    pub range: SlotRange,
+    pub from: ShardId,
+    pub to: ShardId,
 }
 
 impl SlotMap {
@@ -90,12 +147,30 @@ impl SlotMap {
                 ShardId((u32::from(slot) * u32::from(shards) / u32::from(SLOT_COUNT)) as u16)
             })
             .collect();
-        Ok(Self { owner, shards })
+        Ok(Self {
+            owner,
+            shards,
+            version: 1,
+        })
     }
 
     /// Parses `"0-511:0,512-1023:1"`: inclusive slot ranges and the shard index owning each.
     /// The ranges must cover every slot exactly once and name only configured shards.
     pub fn parse(spec: &str, shards: u16) -> Result<Self, SlotMapError> {
+        let owner = Self::owners(spec, shards)?;
+        if let Some(idle) = (0..shards).find(|s| !owner.contains(&ShardId(*s))) {
+            return Err(SlotMapError::IdleShard(idle));
+        }
+        Ok(Self {
+            owner,
+            shards,
+            version: 1,
+        })
+    }
+
+    /// Each slot's owner as `spec` assigns it (shards below `shards`), without requiring every
+    /// shard to own a slot.
+    fn owners(spec: &str, shards: u16) -> Result<Vec<ShardId>, SlotMapError> {
         let mut owner: Vec<Option<ShardId>> = vec![None; usize::from(SLOT_COUNT)];
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let syntax = || SlotMapError::Syntax(entry.to_owned());
@@ -119,15 +194,93 @@ impl SlotMap {
                 }
             }
         }
-        let owner = owner
+        owner
             .into_iter()
             .enumerate()
             .map(|(slot, shard)| shard.ok_or(SlotMapError::Gap(slot as u16)))
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(idle) = (0..shards).find(|s| !owner.contains(&ShardId(*s))) {
-            return Err(SlotMapError::IdleShard(idle));
+            .collect()
+    }
+
+    /// A map recorded in the catalog after slot moves: like [`SlotMap::parse`], but shards
+    /// that own no slot (added, or emptied by a move) are allowed.
+    pub fn recorded(spec: &str, shards: u16, version: i64) -> Result<Self, SlotMapError> {
+        let owner = Self::owners(spec, shards)?;
+        Ok(Self {
+            owner,
+            shards,
+            version,
+        })
+    }
+
+    /// The map's version: 1 as configured, one more after each move.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// This map with `range` owned by `to` (counted among the shards), one version later.
+    pub fn with_move(&self, range: SlotRange, to: ShardId) -> Self {
+        let mut next = self.clone();
+        for slot in range.first..=range.last {
+            next.owner[usize::from(slot)] = to;
         }
-        Ok(Self { owner, shards })
+        next.shards = next.shards.max(to.0 + 1);
+        next.version += 1;
+        next
+    }
+
+    /// The shards owning slots of `range`, each with the part of it they own, in slot order.
+    pub fn owners_within(&self, range: SlotRange) -> Vec<(SlotRange, ShardId)> {
+        let mut parts: Vec<(SlotRange, ShardId)> = Vec::new();
+        for slot in range.first..=range.last {
+            let shard = self.owner[usize::from(slot)];
+            match parts.last_mut() {
+                Some((part, owner)) if *owner == shard => part.last = slot,
+                _ => parts.push((
+                    SlotRange {
+                        first: slot,
+                        last: slot,
+                    },
+                    shard,
+                )),
+            }
+        }
+        parts
+    }
+
+    /// How many slots `shard` owns.
+    pub fn slots_of(&self, shard: ShardId) -> usize {
+        self.owner.iter().filter(|s| **s == shard).count()
+    }
+
+    /// The moves that turn this map into an even spread over `shards` shards: each slot
+    /// whose owner differs goes to its owner in [`SlotMap::even`], grouped into ranges
+    /// with one source and one target.
+    pub fn rebalance(&self, shards: u16) -> Result<Vec<PlannedMove>, SlotMapError> {
+        let target = Self::even(shards)?;
+        let mut moves: Vec<PlannedMove> = Vec::new();
+        for slot in 0..SLOT_COUNT {
+            let (from, to) = (
+                self.owner[usize::from(slot)],
+                target.owner[usize::from(slot)],
+            );
+            if from == to {
+                continue;
+            }
+            match moves.last_mut() {
+                Some(m) if m.from == from && m.to == to && m.range.last + 1 == slot => {
+                    m.range.last = slot;
+                }
+                _ => moves.push(PlannedMove {
+                    range: SlotRange {
+                        first: slot,
+                        last: slot,
+                    },
+                    from,
+                    to,
+                }),
+            }
+        }
+        Ok(moves)
     }
 
     pub fn shard_count(&self) -> u16 {
@@ -180,6 +333,77 @@ mod tests {
         for c in counts {
             assert!((9_000..11_000).contains(&c), "uneven spread: {counts:?}");
         }
+    }
+
+    #[test]
+    fn a_move_changes_only_its_range_and_bumps_the_version() {
+        let map = SlotMap::even(2).unwrap();
+        let range = SlotRange::parse("256-383").unwrap();
+        let moved = map.with_move(range, ShardId(2));
+        assert_eq!(moved.to_spec(), "0-255:0,256-383:2,384-511:0,512-1023:1");
+        assert_eq!((moved.shard_count(), moved.version()), (3, 2));
+        assert_eq!(
+            SlotMap::recorded(&moved.to_spec(), 3, 2).unwrap(),
+            moved,
+            "a recorded map reads back"
+        );
+        // A shard added and owning nothing yet is allowed in a recorded map only.
+        assert!(SlotMap::recorded(&map.to_spec(), 3, 1).is_ok());
+        assert_eq!(
+            SlotMap::recorded("0-1023:3", 3, 1),
+            Err(SlotMapError::UnknownShard {
+                shard: 3,
+                shards: 3
+            })
+        );
+        assert_eq!(
+            moved.owners_within(SlotRange::parse("200-400").unwrap()),
+            vec![
+                (
+                    SlotRange {
+                        first: 200,
+                        last: 255
+                    },
+                    ShardId(0)
+                ),
+                (
+                    SlotRange {
+                        first: 256,
+                        last: 383
+                    },
+                    ShardId(2)
+                ),
+                (
+                    SlotRange {
+                        first: 384,
+                        last: 400
+                    },
+                    ShardId(0)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rebalance_plans_the_moves_to_an_even_spread() {
+        let map = SlotMap::even(2).unwrap();
+        let moves = map.rebalance(3).unwrap();
+        let mut after = map.clone();
+        for m in &moves {
+            assert_eq!(after.owners_within(m.range), vec![(m.range, m.from)]);
+            after = after.with_move(m.range, m.to);
+        }
+        assert_eq!(after.to_spec(), SlotMap::even(3).unwrap().to_spec());
+        assert_eq!(moves.len(), 2, "{moves:?}");
+        assert!(SlotMap::even(3).unwrap().rebalance(3).unwrap().is_empty());
+        assert!(matches!(
+            SlotRange::parse("300-200"),
+            Err(SlotMapError::Syntax(_))
+        ));
+        assert_eq!(
+            SlotRange::parse("0-1024"),
+            Err(SlotMapError::SlotOutOfRange(1024))
+        );
     }
 
     #[test]

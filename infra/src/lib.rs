@@ -17,4 +17,7 @@ pub mod telemetry;
 pub mod webhook;
 
 pub use session::InMemorySessionStore;
-pub use store::{PoolStats, ReplicaStats, StorageSettings, Store};
+pub use store::{
+    MoveObserver, MoveProgress, PoolStats, Quiet, ReplicaStats, ShardRows, SlotMove,
+    StorageSettings, Store, ROUTING_REFRESH,
+};

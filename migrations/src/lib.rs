@@ -64,3 +64,25 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// Connects to a new shard database at `url`, applies the shard schema and answers how many
+/// drones it already holds (`nimbusfleet admin add-shard`: a new shard must hold none).
+pub async fn prepare_shard(url: &str) -> Result<i64, DbErr> {
+    let db = sea_orm_migration::sea_orm::Database::connect(url).await?;
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Err(DbErr::Custom(
+            "a shard added for slot moves must be a PostgreSQL database".to_owned(),
+        ));
+    }
+    shard::Migrator::up(&db, None).await?;
+    let row = db
+        .query_one(sea_orm_migration::sea_orm::Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT count(*) FROM drones",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("counting drones returned nothing".to_owned()))?;
+    let drones: i64 = row.try_get_by_index(0)?;
+    db.close().await?;
+    Ok(drones)
+}

@@ -87,6 +87,46 @@ pub enum AdminCommand {
     /// maintenance does after `telemetry.archive_after_days`), with progress. Safe to stop
     /// and run again: it goes on where it stopped, never storing a day twice.
     Archive(ArchiveArgs),
+    /// Move a range of slots, with every row of their drones, to another shard while the
+    /// service keeps serving and ingesting: copy, catch up, a short write fence, the slot
+    /// map's next version, then the source's copies are deleted. Resumable: after a crash,
+    /// run `move-slots --resume`.
+    MoveSlots(MoveSlotsArgs),
+    /// Move slots until they are spread evenly over N shards, one range at a time (shards
+    /// beyond the current ones must be configured first; see `add-shard`).
+    Rebalance(RebalanceArgs),
+    /// Prepare a new, empty shard database (runs the shard migrations) and print how to
+    /// configure it before slots are moved to it.
+    AddShard(AddShardArgs),
+    /// Show the shards, their slot ranges and rows, and the latest slot moves.
+    Shards,
+}
+
+#[derive(Debug, Args)]
+pub struct MoveSlotsArgs {
+    /// The slots to move: `256-383`, or one slot.
+    #[arg(long, value_name = "FIRST-LAST", required_unless_present = "resume")]
+    pub slots: Option<String>,
+    /// The shard they go to (its index in storage.shard_urls).
+    #[arg(long, value_name = "SHARD", required_unless_present = "resume")]
+    pub to: Option<u16>,
+    /// Finish the move that was interrupted, from where it stopped.
+    #[arg(long, conflicts_with_all = ["slots", "to"])]
+    pub resume: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    /// Spread the slots evenly over this many shards (the first N of storage.shard_urls).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub shards: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct AddShardArgs {
+    /// The new shard's PostgreSQL URL.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
 }
 
 #[derive(Debug, Args)]

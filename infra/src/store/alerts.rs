@@ -157,6 +157,10 @@ impl AlertRepository for Store {
                 db,
                 crate::telemetry::latest_since(conn, since)
                     .await
+                    .map(|mut points| {
+                        points.retain(|p| self.owns(db, p.drone_id));
+                        points
+                    })
                     .map_err(|e| db.err(e)),
             )
         });
@@ -186,11 +190,15 @@ impl AlertRepository for Store {
         let id = |a: &Alert| a.id.as_uuid();
         if let Some(drone) = filter.drone_id {
             let (db, conn) = self.readable_drone_shard(drone)?;
-            let rows = list_on_shard(db, conn, org, filter, page).await?;
+            let rows =
+                list_on_shard(db, conn, self.owned_rows(db, "drone_id"), org, filter, page).await?;
             return Ok(Page::from_sorted(rows, page.limit, id));
         }
         let queries = self.readable_shards().map(|(db, conn)| async move {
-            (db, list_on_shard(db, conn, org, filter, page).await)
+            (
+                db,
+                list_on_shard(db, conn, self.owned_rows(db, "drone_id"), org, filter, page).await,
+            )
         });
         let (runs, missing) = collect_runs(join_all(queries).await)?;
         let mut merged = Page::merge_newest_first(runs, page.limit, id);
@@ -200,18 +208,23 @@ impl AlertRepository for Store {
 
     #[tracing::instrument(skip_all, fields(org_id = %alert.org_id, alert_id = %alert.id))]
     async fn update_alert(&self, alert: Alert, expected_version: i64) -> Result<Alert, StoreError> {
-        let (db, conn) = self.writable_shard(self.slot_map().shard_of_slot(alert.id.slot()))?;
-        let org = alert.org_id;
-        let id = alert.id;
-        if write(db, conn, alert, expected_version).await? {
-            return find(db, conn, org, id)
-                .await?
-                .ok_or(StoreError::NotFound { entity: ENTITY });
-        }
-        match find(db, conn, org, id).await? {
-            Some(_) => Err(StoreError::VersionMismatch { entity: ENTITY }),
-            None => Err(StoreError::NotFound { entity: ENTITY }),
-        }
+        // Retried by the new slot map if the drone's slots moved meanwhile.
+        self.rerouted(|| async {
+            let alert = alert.clone();
+            let (db, conn) = self.writable_shard(self.slot_map().shard_of_slot(alert.id.slot()))?;
+            let org = alert.org_id;
+            let id = alert.id;
+            if write(db, conn, alert, expected_version).await? {
+                return find(db, conn, org, id)
+                    .await?
+                    .ok_or(StoreError::NotFound { entity: ENTITY });
+            }
+            match find(db, conn, org, id).await? {
+                Some(_) => Err(StoreError::VersionMismatch { entity: ENTITY }),
+                None => Err(StoreError::NotFound { entity: ENTITY }),
+            }
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org))]
@@ -226,6 +239,7 @@ impl AlertRepository for Store {
                     .filter(alerts::Column::OrgId.eq(org.as_uuid()))
                     .filter(alerts::Column::State.ne(AlertState::Resolved.as_str()))
                     .filter(alerts::Column::Severity.eq(severity.as_str()))
+                    .filter(self.owned_rows(db, "drone_id"))
                     .count(conn)
                     .await;
                 match n {
@@ -522,11 +536,14 @@ async fn find(
 async fn list_on_shard(
     db: Db,
     conn: &DatabaseConnection,
+    owned: sea_orm::Condition,
     org: OrgId,
     filter: &AlertFilter,
     page: PageRequest,
 ) -> Result<Vec<Alert>, StoreError> {
-    let mut query = alerts::Entity::find().filter(alerts::Column::OrgId.eq(org.as_uuid()));
+    let mut query = alerts::Entity::find()
+        .filter(alerts::Column::OrgId.eq(org.as_uuid()))
+        .filter(owned);
     if let Some(drone) = filter.drone_id {
         query = query.filter(alerts::Column::DroneId.eq(drone.as_uuid()));
     }

@@ -30,23 +30,28 @@ const UNGUARDED_UPDATE_ATTEMPTS: usize = 3;
 impl DroneRepository for Store {
     #[tracing::instrument(skip_all, fields(org_id = %drone.org_id, drone_id = %drone.id))]
     async fn create_drone(&self, drone: Drone) -> Result<Drone, StoreError> {
-        let (db, shard) = self.writable_drone_shard(drone.id)?;
-        let drone = Drone {
-            created_at: db_time(drone.created_at),
-            updated_at: db_time(drone.updated_at),
-            ..drone
-        };
-        self.reserve_serial(drone.org_id, &drone.serial, drone.id)
-            .await?;
-        let inserted = drones::Entity::insert(to_row(&drone))
-            .exec_without_returning(shard)
-            .await;
-        if let Err(err) = inserted {
-            self.release_serial_after_failure(drone.org_id, &drone.serial, drone.id)
+        // Retried by the new slot map if the drone's slots moved meanwhile.
+        self.rerouted(|| async {
+            let drone = drone.clone();
+            let (db, shard) = self.writable_drone_shard(drone.id)?;
+            let drone = Drone {
+                created_at: db_time(drone.created_at),
+                updated_at: db_time(drone.updated_at),
+                ..drone
+            };
+            self.reserve_serial(drone.org_id, &drone.serial, drone.id)
+                .await?;
+            let inserted = drones::Entity::insert(to_row(&drone))
+                .exec_without_returning(shard)
                 .await;
-            return Err(db.err_or_conflict(err, ConflictKind::Serial));
-        }
-        Ok(drone)
+            if let Err(err) = inserted {
+                self.release_serial_after_failure(drone.org_id, &drone.serial, drone.id)
+                    .await;
+                return Err(db.err_or_conflict(err, ConflictKind::Serial));
+            }
+            Ok(drone)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %id))]
@@ -63,7 +68,8 @@ impl DroneRepository for Store {
         page: PageRequest,
     ) -> Result<Page<Drone>, StoreError> {
         let queries = self.readable_shards().map(|(db, shard)| async move {
-            (db, list_on_shard(db, shard, org, filter, page).await)
+            let owned = self.owned_rows(db, "id");
+            (db, list_on_shard(db, shard, owned, org, filter, page).await)
         });
         let (runs, missing) = collect_runs(join_all(queries).await)?;
         let mut merged = Page::merge(runs, page.limit, |d: &Drone| d.id.as_uuid());
@@ -82,6 +88,7 @@ impl DroneRepository for Store {
                 .column(drones::Column::Status)
                 .column_as(Expr::col(drones::Column::Id).count(), "n")
                 .filter(drones::Column::OrgId.eq(org.as_uuid()))
+                .filter(self.owned_rows(db, "id"))
                 .group_by(drones::Column::Status)
                 .into_tuple::<(String, i64)>()
                 .all(shard)
@@ -115,6 +122,7 @@ impl DroneRepository for Store {
                 .column(drones::Column::LinkTimeoutS)
                 .filter(drones::Column::OrgId.eq(org.as_uuid()))
                 .filter(drones::Column::LinkTimeoutS.is_not_null())
+                .filter(self.owned_rows(db, "id"))
                 .into_tuple::<(uuid::Uuid, f64)>()
                 .all(shard)
                 .await
@@ -140,50 +148,58 @@ impl DroneRepository for Store {
         patch: &DronePatch,
         expected_version: Option<i64>,
     ) -> Result<Drone, StoreError> {
-        let (db, shard) = self.writable_drone_shard(id)?;
-        let attempts = if expected_version.is_some() {
-            1
-        } else {
-            UNGUARDED_UPDATE_ATTEMPTS
-        };
-        for _ in 0..attempts {
-            let current = find(db, shard, org, id)
-                .await?
-                .ok_or(StoreError::NotFound { entity: ENTITY })?;
-            if expected_version.is_some_and(|v| v != current.version) {
-                return Err(StoreError::VersionMismatch { entity: ENTITY });
+        // Retried by the new slot map if the drone's slots moved meanwhile.
+        self.rerouted(|| async {
+            let (db, shard) = self.writable_drone_shard(id)?;
+            let attempts = if expected_version.is_some() {
+                1
+            } else {
+                UNGUARDED_UPDATE_ATTEMPTS
+            };
+            for _ in 0..attempts {
+                let current = find(db, shard, org, id)
+                    .await?
+                    .ok_or(StoreError::NotFound { entity: ENTITY })?;
+                if expected_version.is_some_and(|v| v != current.version) {
+                    return Err(StoreError::VersionMismatch { entity: ENTITY });
+                }
+                if let Some(updated) = self.try_update(db, shard, &current, patch).await? {
+                    return Ok(updated);
+                }
+                if expected_version.is_some() {
+                    // Distinguish a concurrent delete from a concurrent update.
+                    return Err(match find(db, shard, org, id).await? {
+                        Some(_) => StoreError::VersionMismatch { entity: ENTITY },
+                        None => StoreError::NotFound { entity: ENTITY },
+                    });
+                }
             }
-            if let Some(updated) = self.try_update(db, shard, &current, patch).await? {
-                return Ok(updated);
-            }
-            if expected_version.is_some() {
-                // Distinguish a concurrent delete from a concurrent update.
-                return Err(match find(db, shard, org, id).await? {
-                    Some(_) => StoreError::VersionMismatch { entity: ENTITY },
-                    None => StoreError::NotFound { entity: ENTITY },
-                });
-            }
-        }
-        Err(StoreError::VersionMismatch { entity: ENTITY })
+            Err(StoreError::VersionMismatch { entity: ENTITY })
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %id))]
     async fn delete_drone(&self, org: OrgId, id: DroneId) -> Result<(), StoreError> {
-        let (db, shard) = self.writable_drone_shard(id)?;
-        let deleted = drones::Entity::delete_many()
-            .filter(drones::Column::Id.eq(id.as_uuid()))
-            .filter(drones::Column::OrgId.eq(org.as_uuid()))
-            .exec(shard)
-            .await
-            .map_err(|e| db.err(e))?;
-        crate::telemetry::forget_drone(db, shard, id).await?;
-        // Runs even when the drone was already gone, so that retrying a delete whose
-        // catalog half failed cleans up what it left behind.
-        self.forget_drone_in_catalog(org, id).await?;
-        if deleted.rows_affected == 0 {
-            return Err(StoreError::NotFound { entity: ENTITY });
-        }
-        Ok(())
+        // Retried by the new slot map if the drone's slots moved meanwhile.
+        self.rerouted(|| async {
+            let (db, shard) = self.writable_drone_shard(id)?;
+            let deleted = drones::Entity::delete_many()
+                .filter(drones::Column::Id.eq(id.as_uuid()))
+                .filter(drones::Column::OrgId.eq(org.as_uuid()))
+                .exec(shard)
+                .await
+                .map_err(|e| db.err(e))?;
+            crate::telemetry::forget_drone(db, shard, id).await?;
+            // Runs even when the drone was already gone, so that retrying a delete whose
+            // catalog half failed cleans up what it left behind.
+            self.forget_drone_in_catalog(org, id).await?;
+            if deleted.rows_affected == 0 {
+                return Err(StoreError::NotFound { entity: ENTITY });
+            }
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -328,11 +344,14 @@ async fn find(
 async fn list_on_shard(
     db: Db,
     shard: &DatabaseConnection,
+    owned: Condition,
     org: OrgId,
     filter: &DroneFilter,
     page: PageRequest,
 ) -> Result<Vec<Drone>, StoreError> {
-    let mut query = drones::Entity::find().filter(drones::Column::OrgId.eq(org.as_uuid()));
+    let mut query = drones::Entity::find()
+        .filter(drones::Column::OrgId.eq(org.as_uuid()))
+        .filter(owned);
     if let Some(status) = filter.status {
         query = query.filter(drones::Column::Status.eq(status.as_str()));
     }

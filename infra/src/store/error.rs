@@ -16,6 +16,11 @@ impl Db {
     /// The error of a failed statement that broke no uniqueness rule worth reporting.
     pub(crate) fn err(self, err: DbErr) -> StoreError {
         match self {
+            // Retried by the new map (`Store::rerouted`); a 503 if the slots stay fenced.
+            Db::Shard(shard) if super::moves::is_slot_moved(&err) => StoreError::ShardUnavailable {
+                shard,
+                source: Box::new(super::moves::SlotsMoved(err)),
+            },
             Db::Shard(shard) if is_unavailable(&err) => StoreError::ShardUnavailable {
                 shard,
                 source: Box::new(err),

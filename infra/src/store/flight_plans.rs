@@ -31,43 +31,49 @@ impl FlightPlanRepository for Store {
         fields(org_id = %plan.org_id, drone_id = %plan.drone_id, plan_id = %plan.id)
     )]
     async fn create_plan(&self, plan: FlightPlan) -> Result<FlightPlan, StoreError> {
-        let (db, shard) = self.writable_shard(self.plan_shard(plan.id))?;
-        if self.slot_map().shard_of(plan.drone_id) != self.slot_map().shard_of_slot(plan.id.slot())
-        {
-            return Err(StoreError::backend(Misrouted::PlanSlot {
-                plan: plan.id.as_uuid(),
-                plan_slot: plan.id.slot().get(),
-                drone: plan.drone_id.as_uuid(),
-            }));
-        }
-        let drone_exists = drones::Entity::find()
-            .filter(drones::Column::Id.eq(plan.drone_id.as_uuid()))
-            .filter(drones::Column::OrgId.eq(plan.org_id.as_uuid()))
-            .count(shard)
-            .await
-            .map_err(|e| db.err(e))?
-            > 0;
-        if !drone_exists {
-            return Err(DRONE);
-        }
-        let plan = FlightPlan {
-            planned_start: db_time(plan.planned_start),
-            planned_end: db_time(plan.planned_end),
-            created_at: db_time(plan.created_at),
-            updated_at: db_time(plan.updated_at),
-            ..plan
-        };
-        flight_plans::Entity::insert(to_row(&plan)?)
-            .exec_without_returning(shard)
-            .await
-            .map_err(|e| {
-                if is_foreign_key_violation(&e) {
-                    DRONE
-                } else {
-                    db.err(e)
-                }
-            })?;
-        Ok(plan)
+        // Retried by the new slot map if the drone's slots moved meanwhile.
+        self.rerouted(|| async {
+            let plan = plan.clone();
+            let (db, shard) = self.writable_shard(self.plan_shard(plan.id))?;
+            if self.slot_map().shard_of(plan.drone_id)
+                != self.slot_map().shard_of_slot(plan.id.slot())
+            {
+                return Err(StoreError::backend(Misrouted::PlanSlot {
+                    plan: plan.id.as_uuid(),
+                    plan_slot: plan.id.slot().get(),
+                    drone: plan.drone_id.as_uuid(),
+                }));
+            }
+            let drone_exists = drones::Entity::find()
+                .filter(drones::Column::Id.eq(plan.drone_id.as_uuid()))
+                .filter(drones::Column::OrgId.eq(plan.org_id.as_uuid()))
+                .count(shard)
+                .await
+                .map_err(|e| db.err(e))?
+                > 0;
+            if !drone_exists {
+                return Err(DRONE);
+            }
+            let plan = FlightPlan {
+                planned_start: db_time(plan.planned_start),
+                planned_end: db_time(plan.planned_end),
+                created_at: db_time(plan.created_at),
+                updated_at: db_time(plan.updated_at),
+                ..plan
+            };
+            flight_plans::Entity::insert(to_row(&plan)?)
+                .exec_without_returning(shard)
+                .await
+                .map_err(|e| {
+                    if is_foreign_key_violation(&e) {
+                        DRONE
+                    } else {
+                        db.err(e)
+                    }
+                })?;
+            Ok(plan)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, plan_id = %id))]
@@ -90,11 +96,30 @@ impl FlightPlanRepository for Store {
         let id = |p: &FlightPlan| p.id.as_uuid();
         if let Some(drone) = filter.drone_id {
             let (db, shard) = self.readable_drone_shard(drone)?;
-            let rows = list_on_shard(db, shard, org, filter, page).await?;
+            let rows = list_on_shard(
+                db,
+                shard,
+                self.owned_rows(db, "drone_id"),
+                org,
+                filter,
+                page,
+            )
+            .await?;
             return Ok(Page::from_sorted(rows, page.limit, id));
         }
         let queries = self.readable_shards().map(|(db, shard)| async move {
-            (db, list_on_shard(db, shard, org, filter, page).await)
+            (
+                db,
+                list_on_shard(
+                    db,
+                    shard,
+                    self.owned_rows(db, "drone_id"),
+                    org,
+                    filter,
+                    page,
+                )
+                .await,
+            )
         });
         let (runs, missing) = collect_runs(join_all(queries).await)?;
         let mut merged = Page::merge(runs, page.limit, id);
@@ -111,33 +136,38 @@ impl FlightPlanRepository for Store {
         plan: FlightPlan,
         expected_version: i64,
     ) -> Result<FlightPlan, StoreError> {
-        let (db, shard) = self.writable_shard(self.plan_shard(plan.id))?;
-        let row = flight_plans::ActiveModel {
-            id: NotSet,
-            org_id: NotSet,
-            drone_id: NotSet,
-            created_by: NotSet,
-            created_at: NotSet,
-            version: Set(expected_version + 1),
-            updated_at: Set(db_time(plan.updated_at)),
-            planned_start: Set(db_time(plan.planned_start)),
-            planned_end: Set(db_time(plan.planned_end)),
-            ..to_row(&plan)?
-        };
-        let result = flight_plans::Entity::update_many()
-            .set(row)
-            .filter(flight_plans::Column::Id.eq(plan.id.as_uuid()))
-            .filter(flight_plans::Column::OrgId.eq(plan.org_id.as_uuid()))
-            .filter(flight_plans::Column::Version.eq(expected_version))
-            .exec(shard)
-            .await
-            .map_err(|e| db.err(e))?;
-        let stored = find(db, shard, plan.org_id, plan.id).await?;
-        match (result.rows_affected, stored) {
-            (0, Some(_)) => Err(StoreError::VersionMismatch { entity: ENTITY }),
-            (_, Some(plan)) => Ok(plan),
-            (_, None) => Err(StoreError::NotFound { entity: ENTITY }),
-        }
+        // Retried by the new slot map if the drone's slots moved meanwhile.
+        self.rerouted(|| async {
+            let plan = plan.clone();
+            let (db, shard) = self.writable_shard(self.plan_shard(plan.id))?;
+            let row = flight_plans::ActiveModel {
+                id: NotSet,
+                org_id: NotSet,
+                drone_id: NotSet,
+                created_by: NotSet,
+                created_at: NotSet,
+                version: Set(expected_version + 1),
+                updated_at: Set(db_time(plan.updated_at)),
+                planned_start: Set(db_time(plan.planned_start)),
+                planned_end: Set(db_time(plan.planned_end)),
+                ..to_row(&plan)?
+            };
+            let result = flight_plans::Entity::update_many()
+                .set(row)
+                .filter(flight_plans::Column::Id.eq(plan.id.as_uuid()))
+                .filter(flight_plans::Column::OrgId.eq(plan.org_id.as_uuid()))
+                .filter(flight_plans::Column::Version.eq(expected_version))
+                .exec(shard)
+                .await
+                .map_err(|e| db.err(e))?;
+            let stored = find(db, shard, plan.org_id, plan.id).await?;
+            match (result.rows_affected, stored) {
+                (0, Some(_)) => Err(StoreError::VersionMismatch { entity: ENTITY }),
+                (_, Some(plan)) => Ok(plan),
+                (_, None) => Err(StoreError::NotFound { entity: ENTITY }),
+            }
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org))]
@@ -150,6 +180,7 @@ impl FlightPlanRepository for Store {
             let n = flight_plans::Entity::find()
                 .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))
                 .filter(flight_plans::Column::State.eq(state.as_str()))
+                .filter(self.owned_rows(db, "drone_id"))
                 .count(shard)
                 .await
                 .map_err(|e| db.err(e));
@@ -209,12 +240,14 @@ async fn find(
 async fn list_on_shard(
     db: Db,
     shard: &DatabaseConnection,
+    owned: sea_orm::Condition,
     org: OrgId,
     filter: &FlightPlanFilter,
     page: PageRequest,
 ) -> Result<Vec<FlightPlan>, StoreError> {
-    let mut query =
-        flight_plans::Entity::find().filter(flight_plans::Column::OrgId.eq(org.as_uuid()));
+    let mut query = flight_plans::Entity::find()
+        .filter(flight_plans::Column::OrgId.eq(org.as_uuid()))
+        .filter(owned);
     if let Some(drone) = filter.drone_id {
         query = query.filter(flight_plans::Column::DroneId.eq(drone.as_uuid()));
     }

@@ -13,7 +13,7 @@ use anyhow::{bail, ensure, Context};
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::ports::HealthCheck;
-use domain::shard::{ShardId, SlotMap};
+use domain::shard::ShardId;
 use domain::{DroneId, StoreError};
 use futures::future::{join_all, try_join_all};
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
@@ -29,16 +29,19 @@ mod entities;
 mod error;
 mod flight_plans;
 mod geofences;
+mod moves;
 mod orgs;
 mod replicas;
 mod settings;
 mod users;
 mod webhooks;
 
+pub use moves::{MoveObserver, MoveProgress, Quiet, ShardRows, SlotMove, ROUTING_REFRESH};
 pub use replicas::ReplicaStats;
 pub use settings::StorageSettings;
 
 pub(crate) use error::{collect_runs, Db};
+pub(crate) use moves::is_moved;
 
 use entities::{drones as drone_rows, shard_map};
 
@@ -63,7 +66,11 @@ pub struct Store {
     catalog_replicas: Arc<replicas::ReplicaSet>,
     shard_replicas: Arc<[replicas::ReplicaSet]>,
     max_replica_lag_ms: u64,
-    slot_map: Arc<SlotMap>,
+    /// The slot map routed by, replaced when the catalog's changes (see [`moves`]).
+    routing: Arc<std::sync::RwLock<Arc<moves::Routing>>>,
+    /// Whether `storage.slot_map` was set: else the configured map is the even spread,
+    /// and shards configured beyond the recorded map are shards added for a move.
+    explicit_map: bool,
     /// Taken by changes that could remove an organisation's last admin, so that two of
     /// them in this process run one after the other (across processes, PostgreSQL row
     /// locks do the same).
@@ -76,7 +83,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("shards", &self.shards.len())
-            .field("slot_map", &self.slot_map.to_spec())
+            .field("slot_map", &self.slot_map().to_spec())
             .finish_non_exhaustive()
     }
 }
@@ -126,7 +133,10 @@ impl Store {
             catalog_replicas: Arc::new(catalog_replicas),
             shard_replicas: shard_replicas.into(),
             max_replica_lag_ms: settings.max_replica_lag_ms,
-            slot_map: Arc::new(slot_map),
+            routing: Arc::new(std::sync::RwLock::new(Arc::new(moves::Routing::new(
+                slot_map,
+            )))),
+            explicit_map: settings.slot_map.is_some(),
             admin_changes: Arc::default(),
             archive: None,
         })
@@ -152,11 +162,14 @@ impl Store {
         (&self.catalog, &self.shards)
     }
 
-    /// Records the slot map in the catalog on first start; afterwards refuses to run with a
-    /// different map, since rows already written would be looked for on the wrong shard.
+    /// Records the slot map in the catalog on first start. Afterwards the recorded map is
+    /// the one routed by: the configured map must equal it until slots have moved (rows
+    /// already written would be looked for on the wrong shard), and every shard it names
+    /// must be configured.
     pub async fn check_slot_map(&self) -> anyhow::Result<()> {
-        let spec = self.slot_map.to_spec();
-        let shards = i32::from(self.slot_map.shard_count());
+        let configured = self.slot_map();
+        let spec = configured.to_spec();
+        let shards = i32::from(configured.shard_count());
         let stored = match self.stored_slot_map().await? {
             Some(row) => row,
             None => {
@@ -164,6 +177,7 @@ impl Store {
                     id: Set(SHARD_MAP_ROW),
                     shards: Set(shards),
                     spec: Set(spec.clone()),
+                    version: Set(1),
                     created_at: Set(now()),
                 };
                 match shard_map::Entity::insert(row)
@@ -182,17 +196,27 @@ impl Store {
                 }
             }
         };
-        if stored.spec != spec || stored.shards != shards {
+        // Shards added to the configuration (for a move) beyond the recorded map's.
+        let added = !self.explicit_map && shards > stored.shards;
+        if stored.version == 1 && !added && (stored.spec != spec || stored.shards != shards) {
             bail!(
                 "the configured slot map `{spec}` ({shards} shard(s)) differs from the one the \
                  data was written with, `{}` ({} shard(s)), recorded in the catalog's shard_map \
-                 table; moving slots between shards needs a data migration (copy the affected \
-                 drones and their rows to their new shard, then update shard_map), so start \
-                 with the recorded map",
+                 table; start with the recorded map, and move slots between shards with \
+                 `nimbusfleet admin move-slots`, which copies their rows",
                 stored.spec,
                 stored.shards
             );
         }
+        ensure!(
+            stored.shards <= shards,
+            "the slot map recorded in the catalog (version {}) spreads the slots over {} \
+             shards, but only {shards} shard database(s) are configured: list every shard in \
+             storage.shard_urls",
+            stored.version,
+            stored.shards
+        );
+        self.refresh_routing().await?;
         Ok(())
     }
 
@@ -207,12 +231,8 @@ impl Store {
         &self.admin_changes
     }
 
-    pub fn slot_map(&self) -> &SlotMap {
-        &self.slot_map
-    }
-
     pub fn shard_count(&self) -> u16 {
-        self.slot_map.shard_count()
+        self.slot_map().shard_count()
     }
 
     /// Every shard holding a row with this drone id; exactly one for a stored drone. Scans
@@ -249,7 +269,7 @@ impl Store {
         &self,
         drone: DroneId,
     ) -> Result<(Db, &DatabaseConnection), StoreError> {
-        self.shard(self.slot_map.shard_of(drone))
+        self.shard(self.slot_map().shard_of(drone))
     }
 
     pub(crate) fn shard(&self, shard: ShardId) -> Result<(Db, &DatabaseConnection), StoreError> {
@@ -277,7 +297,7 @@ impl Store {
         &self,
         drone: DroneId,
     ) -> Result<(Db, &DatabaseConnection), StoreError> {
-        self.writable_shard(self.slot_map.shard_of(drone))
+        self.writable_shard(self.slot_map().shard_of(drone))
     }
 
     pub(crate) fn writable_shard(
@@ -306,7 +326,7 @@ impl Store {
         &self,
         drone: DroneId,
     ) -> Result<(Db, &DatabaseConnection), StoreError> {
-        self.readable_shard(self.slot_map.shard_of(drone))
+        self.readable_shard(self.slot_map().shard_of(drone))
     }
 
     pub(crate) fn readable_shard(

@@ -49,13 +49,15 @@ pub use durable::{write_durably, write_durably_reporting, WriteObserver};
 pub use postgres::copy_points;
 use read::Direction;
 
-#[async_trait]
-impl TelemetryStore for Store {
-    #[tracing::instrument(skip_all, fields(points = points.len()))]
-    async fn write_points(&self, points: &[TelemetryPoint]) -> Result<u64, StoreError> {
-        if points.is_empty() {
-            return Ok(0);
-        }
+impl Store {
+    /// Writes each shard's share; how many points were new, and the points of shares
+    /// refused because their slots moved, with the refusal. Every share is attempted; if
+    /// one fails otherwise the batch fails, and a retry of the whole batch stores only what
+    /// is still missing.
+    async fn write_by_shard(
+        &self,
+        points: &[TelemetryPoint],
+    ) -> Result<(u64, Option<(Vec<TelemetryPoint>, StoreError)>), StoreError> {
         let shares = write::by_shard(self, points);
         let results = join_all(
             shares
@@ -63,13 +65,16 @@ impl TelemetryStore for Store {
                 .map(|(shard, share)| self.write_shard(*shard, share)),
         )
         .await;
-        // Every share is attempted; if one fails the batch fails, and a retry of the whole
-        // batch stores only what is still missing.
         let mut stored = 0;
+        let mut moved: Option<(Vec<TelemetryPoint>, StoreError)> = None;
         let mut failure = None;
-        for result in results {
+        for ((_, share), result) in shares.iter().zip(results) {
             match result {
                 Ok(n) => stored += n,
+                Err(err) if crate::store::is_moved(&err) => match &mut moved {
+                    Some((points, _)) => points.extend_from_slice(share),
+                    None => moved = Some((share.clone(), err)),
+                },
                 Err(err) => {
                     failure.get_or_insert(err);
                 }
@@ -77,8 +82,33 @@ impl TelemetryStore for Store {
         }
         match failure {
             Some(err) => Err(err),
-            None => Ok(stored),
+            None => Ok((stored, moved)),
         }
+    }
+}
+
+#[async_trait]
+impl TelemetryStore for Store {
+    #[tracing::instrument(skip_all, fields(points = points.len()))]
+    async fn write_points(&self, points: &[TelemetryPoint]) -> Result<u64, StoreError> {
+        if points.is_empty() {
+            return Ok(0);
+        }
+        // Shares refused because their slots moved meanwhile are written again by the
+        // new map.
+        let (stored, moved) = self.write_by_shard(points).await?;
+        let Some((moved, _)) = moved else {
+            return Ok(stored);
+        };
+        let again = self
+            .rerouted(|| async {
+                match self.write_by_shard(&moved).await? {
+                    (n, None) => Ok(n),
+                    (_, Some((_, refused))) => Err(refused),
+                }
+            })
+            .await?;
+        Ok(stored + again)
     }
 
     #[tracing::instrument(skip_all, fields(org_id = %org, drone_id = %drone))]
@@ -389,7 +419,14 @@ impl Store {
     {
         let queries = self.readable_shards().map(|(db, conn)| {
             let run = read(conn);
-            async move { (db, run.await.map_err(|e| db.err(e))) }
+            async move {
+                let points = run.await.map(|mut points| {
+                    // During a move, the copies its target holds are not read twice.
+                    points.retain(|p| self.owns(db, p.drone_id));
+                    points
+                });
+                (db, points.map_err(|e| db.err(e)))
+            }
         });
         let (runs, missing) = collect_runs(join_all(queries).await)?;
         let mut positions: Vec<TelemetryPoint> = runs.into_iter().flatten().collect();

@@ -245,9 +245,10 @@ pub(super) fn by_shard(
     store: &Store,
     points: &[TelemetryPoint],
 ) -> Vec<(ShardId, Vec<TelemetryPoint>)> {
+    let map = store.slot_map();
     let mut shares: Vec<(ShardId, Vec<TelemetryPoint>)> = Vec::new();
     for p in points {
-        let shard = store.slot_map().shard_of(p.drone_id);
+        let shard = map.shard_of(p.drone_id);
         match shares.iter_mut().find(|(s, _)| *s == shard) {
             Some((_, share)) => share.push(*p),
             None => shares.push((shard, vec![*p])),

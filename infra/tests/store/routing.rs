@@ -25,7 +25,7 @@ pub async fn the_slot_map_is_recorded_and_then_enforced(db: &TestDb) {
     };
     let store = Store::connect(&moved).await.unwrap();
     let err = format!("{:#}", store.check_slot_map().await.unwrap_err());
-    assert!(err.contains("data migration"), "{err}");
+    assert!(err.contains("admin move-slots"), "{err}");
     assert!(err.contains("0-511:0,512-1023:1"), "{err}");
 
     let fewer = StorageSettings {

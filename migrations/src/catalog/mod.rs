@@ -12,6 +12,7 @@ mod m20261201_000007_users_unique_per_organisation;
 mod m20261202_000008_create_geofences;
 mod m20261202_000009_create_webhooks;
 mod m20261202_000010_add_battery_thresholds_to_organizations;
+mod m20261206_000011_create_slot_moves;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_create_geofences::Migration),
             Box::new(m20261202_000009_create_webhooks::Migration),
             Box::new(m20261202_000010_add_battery_thresholds_to_organizations::Migration),
+            Box::new(m20261206_000011_create_slot_moves::Migration),
         ]
     }
 

@@ -14,6 +14,7 @@ mod m20261202_000108_add_link_timeout_to_drones;
 mod m20261203_000109_create_telemetry_rollups;
 mod m20261203_000110_create_telemetry_archive;
 mod m20261203_000111_add_distance_to_rollups;
+mod m20261206_000112_prepare_slot_moves;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000109_create_telemetry_rollups::Migration),
             Box::new(m20261203_000110_create_telemetry_archive::Migration),
             Box::new(m20261203_000111_add_distance_to_rollups::Migration),
+            Box::new(m20261206_000112_prepare_slot_moves::Migration),
         ]
     }
 

@@ -171,7 +171,7 @@ impl Application {
                 &settings.pipeline,
                 Writers {
                     store: telemetry_store.clone(),
-                    slot_map: store.slot_map().clone(),
+                    slot_map: (*store.slot_map()).clone(),
                     live: writer_live,
                     observer: Arc::new(metrics.clone()),
                     ack: settings.telemetry.acknowledgement(),
@@ -258,6 +258,9 @@ impl Application {
         if store.has_replicas() {
             tokio::spawn(store.clone().watch_replicas());
         }
+        if store.slots_can_move() {
+            tokio::spawn(store.clone().watch_routing());
+        }
         if let Some(dispatcher) = dispatcher {
             tokio::spawn(dispatcher.run());
         }
@@ -306,7 +309,7 @@ impl Application {
             &settings.ingest,
             tokio::runtime::Handle::current(),
             Arc::new(store.clone()),
-            store.slot_map().clone(),
+            (*store.slot_map()).clone(),
             Arc::new(metrics.clone()),
             Arc::new(metrics.clone()),
             monitored(
@@ -343,6 +346,9 @@ impl Application {
         let listener = bind(settings.ingest.bind)?;
         let port = listener.local_addr()?.port();
         tokio::spawn(observability.clone().watch(HEALTH_WATCH_INTERVAL));
+        if store.slots_can_move() {
+            tokio::spawn(store.clone().watch_routing());
+        }
         let server = api::server::operations(observability, listener)?;
         Ok(Self {
             port,

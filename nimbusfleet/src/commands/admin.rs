@@ -30,6 +30,10 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
             Ok(())
         }
         AdminCommand::Archive(args) => archive(settings, args.before).await,
+        AdminCommand::MoveSlots(args) => super::shards::move_slots(settings, args).await,
+        AdminCommand::Rebalance(args) => super::shards::rebalance(settings, args.shards).await,
+        AdminCommand::AddShard(args) => super::shards::add_shard(settings, &args.url).await,
+        AdminCommand::Shards => super::shards::show(settings).await,
         AdminCommand::CreateOrg(args) => {
             let store = open_store(settings, settings.storage.migrate_on_start).await?;
             let admin = create_org(

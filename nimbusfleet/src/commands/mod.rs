@@ -2,6 +2,7 @@
 
 mod admin;
 mod demo;
+mod shards;
 
 pub use admin::{create_org, set_plan};
 

@@ -19,6 +19,7 @@ mod flight_plans;
 mod health;
 mod kafka;
 mod live;
+mod moves;
 mod openapi;
 mod redis;
 mod replay;

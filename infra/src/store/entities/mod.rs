@@ -10,6 +10,7 @@ pub mod flight_plans;
 pub mod geofences;
 pub mod organizations;
 pub mod shard_map;
+pub mod slot_moves;
 pub mod users;
 pub mod webhook_deliveries;
 pub mod webhooks;
