@@ -178,6 +178,10 @@ pub struct MoveProgress {
     pub changes: u64,
     /// Rows deleted from the source after the switch.
     pub deleted: u64,
+    /// Time spent in the chunked copy and the catch-up before the fence (summed over
+    /// resumed runs).
+    #[serde(default)]
+    pub copy_ms: u64,
 }
 
 impl MoveProgress {
@@ -615,6 +619,11 @@ impl Mover<'_> {
         }
         self.observer.phase("copying");
         self.observer.progress(&m.progress);
+        let mut clock = Instant::now();
+        let mut lap = |progress: &mut MoveProgress| {
+            progress.copy_ms += u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+            clock = Instant::now();
+        };
         loop {
             let drones: Vec<Uuid> = sqlx::query_scalar(&format!(
                 "SELECT id FROM drones WHERE nf_slot(id) <@ '{slots}'::int4multirange \
@@ -638,6 +647,7 @@ impl Mover<'_> {
             }
             m.progress.drones_copied += drones.len() as u64;
             m.progress.last_drone = Some(last);
+            lap(&mut m.progress);
             self.store.save_move(m).await?;
             self.observer.progress(&m.progress);
             crash_point("copy");
@@ -645,6 +655,7 @@ impl Mover<'_> {
         self.observer.phase("catching up");
         for _ in 0..CATCH_UP_ROUNDS {
             let caught = self.catch_up(m).await?;
+            lap(&mut m.progress);
             self.store.save_move(m).await?;
             self.observer.progress(&m.progress);
             if caught < CUTOVER_BELOW {

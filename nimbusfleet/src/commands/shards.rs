@@ -132,12 +132,14 @@ fn report(m: &SlotMove) {
         / 1000.0;
     let tables: Vec<String> = p.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
     println!(
-        "move {} done: {} drones, {} rows copied ({}), {} changes caught up, {} source rows \
-         deleted; fenced {} ms; {seconds:.1} s in all",
+        "move {} done: {} drones, {} rows copied ({}) in {:.1} s ({:.0} rows/s), {} changes \
+         caught up, {} source rows deleted; fenced {} ms; {seconds:.1} s in all",
         m.id,
         p.drones_copied,
         p.rows_copied(),
         tables.join(", "),
+        p.copy_ms as f64 / 1000.0,
+        p.rows_copied() as f64 * 1000.0 / p.copy_ms.max(1) as f64,
         p.changes,
         p.deleted,
         m.fence_ms.unwrap_or(0),
