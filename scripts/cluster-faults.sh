@@ -17,7 +17,11 @@
 #      JSON result and chart go to $NF_LOAD_RESULTS (default /tmp/nimbusfleet-load-results);
 #   6. alerts raised by the monitor in the ingest workers with an organisation's battery
 #      threshold and a drone's link timeout set on other replicas, and a signed webhook
-#      delivery to a receiver on 127.0.0.1 (this cluster allows private webhook addresses).
+#      delivery to a receiver on 127.0.0.1 (this cluster allows private webhook addresses);
+#   7. growth from 4 to 5 shards under load: `admin add-shard`, the new shard's URL added
+#      and every process restarted one at a time, then `admin rebalance --shards 5` (4
+#      online slot moves): no failed request, every acknowledged point stored, and every
+#      point and drone on the shard the new map names.
 #
 # Runs its own cluster in a fresh state directory (databases ${NF_CLUSTER_DB}_*, default
 # nf_cluster_faults; free ports) and tears it down on exit, also on failure or Ctrl-C. The
@@ -58,7 +62,7 @@ cleanup() {
     if [ -f "$NF_CLUSTER_DIR/nimbus.env" ]; then
         local pg
         pg=$(sed -n 's|^NIMBUS__STORAGE__CATALOG_URL=\(.*\)/[^/]*$|\1|p' "$NF_CLUSTER_DIR/nimbus.env")
-        for db in "${NF_CLUSTER_DB}_catalog" "${NF_CLUSTER_DB}"_shard_{0,1,2,3}; do
+        for db in "${NF_CLUSTER_DB}_catalog" "${NF_CLUSTER_DB}"_shard_{0,1,2,3,4}; do
             psql "$pg/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
         done
     fi
@@ -300,12 +304,62 @@ scenario_alerts() {
     result "$ok" "alerts in the cluster" "$(tail -n 1 <<<"$out")"
 }
 
+# --- 7. growth from 4 to 5 shards --------------------------------------------------------------
+
+# The binary the cluster runs, with the cluster's settings.
+nimbus() {
+    (
+        set -a
+        # shellcheck disable=SC1091
+        . "$NF_CLUSTER_DIR/nimbus.env"
+        set +a
+        "${NIMBUS_BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/nimbusfleet/target}/debug/nimbusfleet}" "$@"
+    )
+}
+
+scenario_grow() {
+    log "7. grow from 4 to 5 shards under load"
+    local pg new ok=PASS t0 name misplaced=0 counts stored restarts moves
+    pg=$(sed -n 's|^NIMBUS__STORAGE__CATALOG_URL=\(.*\)/[^/]*$|\1|p' "$NF_CLUSTER_DIR/nimbus.env")
+    new="$pg/${NF_CLUSTER_DB}_shard_4"
+    psql "$pg/postgres" -qc "drop database if exists \"${NF_CLUSTER_DB}_shard_4\" with (force)" -c "create database \"${NF_CLUSTER_DB}_shard_4\"" >/dev/null
+    start_traffic grow 3 3
+    nimbus admin add-shard --url "$new" >"$WORK/grow-add.log" 2>&1 || { cat "$WORK/grow-add.log" >&2; ok=FAIL; }
+    sed -i "s|^NIMBUS__STORAGE__SHARD_URLS=.*|&,$new|" "$NF_CLUSTER_DIR/nimbus.env"
+    t0=$(date +%s%N)
+    for name in api-1 api-2 api-3 ingest-1 ingest-2 ingest-3; do
+        "$CLUSTER" pid "$name" >/dev/null 2>&1 || continue
+        "$CLUSTER" restart "$name" >/dev/null
+    done
+    restarts=$(ms_since "$t0")
+    t0=$(date +%s%N)
+    nimbus admin rebalance --shards 5 >"$WORK/grow-rebalance.log" 2>&1 || { cat "$WORK/grow-rebalance.log" >&2; ok=FAIL; }
+    moves=$(grep -c '^move .* done' "$WORK/grow-rebalance.log" || true)
+    local took fences
+    took=$(ms_since "$t0")
+    fences=$(sed -n 's/.*fenced \([0-9]*\) ms.*/\1/p' "$WORK/grow-rebalance.log" | paste -sd/ -)
+    sleep 3
+    stop_traffic grow
+    counts=$(traffic_counts grow)
+    stored=$(verify grow) || ok=FAIL
+    [ "$(failed_count grow)" = 0 ] || ok=FAIL
+    # Every row on the shard of an even 5-way split: shard = slot * 5 / 1024.
+    for i in 0 1 2 3 4; do
+        misplaced=$((misplaced + $(psql "$pg/${NF_CLUSTER_DB}_shard_$i" -Atqc \
+            "select (select count(*) from telemetry where nf_slot(drone_id) * 5 / 1024 <> $i) + (select count(*) from drones where nf_slot(id) * 5 / 1024 <> $i)")))
+    done
+    [ "$misplaced" = 0 ] || ok=FAIL
+    [ "$moves" = 4 ] || ok=FAIL
+    result "$ok" "grow 4 to 5 shards" "processes restarted with the 5th shard in $restarts ms; $moves moves in $took ms (fences $fences ms); $misplaced rows on a wrong shard; $counts; $stored"
+}
+
 scenario_kill_api
 scenario_rolling
 scenario_ingest
 scenario_sessions_live
 scenario_load
 scenario_alerts
+scenario_grow
 
 echo
 echo "cluster fault scenarios ($((SECONDS - started)) s, cluster start included):"

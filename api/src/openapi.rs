@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use crate::dto::{Problem, ProblemField};
 use crate::error::Code;
 use crate::routes::{
-    alerts, api_keys, auth, drones, fleet, flight_plans, geofences, health, live, organization,
+    admin, alerts, api_keys, auth, drones, fleet, flight_plans, geofences, health, live, organization,
     telemetry, users, webhooks,
 };
 
@@ -52,6 +52,7 @@ use crate::routes::{
         alerts::list_alerts, alerts::get_alert, alerts::acknowledge_alert, alerts::resolve_alert,
         webhooks::list_webhooks, webhooks::create_webhook, webhooks::get_webhook,
         webhooks::update_webhook, webhooks::delete_webhook, webhooks::list_deliveries,
+        admin::get_shards,
     ),
     components(schemas(Problem, ProblemField, Code)),
     modifiers(&Security, &CommonProblems),
@@ -67,6 +68,7 @@ use crate::routes::{
         (name = "fleet", description = "The whole fleet: positions, summary, live stream"),
         (name = "alerts", description = "What the conformance monitor raised on live telemetry: geofence breaches, corridor and altitude deviations, unplanned flights, low battery, lost links, frozen sensors"),
         (name = "webhooks", description = "Alert changes delivered to the organisation's endpoints, signed (Standard Webhooks), retried for 24 hours (admins)"),
+        (name = "admin", description = "The installation itself: shards and slot moves (installation admins, `auth.installation_admins`)"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]

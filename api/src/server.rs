@@ -38,6 +38,7 @@ pub fn api(
         fleet: web::Data::new(services.fleet),
         alerts: web::Data::new(services.alerts),
         webhooks: web::Data::new(services.webhooks),
+        admin: web::Data::new(services.admin),
         rate_limits: web::Data::new(rate_limits),
         telemetry: web::Data::new(state.telemetry.clone()),
         limits: web::Data::new(state.limits.clone()),
@@ -117,6 +118,7 @@ struct AppData {
     fleet: web::Data<crate::services::FleetService>,
     alerts: web::Data<crate::services::AlertService>,
     webhooks: web::Data<crate::services::WebhookService>,
+    admin: web::Data<crate::services::AdminService>,
     rate_limits: web::Data<RateLimits>,
     telemetry: web::Data<crate::state::Telemetry>,
     limits: web::Data<crate::state::Limits>,
@@ -137,6 +139,7 @@ impl AppData {
             .app_data(self.fleet.clone())
             .app_data(self.alerts.clone())
             .app_data(self.webhooks.clone())
+            .app_data(self.admin.clone())
             .app_data(self.rate_limits.clone())
             .app_data(self.telemetry.clone())
             .app_data(self.limits.clone())

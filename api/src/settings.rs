@@ -73,6 +73,10 @@ pub struct AuthSettings {
     pub login_attempts_per_account_per_minute: u32,
     /// Login attempts one client address may make per minute (a burst of as many).
     pub login_attempts_per_client_per_minute: u32,
+    /// Emails of the users who run the installation itself: they may read
+    /// `GET /admin/shards` (they must also be admins of their organisation).
+    #[serde(default)]
+    pub installation_admins: Vec<String>,
 }
 
 /// The shortest key HS256 is given.

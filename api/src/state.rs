@@ -13,7 +13,7 @@ use domain::monitoring::MonitorRules;
 use domain::platform::{AirspaceFeed, Cache, IdempotencyStore, RateLimiter, SessionStore};
 use domain::ports::{
     AlertRepository, ApiKeyRepository, DroneRepository, FlightPlanRepository, GeofenceRepository,
-    HealthCheck, OrgRepository, TelemetryBus, TelemetryStore, UserRepository, WebhookRepository,
+    HealthCheck, OrgRepository, ShardDirectory, TelemetryBus, TelemetryStore, UserRepository, WebhookRepository,
 };
 use domain::telemetry::TelemetryRules;
 use infra::live::{LiveHub, LivePublisher};
@@ -45,6 +45,7 @@ pub struct Repos {
     pub geofences: Arc<dyn GeofenceRepository>,
     pub alerts: Arc<dyn AlertRepository>,
     pub webhooks: Arc<dyn WebhookRepository>,
+    pub shards: Arc<dyn ShardDirectory>,
     pub cache: Arc<dyn Cache>,
     /// Tells the other replicas' airspace indexes what changed.
     pub airspace_feed: Arc<dyn AirspaceFeed>,
@@ -62,6 +63,7 @@ pub trait Storage:
     + GeofenceRepository
     + AlertRepository
     + WebhookRepository
+    + ShardDirectory
 {
 }
 
@@ -74,6 +76,7 @@ impl<T> Storage for T where
         + GeofenceRepository
         + AlertRepository
         + WebhookRepository
+        + ShardDirectory
 {
 }
 
@@ -93,7 +96,8 @@ impl Repos {
             plans: storage.clone(),
             geofences: storage.clone(),
             alerts: storage.clone(),
-            webhooks: storage,
+            webhooks: storage.clone(),
+            shards: storage,
             cache,
             cache_layer,
             airspace_feed,
@@ -126,6 +130,9 @@ pub struct Auth {
     pub login_quotas: crate::settings::LoginQuotas,
     /// Whether the client address comes from `X-Forwarded-For` (`server.trust_forwarded_for`).
     pub trust_forwarded_for: bool,
+    /// Lower-case emails of the users who may see the installation's shards
+    /// (`auth.installation_admins`).
+    pub installation_admins: Arc<[String]>,
 }
 
 /// What requests may do: rules, sizes and rates.

@@ -194,6 +194,20 @@ pub struct LeasedDelivery {
     pub token: uuid::Uuid,
 }
 
+/// The installation's shards as its operators see them (`GET /admin/shards`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardOverview {
+    pub map: crate::shard::SlotMap,
+    pub shards: Vec<crate::shard::ShardRows>,
+    /// The latest slot moves, newest first.
+    pub moves: Vec<crate::shard::SlotMove>,
+}
+
+#[async_trait]
+pub trait ShardDirectory: Send + Sync {
+    async fn shard_overview(&self) -> Result<ShardOverview, StoreError>;
+}
+
 /// Webhooks and their delivery queue, in the catalog.
 #[async_trait]
 pub trait WebhookRepository: Send + Sync {

@@ -5,7 +5,12 @@
 //! order. It is fixed forever: changing it would move every drone. A [`SlotMap`] assigns
 //! ranges of slots to physical shards; growing a fleet moves slot ranges, never rehashes.
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::ids::DroneId;
 
@@ -247,6 +252,18 @@ impl SlotMap {
         parts
     }
 
+    /// The ranges of slots `shard` owns, in slot order.
+    pub fn ranges_of(&self, shard: ShardId) -> Vec<SlotRange> {
+        self.owners_within(SlotRange {
+            first: 0,
+            last: SLOT_COUNT - 1,
+        })
+        .into_iter()
+        .filter(|(_, owner)| *owner == shard)
+        .map(|(range, _)| range)
+        .collect()
+    }
+
     /// How many slots `shard` owns.
     pub fn slots_of(&self, shard: ShardId) -> usize {
         self.owner.iter().filter(|s| **s == shard).count()
@@ -308,6 +325,60 @@ impl SlotMap {
         out.join(",")
     }
 }
+
+/// What a slot move has done so far, kept in the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveProgress {
+    /// Drones of the range when the copy started.
+    pub drones_total: u64,
+    pub drones_copied: u64,
+    /// The last drone the chunked copy finished: a resumed copy goes on after it.
+    pub last_drone: Option<Uuid>,
+    /// Rows written to the target, per table (the copy and the catch-up).
+    pub rows: BTreeMap<String, u64>,
+    /// Logged changes copied after the first copy of their drone.
+    pub changes: u64,
+    /// Rows deleted from the source after the switch.
+    pub deleted: u64,
+    /// Time spent in the chunked copy and the catch-up before the fence (summed over
+    /// resumed runs).
+    #[serde(default)]
+    pub copy_ms: u64,
+}
+
+impl MoveProgress {
+    pub fn rows_copied(&self) -> u64 {
+        self.rows.values().sum()
+    }
+}
+
+/// One move, as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotMove {
+    pub id: i64,
+    pub range: SlotRange,
+    pub source: ShardId,
+    pub target: ShardId,
+    /// `copying`, `cutover`, `switched` or `done`.
+    pub state: String,
+    pub progress: MoveProgress,
+    /// How long writes to the source waited at the cut-over.
+    pub fence_ms: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Rows of one shard, for `GET /admin/shards`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardRows {
+    pub shard: ShardId,
+    pub drones: Option<i64>,
+    /// PostgreSQL's estimate (`reltuples`), cheap on big tables.
+    pub points_estimate: Option<i64>,
+    pub error: Option<String>,
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,6 @@ pub mod webhook;
 
 pub use session::InMemorySessionStore;
 pub use store::{
-    MoveObserver, MoveProgress, PoolStats, Quiet, ReplicaStats, ShardRows, SlotMove,
-    StorageSettings, Store, ROUTING_REFRESH,
+    MoveObserver, PoolStats, Quiet, ReplicaStats, RoutingNotifier, StorageSettings, Store,
+    ROUTING_REFRESH,
 };

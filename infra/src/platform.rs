@@ -113,6 +113,22 @@ impl Platform {
         }
     }
 
+    /// Reads `store`'s slot map again as soon as a slot move elsewhere announces a change
+    /// (Redis); embedded, moves do not happen and the poll is enough.
+    pub fn follow_slot_map(&self, store: &crate::Store) {
+        if let Self::Redis { commands, .. } = self {
+            commands.follow_slot_map(store.clone());
+        }
+    }
+
+    /// Announces `store`'s slot moves to the other processes (Redis).
+    pub fn announcing_slot_moves(&self, store: crate::Store) -> crate::Store {
+        match self {
+            Self::Embedded => store,
+            Self::Redis { commands, .. } => store.with_routing_notifier(Arc::new(commands.clone())),
+        }
+    }
+
     /// What `/health/ready` checks besides storage.
     pub fn health(&self) -> Vec<Arc<dyn HealthCheck>> {
         match self {

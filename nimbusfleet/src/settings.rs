@@ -92,6 +92,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("storage.shard_urls")
                 .with_list_parse_key("storage.catalog_replica_urls")
+                .with_list_parse_key("auth.installation_admins")
                 .try_parsing(true),
         );
         if let Some(bind) = overrides.bind {

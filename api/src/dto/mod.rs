@@ -2,6 +2,7 @@
 //! wire. They serialise both ways, so clients such as the simulator use these same types
 //! instead of copies of their own. Each converts into domain types at the handler edge.
 
+mod admin;
 mod airspace;
 mod alerts;
 mod api_keys;
@@ -16,6 +17,7 @@ mod telemetry;
 mod users;
 mod webhooks;
 
+pub use admin::*;
 pub use airspace::*;
 pub use alerts::*;
 pub use api_keys::*;

@@ -1,6 +1,7 @@
 //! HTTP routes. Everything under `/api/v1` is JSON and documented in OpenAPI. Handlers
 //! parse the request, call one service and map its answer.
 
+pub mod admin;
 pub mod alerts;
 pub mod api_keys;
 pub mod auth;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, dashboard_dir: &std::path::Path) 
                 .configure(live::configure)
                 .configure(alerts::configure)
                 .configure(webhooks::configure)
+                .configure(admin::configure)
                 .default_service(web::to(not_found)),
         );
     dashboard::configure(cfg, dashboard_dir);

@@ -3,6 +3,7 @@
 //! directory in step. Handlers parse the request, call one service method and map the
 //! answer; no rule lives in a handler and none lives here.
 
+mod admin;
 mod airspace;
 mod alerts;
 mod api_keys;
@@ -17,6 +18,7 @@ mod telemetry;
 mod users;
 mod webhooks;
 
+pub use admin::AdminService;
 pub use airspace::{AirspaceService, AirspaceSources, GeofenceService};
 pub use alerts::AlertService;
 pub use api_keys::ApiKeyService;
@@ -52,6 +54,7 @@ pub struct Services {
     pub fleet: FleetService,
     pub alerts: AlertService,
     pub webhooks: WebhookService,
+    pub admin: AdminService,
 }
 
 impl Services {
@@ -73,6 +76,7 @@ impl Services {
             fleet: FleetService::new(state, cache),
             alerts: AlertService::new(state),
             webhooks: WebhookService::new(state.webhooks.clone(), state.limits.webhook_addresses),
+            admin: AdminService::new(state),
         }
     }
 }

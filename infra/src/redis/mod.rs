@@ -19,6 +19,7 @@ mod live;
 mod pool;
 mod pubsub;
 mod rate_limit;
+mod routing;
 mod session;
 
 use std::fmt;

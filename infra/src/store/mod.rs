@@ -36,7 +36,7 @@ mod settings;
 mod users;
 mod webhooks;
 
-pub use moves::{MoveObserver, MoveProgress, Quiet, ShardRows, SlotMove, ROUTING_REFRESH};
+pub use moves::{MoveObserver, Quiet, RoutingNotifier, ROUTING_REFRESH};
 pub use replicas::ReplicaStats;
 pub use settings::StorageSettings;
 
@@ -75,6 +75,8 @@ pub struct Store {
     /// them in this process run one after the other (across processes, PostgreSQL row
     /// locks do the same).
     admin_changes: Arc<tokio::sync::Mutex<()>>,
+    /// Told when a move changes the slot map, to tell the other processes at once.
+    notifier: Option<Arc<dyn moves::RoutingNotifier>>,
     /// Where telemetry older than `archive_after` goes (`telemetry.archive_url`), if set.
     archive: Option<(crate::telemetry::Archive, chrono::Duration)>,
 }
@@ -138,6 +140,7 @@ impl Store {
             )))),
             explicit_map: settings.slot_map.is_some(),
             admin_changes: Arc::default(),
+            notifier: None,
             archive: None,
         })
     }
@@ -150,6 +153,13 @@ impl Store {
         after: chrono::Duration,
     ) -> Self {
         self.archive = Some((archive, after));
+        self
+    }
+
+    /// Announces this process's slot moves to the others through `notifier` (Redis), so
+    /// that they read the new map at once rather than at their next poll.
+    pub fn with_routing_notifier(mut self, notifier: Arc<dyn moves::RoutingNotifier>) -> Self {
+        self.notifier = Some(notifier);
         self
     }
 

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use chrono::{DateTime, Utc};
-use domain::shard::{ShardId, SlotMap, SlotRange};
+use domain::shard::{MoveProgress, ShardId, ShardRows, SlotMap, SlotMove, SlotRange};
 use domain::StoreError;
 use futures::TryStreamExt;
 use sea_orm::sea_query::Expr;
@@ -43,7 +43,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::entities::{shard_map, slot_moves};
@@ -164,47 +163,25 @@ fn multirange(range: SlotRange) -> String {
     format!("{{[{},{})}}", range.first, u32::from(range.last) + 1)
 }
 
-/// What a move has done so far, kept in the catalog (`slot_moves.progress`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MoveProgress {
-    /// Drones of the range when the copy started.
-    pub drones_total: u64,
-    pub drones_copied: u64,
-    /// The last drone the chunked copy finished: a resumed copy goes on after it.
-    pub last_drone: Option<Uuid>,
-    /// Rows written to the target, per table (the copy and the catch-up).
-    pub rows: BTreeMap<String, u64>,
-    /// Logged changes copied after the first copy of their drone.
-    pub changes: u64,
-    /// Rows deleted from the source after the switch.
-    pub deleted: u64,
-    /// Time spent in the chunked copy and the catch-up before the fence (summed over
-    /// resumed runs).
-    #[serde(default)]
-    pub copy_ms: u64,
-}
-
-impl MoveProgress {
-    pub fn rows_copied(&self) -> u64 {
-        self.rows.values().sum()
+#[async_trait::async_trait]
+impl domain::ports::ShardDirectory for Store {
+    async fn shard_overview(&self) -> Result<domain::ports::ShardOverview, StoreError> {
+        let moves = self
+            .recent_moves(20)
+            .await
+            .map_err(|e| StoreError::CatalogUnavailable(e.into()))?;
+        Ok(domain::ports::ShardOverview {
+            map: (*self.slot_map()).clone(),
+            shards: self.shard_rows().await,
+            moves,
+        })
     }
 }
 
-/// One move, as the catalog records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotMove {
-    pub id: i64,
-    pub range: SlotRange,
-    pub source: ShardId,
-    pub target: ShardId,
-    /// `copying`, `cutover`, `switched` or `done`.
-    pub state: String,
-    pub progress: MoveProgress,
-    /// How long writes to the source waited at the cut-over.
-    pub fence_ms: Option<i64>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
+/// Tells the other processes that the slot map or a move's state changed.
+#[async_trait::async_trait]
+pub trait RoutingNotifier: Send + Sync {
+    async fn slot_map_changed(&self);
 }
 
 /// What a running move reports, for a progress bar.
@@ -220,16 +197,6 @@ pub struct Quiet;
 impl MoveObserver for Quiet {
     fn phase(&self, _: &str) {}
     fn progress(&self, _: &MoveProgress) {}
-}
-
-/// Rows of one shard, for `GET /admin/shards`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShardRows {
-    pub shard: ShardId,
-    pub drones: Option<i64>,
-    /// PostgreSQL's estimate (`reltuples`), cheap on big tables.
-    pub points_estimate: Option<i64>,
-    pub error: Option<String>,
 }
 
 impl Store {
@@ -521,6 +488,15 @@ impl Store {
         }
     }
 
+    /// Reads the map again here and tells the other processes to.
+    async fn announce(&self) -> anyhow::Result<()> {
+        self.refresh_routing().await?;
+        if let Some(notifier) = &self.notifier {
+            notifier.slot_map_changed().await;
+        }
+        Ok(())
+    }
+
     async fn save_move(&self, m: &mut SlotMove) -> anyhow::Result<()> {
         m.updated_at = now();
         let row = slot_moves::Entity::find_by_id(m.id)
@@ -603,7 +579,7 @@ impl Mover<'_> {
                 })?;
         }
         // Every process must know that the target holds copies before the first one lands.
-        self.store.refresh_routing().await?;
+        self.store.announce().await?;
         tokio::time::sleep(GRACE).await;
         self.accept(m.range).await?;
         for t in &TABLES {
@@ -860,7 +836,7 @@ impl Mover<'_> {
         row.updated_at = Set(m.updated_at);
         row.update(&txn).await?;
         txn.commit().await?;
-        self.store.refresh_routing().await?;
+        self.store.announce().await?;
         tracing::info!(
             id = m.id,
             range = %m.range,
@@ -905,7 +881,7 @@ impl Mover<'_> {
         m.state = "done".to_owned();
         m.finished_at = Some(now());
         self.store.save_move(m).await?;
-        self.store.refresh_routing().await?;
+        self.store.announce().await?;
         tracing::info!(id = m.id, range = %m.range, "slot move done");
         Ok(())
     }

@@ -213,6 +213,12 @@ impl Application {
                 token_ttl: settings.auth.token_ttl,
                 login_quotas: settings.auth.login_quotas(),
                 trust_forwarded_for: settings.server.trust_forwarded_for,
+                installation_admins: settings
+                    .auth
+                    .installation_admins
+                    .iter()
+                    .map(|e| e.trim().to_lowercase())
+                    .collect(),
             },
             limits: Limits {
                 plan_rules: settings.flight_plans,
@@ -260,6 +266,7 @@ impl Application {
         }
         if store.slots_can_move() {
             tokio::spawn(store.clone().watch_routing());
+            platform.follow_slot_map(&store);
         }
         if let Some(dispatcher) = dispatcher {
             tokio::spawn(dispatcher.run());
@@ -348,6 +355,7 @@ impl Application {
         tokio::spawn(observability.clone().watch(HEALTH_WATCH_INTERVAL));
         if store.slots_can_move() {
             tokio::spawn(store.clone().watch_routing());
+            platform.follow_slot_map(&store);
         }
         let server = api::server::operations(observability, listener)?;
         Ok(Self {

@@ -5,16 +5,26 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use domain::shard::{ShardId, SlotRange};
+use domain::shard::{MoveProgress, ShardId, SlotMove, SlotRange};
 use indicatif::{ProgressBar, ProgressStyle};
-use infra::{MoveObserver, MoveProgress, SlotMove, Store};
+use infra::{MoveObserver, Store};
 
 use crate::application::open_store;
 use crate::cli::MoveSlotsArgs;
 use crate::settings::Settings;
 
-pub async fn move_slots(settings: &Settings, args: MoveSlotsArgs) -> anyhow::Result<()> {
+/// The store, announcing its moves to the running processes through Redis when configured.
+async fn mover_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = open_store(settings, settings.storage.migrate_on_start).await?;
+    let platform = infra::platform::Platform::new(
+        &settings.redis,
+        std::sync::Arc::new(infra::redis::NoopObserver),
+    )?;
+    Ok(platform.announcing_slot_moves(store))
+}
+
+pub async fn move_slots(settings: &Settings, args: MoveSlotsArgs) -> anyhow::Result<()> {
+    let store = mover_store(settings).await?;
     let start = match (args.resume, args.slots, args.to) {
         (true, _, _) => match store.active_move().await? {
             Some(m) => m,
@@ -35,7 +45,7 @@ pub async fn move_slots(settings: &Settings, args: MoveSlotsArgs) -> anyhow::Res
 }
 
 pub async fn rebalance(settings: &Settings, shards: u16) -> anyhow::Result<()> {
-    let store = open_store(settings, settings.storage.migrate_on_start).await?;
+    let store = mover_store(settings).await?;
     if let Some(m) = store.active_move().await? {
         println!("finishing the interrupted move {} first", m.id);
         report(&run(&store, m).await?);

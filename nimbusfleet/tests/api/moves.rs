@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::{body, spawn_with, test_settings, Backend, Org, TestApp};
 
+const INSTALLATION_ADMIN: &str = "ops@installation.test";
+
 const RANGE: SlotRange = SlotRange {
     first: 512,
     last: 767,
@@ -60,6 +62,7 @@ async fn grown_app() -> TestApp {
     admin.close().await.ok();
     assert_eq!(migrations::prepare_shard(&third).await.unwrap(), 0);
     settings.storage.shard_urls.push(third.into());
+    settings.auth.installation_admins = vec![INSTALLATION_ADMIN.to_uppercase()];
     let app = spawn_with(Backend::Postgres, settings, dir).await;
     assert_eq!(app.store.shard_count(), 3, "the added shard is configured");
     assert_eq!(
@@ -402,6 +405,33 @@ async fn slots_move_to_a_new_shard_while_points_and_writes_keep_coming() {
         .await;
     assert_eq!(latest.status(), StatusCode::OK);
     assert_eq!(body(latest).await["items"].as_array().unwrap().len(), 1);
+
+    // The installation's admins see the shards and the move; an organisation's admin does not.
+    crate::helpers::problem(
+        app.get("/api/v1/admin/shards", &org.admin).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    nimbusfleet::commands::create_org(
+        app.state.repos.orgs.as_ref(),
+        "Installation",
+        domain::org::Plan::Free,
+        INSTALLATION_ADMIN,
+        "Ops",
+        crate::helpers::PASSWORD.to_owned(),
+    )
+    .await
+    .unwrap();
+    let ops = app.token(INSTALLATION_ADMIN, crate::helpers::PASSWORD).await;
+    let shards = body(app.get("/api/v1/admin/shards", &ops).await).await;
+    assert_eq!(shards["slot_map_version"], 2, "{shards}");
+    assert_eq!(shards["shards"][1]["slots"], json!(["768-1023"]));
+    assert_eq!(shards["shards"][2]["slots"], json!(["512-767"]));
+    assert_eq!(shards["shards"][2]["slot_count"], 256);
+    assert_eq!(shards["moves"][0]["state"], "done");
+    assert_eq!(shards["moves"][0]["slots"], "512-767");
+    assert_eq!(shards["moves"][0]["drones_copied"], done.progress.drones_copied);
 
     // A writer holding the old map is refused by the source, never stored there.
     let stale = Database::connect(&urls[1]).await.unwrap();

@@ -55,6 +55,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
         "/api/v1/webhooks",
         "/api/v1/webhooks/{id}",
         "/api/v1/webhooks/{id}/deliveries",
+        "/api/v1/admin/shards",
         "/health/live",
         "/health/ready",
         "/metrics",
@@ -63,7 +64,7 @@ fn every_operation_is_documented_with_a_summary_and_error_answers() {
     }
     assert_eq!(
         paths.len(),
-        38,
+        39,
         "undocumented or unexpected paths: {:?}",
         paths.keys()
     );
