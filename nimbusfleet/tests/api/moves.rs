@@ -134,7 +134,8 @@ async fn send(
     }
 }
 
-/// Registers a drone, renames it and plans a flight for it, over and over, until `stop`.
+/// Registers a drone, renames it, reads it back, lists drones and plans a flight for the new
+/// one, over and over, until `stop`.
 async fn write(
     app: Arc<TestApp>,
     org_token: String,
@@ -177,6 +178,17 @@ async fn write(
             )
             .await;
         record(&ledger, "PATCH /drones", res).await;
+        // Reads of what was just written, by id and in the list (read from whichever shard
+        // holds the drone at that moment).
+        let res = app.get(&format!("/api/v1/drones/{id}"), &org_token).await;
+        if let Some(read) = record(&ledger, "GET /drones/{id}", res).await {
+            if read["name"] != format!("moved {i}") {
+                let mut ledger = ledger.lock().unwrap();
+                ledger.failures.push(format!("GET /drones/{id} missed its write: {read}"));
+            }
+        }
+        let res = app.get("/api/v1/drones?limit=20", &org_token).await;
+        record(&ledger, "GET /drones", res).await;
         let plan = crate::flight_plans::plan_body(&id);
         let res = app.post("/api/v1/flight-plans", &org_token, &plan).await;
         if let Some(plan) = record(&ledger, "POST /flight-plans", res).await {
