@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 use crate::dto::{Problem, ProblemField};
 use crate::error::Code;
 use crate::routes::{
-    admin, alerts, api_keys, auth, drones, fleet, flight_plans, geofences, health, live, organization,
-    telemetry, users, webhooks,
+    admin, alerts, api_keys, auth, drones, fleet, flight_plans, geofences, health, live,
+    organization, telemetry, users, webhooks,
 };
 
 #[derive(OpenApi)]

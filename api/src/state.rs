@@ -13,7 +13,8 @@ use domain::monitoring::MonitorRules;
 use domain::platform::{AirspaceFeed, Cache, IdempotencyStore, RateLimiter, SessionStore};
 use domain::ports::{
     AlertRepository, ApiKeyRepository, DroneRepository, FlightPlanRepository, GeofenceRepository,
-    HealthCheck, OrgRepository, ShardDirectory, TelemetryBus, TelemetryStore, UserRepository, WebhookRepository,
+    HealthCheck, OrgRepository, ShardDirectory, TelemetryBus, TelemetryStore, UserRepository,
+    WebhookRepository,
 };
 use domain::telemetry::TelemetryRules;
 use infra::live::{LiveHub, LivePublisher};

@@ -379,7 +379,6 @@ pub struct ShardRows {
     pub error: Option<String>,
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,7 +184,9 @@ async fn write(
         if let Some(read) = record(&ledger, "GET /drones/{id}", res).await {
             if read["name"] != format!("moved {i}") {
                 let mut ledger = ledger.lock().unwrap();
-                ledger.failures.push(format!("GET /drones/{id} missed its write: {read}"));
+                ledger
+                    .failures
+                    .push(format!("GET /drones/{id} missed its write: {read}"));
             }
         }
         let res = app.get("/api/v1/drones?limit=20", &org_token).await;
@@ -435,7 +437,9 @@ async fn slots_move_to_a_new_shard_while_points_and_writes_keep_coming() {
     )
     .await
     .unwrap();
-    let ops = app.token(INSTALLATION_ADMIN, crate::helpers::PASSWORD).await;
+    let ops = app
+        .token(INSTALLATION_ADMIN, crate::helpers::PASSWORD)
+        .await;
     let shards = body(app.get("/api/v1/admin/shards", &ops).await).await;
     assert_eq!(shards["slot_map_version"], 2, "{shards}");
     assert_eq!(shards["shards"][1]["slots"], json!(["768-1023"]));
@@ -443,7 +447,10 @@ async fn slots_move_to_a_new_shard_while_points_and_writes_keep_coming() {
     assert_eq!(shards["shards"][2]["slot_count"], 256);
     assert_eq!(shards["moves"][0]["state"], "done");
     assert_eq!(shards["moves"][0]["slots"], "512-767");
-    assert_eq!(shards["moves"][0]["drones_copied"], done.progress.drones_copied);
+    assert_eq!(
+        shards["moves"][0]["drones_copied"],
+        done.progress.drones_copied
+    );
 
     // A writer holding the old map is refused by the source, never stored there.
     let stale = Database::connect(&urls[1]).await.unwrap();
@@ -497,19 +504,19 @@ async fn a_move_stopped_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
     let app = grown_app().await;
     let org = app.org("resume").await;
     let mut fleet = Vec::new();
-    for i in 0..240 {
+    // Until more than one chunk (50 drones) of them is in the moving slots.
+    let in_range = |d: &String| {
+        RANGE.contains(domain::shard::slot_of(DroneId::from_uuid(
+            d.parse().unwrap(),
+        )))
+    };
+    let mut i = 0;
+    while fleet.iter().filter(|d| in_range(d)).count() < 60 {
         let drone = app.drone(&org.operator, &format!("RES-{i:03}")).await;
         fleet.push(drone["id"].as_str().unwrap().to_owned());
+        i += 1;
     }
-    let moving: Vec<String> = fleet
-        .iter()
-        .filter(|d| {
-            RANGE.contains(domain::shard::slot_of(DroneId::from_uuid(
-                d.parse().unwrap(),
-            )))
-        })
-        .cloned()
-        .collect();
+    let moving: Vec<String> = fleet.iter().filter(|d| in_range(d)).cloned().collect();
     assert!(
         moving.len() > 50,
         "more than one chunk of drones moves: {}",
