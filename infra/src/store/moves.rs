@@ -215,20 +215,23 @@ impl Store {
     /// For a fan-out read on `db`: a condition (on `column`, a drone id) leaving out the rows
     /// it holds during a move for slots it does not own; always true when it holds none.
     pub(crate) fn owned_rows(&self, db: Db, column: &str) -> Condition {
-        let routing = self.routing();
-        let foreign = match db {
-            Db::Shard(shard) => routing
-                .foreign
-                .get(usize::from(shard))
-                .and_then(Option::as_ref),
-            Db::Catalog => None,
-        };
-        match foreign {
-            Some(slots) => Condition::all().add(Expr::cust(format!(
-                "NOT (nf_slot({column}) <@ '{slots}'::int4multirange)"
-            ))),
+        match self.owned_rows_sql(db, column) {
+            Some(sql) => Condition::all().add(Expr::cust(sql)),
             None => Condition::all(),
         }
+    }
+
+    /// [`Self::owned_rows`] as SQL, for queries written by hand; `None` when `db` holds no
+    /// rows of slots it does not own.
+    pub(crate) fn owned_rows_sql(&self, db: Db, column: &str) -> Option<String> {
+        let routing = self.routing();
+        let slots = match db {
+            Db::Shard(shard) => routing.foreign.get(usize::from(shard))?.as_ref()?,
+            Db::Catalog => return None,
+        };
+        Some(format!(
+            "NOT (nf_slot({column}) <@ '{slots}'::int4multirange)"
+        ))
     }
 
     /// For fan-out reads whose rows carry their drone: whether `drone`'s row read on `db`
@@ -516,13 +519,15 @@ impl Store {
     }
 }
 
-/// For the crash tests: `NIMBUS_MOVE_CRASH_AT=copy` (after the first chunk) or `fence`
-/// (the source fenced, the map not moved yet) ends the process there at once, as `kill -9`
-/// would.
-fn crash_point(at: &str) {
-    if std::env::var("NIMBUS_MOVE_CRASH_AT").is_ok_and(|v| v == at) {
-        eprintln!("NIMBUS_MOVE_CRASH_AT={at}: stopping the process here");
-        std::process::abort();
+/// For the crash tests: with `NIMBUS_MOVE_STOP_AT=copy` (after the first chunk) or `fence`
+/// (the source fenced, the map not moved yet) the mover says so on stderr and stops there,
+/// holding what it holds, until it is killed (`kill -9`).
+fn stop_point(at: &str) {
+    if std::env::var("NIMBUS_MOVE_STOP_AT").is_ok_and(|v| v == at) {
+        eprintln!("NIMBUS_MOVE_STOP_AT={at}: stopped, waiting to be killed");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
     }
 }
 
@@ -626,7 +631,7 @@ impl Mover<'_> {
             lap(&mut m.progress);
             self.store.save_move(m).await?;
             self.observer.progress(&m.progress);
-            crash_point("copy");
+            stop_point("copy");
         }
         self.observer.phase("catching up");
         for _ in 0..CATCH_UP_ROUNDS {
@@ -802,7 +807,7 @@ impl Mover<'_> {
             constrain(&mut fence, &moved_out).await?;
         }
         fence.commit().await?;
-        crash_point("fence");
+        stop_point("fence");
         // The catalog's map moves, with the move's state, in one transaction.
         let txn = self.store.catalog.begin().await?;
         let stored = shard_map::Entity::find_by_id(SHARD_MAP_ROW)

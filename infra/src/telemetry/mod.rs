@@ -217,7 +217,8 @@ impl TelemetryStore for Store {
         since: DateTime<Utc>,
     ) -> Result<Partial<u64>, StoreError> {
         let queries = self.readable_shards().map(|(db, conn)| async move {
-            let count = read::count_reporting_since(conn, org, since)
+            let owned = self.owned_rows_sql(db, "drone_id");
+            let count = read::count_reporting_since(conn, org, since, owned)
                 .await
                 .map(|n| vec![n])
                 .map_err(|e| db.err(e));

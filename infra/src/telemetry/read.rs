@@ -312,10 +312,15 @@ pub(super) async fn count_reporting_since(
     conn: &DatabaseConnection,
     org: OrgId,
     since: DateTime<Utc>,
+    owned: Option<String>,
 ) -> Result<u64, DbErr> {
     let dialect = Dialect::of(conn)?;
     let mut q = Query::new(dialect, "SELECT count(*) FROM drone_latest WHERE org_id = ");
     q.bind(org.as_uuid()).sql(" AND ts >= ").bind_ts(since);
+    if let Some(owned) = owned {
+        // During a slot move: not the copies this shard holds for another.
+        q.sql(" AND ").sql(&owned);
+    }
     let n: i64 = match conn.query_one(q.build()).await? {
         Some(row) => row.try_get_by_index(0)?,
         None => 0,

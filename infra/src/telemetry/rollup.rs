@@ -317,9 +317,17 @@ async fn recompute(
         .skip(2)
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
-    // `WHERE true` tells SQLite's parser that ON CONFLICT is not a join's ON.
+    // `WHERE true` tells SQLite's parser that ON CONFLICT is not a join's ON. On
+    // PostgreSQL, not the drones of slots this shard gave away (`nf_moved_out`): their rows
+    // are a finished move's copies, about to be deleted, which the shard refuses to store.
+    q.sql(match dialect {
+        Dialect::Postgres => {
+            " WHERE NOT nf_slot(b.drone_id) <@ (SELECT slots FROM nf_moved_out WHERE id = 1)"
+        }
+        Dialect::Sqlite => " WHERE true",
+    });
     q.sql(&format!(
-        " WHERE true ON CONFLICT (drone_id, bucket) DO UPDATE SET {}",
+        " ON CONFLICT (drone_id, bucket) DO UPDATE SET {}",
         updates.join(", ")
     ));
     Ok(conn.execute(q.build()).await?.rows_affected())

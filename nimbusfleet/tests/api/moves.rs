@@ -463,11 +463,39 @@ async fn slots_move_to_a_new_shard_while_points_and_writes_keep_coming() {
         .await
         .unwrap_err();
     assert!(insert.to_string().contains("nf_moved_out"), "{insert}");
+
+    // Rows of moved slots that are still on the source (between the switch and the
+    // clean-up) are left out of its rollups, which would otherwise fail on the constraint.
+    stale
+        .execute_unprepared(&format!(
+            "ALTER TABLE telemetry DROP CONSTRAINT nf_moved_out; \
+             ALTER TABLE telemetry_rollup_dirty DROP CONSTRAINT nf_moved_out; \
+             INSERT INTO telemetry (drone_id, org_id, ts, lat, lon, alt_m, speed_mps, heading_deg, battery_pct) \
+             VALUES ('{moved}', '{}', date_trunc('minute', now()) - interval '30 minutes', 0, 0, 0, 0, 0, 50); \
+             INSERT INTO telemetry_rollup_dirty (drone_id, minute) \
+             VALUES ('{moved}', date_trunc('minute', now()) - interval '30 minutes'); \
+             ALTER TABLE telemetry ADD CONSTRAINT nf_moved_out CHECK (NOT (nf_slot(drone_id) <@ {leftover})) NOT VALID; \
+             ALTER TABLE telemetry_rollup_dirty ADD CONSTRAINT nf_moved_out CHECK (NOT (nf_slot(drone_id) <@ {leftover})) NOT VALID",
+            org.id
+        ))
+        .await
+        .unwrap();
+    domain::ports::TelemetryStore::roll_up(&app.store, Utc::now(), chrono::Duration::days(7))
+        .await
+        .expect("a rollup round on a shard holding a finished move's rows");
+    assert_eq!(
+        count(
+            &urls[1],
+            &format!("SELECT count(*) FROM telemetry_1m WHERE drone_id = '{moved}'")
+        )
+        .await,
+        0
+    );
     stale.close().await.ok();
 }
 
 /// `admin move-slots` as an operator runs it, with the settings of `app`.
-fn mover(app: &TestApp, args: &[&str], crash_at: Option<&str>) -> std::process::Output {
+fn mover(app: &TestApp, args: &[&str], stop_at: Option<&str>) -> std::process::Command {
     let shards: Vec<String> = app
         .settings
         .storage
@@ -492,15 +520,48 @@ fn mover(app: &TestApp, args: &[&str], crash_at: Option<&str>) -> std::process::
         .env("NIMBUS__STORAGE__DATA_DIR", &app.settings.storage.data_dir)
         .env("NIMBUS__AUTH__JWT_SECRET", crate::helpers::JWT_SECRET)
         .env("NIMBUS__LOG__LEVEL", "warn")
-        .env_remove("NIMBUS_MOVE_CRASH_AT");
-    if let Some(at) = crash_at {
-        command.env("NIMBUS_MOVE_CRASH_AT", at);
+        .env_remove("NIMBUS_MOVE_STOP_AT");
+    if let Some(at) = stop_at {
+        command.env("NIMBUS_MOVE_STOP_AT", at);
     }
-    command.output().unwrap()
+    command
+}
+
+/// Runs the mover until it stops at `at`, then `kill -9`s it.
+async fn kill_mover_at(app: &TestApp, args: &[&str], at: &str) {
+    use std::io::BufRead;
+    let mut child = mover(app, args, Some(at))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let marker = format!("NIMBUS_MOVE_STOP_AT={at}");
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains(&marker) {
+                return Ok(());
+            }
+            lines.push(line);
+        }
+        Err(lines.join("\n"))
+    });
+    let seen = tokio::time::timeout(Duration::from_secs(120), seen)
+        .await
+        .expect("the mover reaches its stop point within 2 minutes")
+        .unwrap();
+    // SIGKILL: the mover gets no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if let Err(output) = seen {
+        panic!("the mover ended before {at}: {output}");
+    }
 }
 
 #[tokio::test]
-async fn a_move_stopped_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
+async fn a_mover_killed_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
     let app = grown_app().await;
     let org = app.org("resume").await;
     let mut fleet = Vec::new();
@@ -539,13 +600,8 @@ async fn a_move_stopped_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
         StatusCode::ACCEPTED
     );
 
-    // Stopped after the first chunk: the move is recorded, the source still serves.
-    let out = mover(&app, &["--slots", "512-767", "--to", "2"], Some("copy"));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("NIMBUS_MOVE_CRASH_AT=copy"),
-        "the crash point stops the mover: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Killed after the first chunk: the move is recorded, the source still serves.
+    kill_mover_at(&app, &["--slots", "512-767", "--to", "2"], "copy").await;
     let m = app
         .store
         .active_move()
@@ -565,14 +621,9 @@ async fn a_move_stopped_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
         "points keep coming while the move waits"
     );
 
-    // Stopped with the source fenced and the map not moved: writes to the range are
+    // Killed with the source fenced and the map not moved: writes to the range are
     // refused (503), never stored on the source; reads go on.
-    let out = mover(&app, &["--resume"], Some("fence"));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("NIMBUS_MOVE_CRASH_AT=fence"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kill_mover_at(&app, &["--resume"], "fence").await;
     let m = app.store.active_move().await.unwrap().unwrap();
     assert_eq!(m.state, "cutover");
     let one = json!({ "points": [point(&moving[0], t0 + chrono::Duration::seconds(2))] });
@@ -589,7 +640,7 @@ async fn a_move_stopped_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
         .await;
     assert_eq!(read.status(), StatusCode::OK, "reads go on while fenced");
 
-    let out = mover(&app, &["--resume"], None);
+    let out = mover(&app, &["--resume"], None).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -600,7 +651,7 @@ async fn a_move_stopped_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
     app.store.refresh_routing().await.unwrap();
     assert_eq!(app.store.slot_map().version(), 2);
     assert!(app.store.active_move().await.unwrap().is_none());
-    let again = mover(&app, &["--resume"], None);
+    let again = mover(&app, &["--resume"], None).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to resume"));
 
     // The point refused during the fence goes in now, on the new shard (the embedded
