@@ -254,6 +254,45 @@ async fn keys_on(url: &str) -> HashSet<(String, i64)> {
         .collect()
 }
 
+fn shard_urls(app: &TestApp) -> Vec<String> {
+    app.settings
+        .storage
+        .shard_urls
+        .iter()
+        .map(|u| u.expose_secret().to_owned())
+        .collect()
+}
+
+/// Asserts that every point of `acked` is on its drone's shard by the current map and on no
+/// other; the points of each shard.
+async fn assert_on_their_shards(
+    app: &TestApp,
+    acked: &HashSet<(String, i64)>,
+) -> Vec<HashSet<(String, i64)>> {
+    let mut keys = Vec::new();
+    for url in shard_urls(app) {
+        keys.push(keys_on(&url).await);
+    }
+    let (mut lost, mut misplaced) = (0, 0);
+    for key in acked {
+        let home = usize::from(shard_of(app, &key.0).0);
+        if !keys[home].contains(key) {
+            lost += 1;
+        }
+        misplaced += keys
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| *i != home && k.contains(key))
+            .count();
+    }
+    assert_eq!(
+        (lost, misplaced),
+        (0, 0),
+        "acknowledged points lost or on a wrong shard"
+    );
+    keys
+}
+
 fn shard_of(app: &TestApp, drone: &str) -> ShardId {
     app.store
         .slot_map()
@@ -345,35 +384,8 @@ async fn slots_move_to_a_new_shard_while_points_and_writes_keep_coming() {
     );
 
     // Every acknowledged point is on its drone's shard by the new map, and only there.
-    let urls: Vec<String> = app
-        .settings
-        .storage
-        .shard_urls
-        .iter()
-        .map(|u| u.expose_secret().to_owned())
-        .collect();
-    let mut keys = Vec::new();
-    for url in &urls {
-        keys.push(keys_on(url).await);
-    }
-    let mut misplaced = 0;
-    let mut lost = 0;
-    for key in &ledger.acked_points {
-        let home = usize::from(shard_of(&app, &key.0).0);
-        if !keys[home].contains(key) {
-            lost += 1;
-        }
-        misplaced += keys
-            .iter()
-            .enumerate()
-            .filter(|(i, k)| *i != home && k.contains(key))
-            .count();
-    }
-    assert_eq!(
-        (lost, misplaced),
-        (0, 0),
-        "acknowledged points lost or on a wrong shard"
-    );
+    let urls = shard_urls(&app);
+    let keys = assert_on_their_shards(&app, &ledger.acked_points).await;
     assert!(!keys[2].is_empty(), "points moved to the new shard");
 
     // Every acknowledged drone is on exactly the shard its slot maps to now.
@@ -496,13 +508,7 @@ async fn slots_move_to_a_new_shard_while_points_and_writes_keep_coming() {
 
 /// `admin move-slots` as an operator runs it, with the settings of `app`.
 fn mover(app: &TestApp, args: &[&str], stop_at: Option<&str>) -> std::process::Command {
-    let shards: Vec<String> = app
-        .settings
-        .storage
-        .shard_urls
-        .iter()
-        .map(|u| u.expose_secret().to_owned())
-        .collect();
+    let shards = shard_urls(app);
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_nimbusfleet"));
     command
         .args(["admin", "move-slots"])
@@ -673,30 +679,7 @@ async fn a_mover_killed_mid_copy_and_mid_cut_over_resumes_and_loses_nothing() {
         moving[0].clone(),
         (t0 + chrono::Duration::seconds(2)).timestamp_micros(),
     ));
-    let urls: Vec<String> = app
-        .settings
-        .storage
-        .shard_urls
-        .iter()
-        .map(|u| u.expose_secret().to_owned())
-        .collect();
-    let mut keys = Vec::new();
-    for url in &urls {
-        keys.push(keys_on(url).await);
-    }
-    for key in &acked {
-        let home = usize::from(shard_of(&app, &key.0).0);
-        assert!(
-            keys[home].contains(key),
-            "point {key:?} missing from shard {home}"
-        );
-        for (i, k) in keys.iter().enumerate() {
-            assert!(
-                i == home || !k.contains(key),
-                "point {key:?} also on shard {i}"
-            );
-        }
-    }
+    assert_on_their_shards(&app, &acked).await;
     for drone in &fleet {
         let id = DroneId::from_uuid(drone.parse().unwrap());
         assert_eq!(
