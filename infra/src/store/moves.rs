@@ -883,6 +883,15 @@ impl Mover<'_> {
             self.observer.progress(&m.progress);
         }
         self.source.execute("DELETE FROM nf_move_changes").await?;
+        // Both shards' statistics changed in bulk: the planner (and the row estimates of
+        // `admin shards`) should know at once rather than at autovacuum's next visit.
+        let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        let analyze = format!("ANALYZE {}", names.join(", "));
+        for pool in [&self.target, &self.source] {
+            if let Err(error) = pool.execute(analyze.as_str()).await {
+                tracing::warn!(%error, "could not analyze a shard after a slot move");
+            }
+        }
         m.state = "done".to_owned();
         m.finished_at = Some(now());
         self.store.save_move(m).await?;

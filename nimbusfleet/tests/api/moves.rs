@@ -457,6 +457,10 @@ async fn slots_move_to_a_new_shard_while_points_and_writes_keep_coming() {
     assert_eq!(shards["shards"][1]["slots"], json!(["768-1023"]));
     assert_eq!(shards["shards"][2]["slots"], json!(["512-767"]));
     assert_eq!(shards["shards"][2]["slot_count"], 256);
+    assert!(
+        shards["shards"][2]["points_estimate"].as_i64().unwrap() > 0,
+        "the target is analyzed after the move: {shards}"
+    );
     assert_eq!(shards["moves"][0]["state"], "done");
     assert_eq!(shards["moves"][0]["slots"], "512-767");
     assert_eq!(
