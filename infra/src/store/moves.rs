@@ -136,6 +136,29 @@ impl Routing {
     }
 }
 
+/// Times a move's step is run again after a deadlock or a lock timeout.
+const STEP_RETRIES: usize = 5;
+
+/// A deadlock (`40P01`), a serialization failure (`40001`) or a lock timeout (`55P03`).
+fn is_transient(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let database = match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(e)) => Some(e.code()),
+            _ => match cause.downcast_ref::<sea_orm::DbErr>() {
+                Some(
+                    sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(e)))
+                    | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(e))),
+                ) => Some(e.code()),
+                _ => None,
+            },
+        };
+        matches!(
+            database.flatten().as_deref(),
+            Some("40P01" | "40001" | "55P03")
+        )
+    })
+}
+
 /// A write refused because its slots moved away from the shard (the `nf_moved_out`
 /// constraint or delete guard); the write is retried by the new map.
 #[derive(Debug, thiserror::Error)]
@@ -477,16 +500,33 @@ impl Store {
             columns: HashMap::new(),
             observer,
         };
+        let mut retries = 0;
         loop {
-            match m.state.as_str() {
-                "copying" => mover.copy(&mut m).await?,
-                "cutover" => mover.cut_over(&mut m).await?,
-                "switched" => mover.clean_up(&mut m).await?,
+            let step = match m.state.as_str() {
+                "copying" => mover.copy(&mut m).await,
+                "cutover" => mover.cut_over(&mut m).await,
+                "switched" => mover.clean_up(&mut m).await,
                 "done" => {
                     observer.phase("done");
                     return Ok(m);
                 }
                 other => bail!("move {} has an unknown state `{other}`", m.id),
+            };
+            match step {
+                Ok(()) => retries = 0,
+                // A deadlock with the service's own writes, or a lock not granted in time:
+                // every step can run again, so it does, a few times.
+                Err(error) if is_transient(&error) && retries < STEP_RETRIES => {
+                    retries += 1;
+                    tracing::warn!(
+                        id = m.id,
+                        state = %m.state,
+                        error = %format!("{error:#}"),
+                        "a slot move step failed; running it again"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => return Err(error),
             }
         }
     }
