@@ -143,20 +143,26 @@ const STEP_RETRIES: usize = 5;
 fn is_transient(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         let database = match cause.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Database(e)) => Some(e.code()),
-            _ => match cause.downcast_ref::<sea_orm::DbErr>() {
-                Some(
-                    sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(e)))
-                    | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(sqlx::Error::Database(e))),
-                ) => Some(e.code()),
-                _ => None,
-            },
+            Some(sqlx::Error::Database(e)) => Some(&**e),
+            _ => cause
+                .downcast_ref::<sea_orm::DbErr>()
+                .and_then(database_error),
         };
         matches!(
-            database.flatten().as_deref(),
+            database.and_then(|e| e.code()).as_deref(),
             Some("40P01" | "40001" | "55P03")
         )
     })
+}
+
+/// The database's own error inside `err`, if the database answered one.
+fn database_error(err: &sea_orm::DbErr) -> Option<&dyn sqlx::error::DatabaseError> {
+    use sea_orm::{DbErr, RuntimeErr};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(e)))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(e))) => Some(&**e),
+        _ => None,
+    }
 }
 
 /// A write refused because its slots moved away from the shard (the `nf_moved_out`
@@ -166,14 +172,7 @@ fn is_transient(error: &anyhow::Error) -> bool {
 pub(crate) struct SlotsMoved(#[source] pub(crate) sea_orm::DbErr);
 
 pub(crate) fn is_slot_moved(err: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr};
-    match err {
-        DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(e)))
-        | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(e))) => {
-            e.constraint() == Some("nf_moved_out")
-        }
-        _ => false,
-    }
+    database_error(err).is_some_and(|e| e.constraint() == Some("nf_moved_out"))
 }
 
 /// Whether a write was refused because its slots moved away from the shard.
